@@ -1,0 +1,74 @@
+"""Value types shared by the fingerprinting, indexing and alignment code.
+
+Everything here is plain data: no I/O, no database.  A `FingerprintSettings`
+travels with every fingerprint so fingerprints made with different settings are
+never compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class FingerprintSettings:
+    """Every parameter that changes the bits of a stored frame hash.
+
+    `key()` is stored with the frames; bump `version` whenever the algorithm
+    changes in a way the parameters do not show.
+    """
+
+    algorithm: str = "phash64"
+    version: int = 1
+    analysis_fps: float = 8.0  # frames per second decoded for analysis
+    analysis_size: int = 320  # long side of decoded analysis frames, pixels
+    floor_interval: float = 0.25  # a frame is hashed at least this often (s)
+    scene_threshold: float = 0.35  # normalised frame difference that marks a cut
+    min_frame_std: float = 6.0  # frames flatter than this (grey levels) are skipped
+    border_threshold: int = 24  # luma at or below this counts as a black bar
+
+    def params(self) -> dict:
+        return asdict(self)
+
+    def key(self) -> str:
+        """A short stable name for these settings, e.g. ``phash64-v1-3f2a9c1d``."""
+        blob = json.dumps(self.params(), sort_keys=True).encode()
+        return f"{self.algorithm}-v{self.version}-{hashlib.sha256(blob).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class CropBox:
+    """Active picture inside a decoded frame (analysis-frame pixels)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    frame_width: int
+    frame_height: int
+
+    @property
+    def is_full(self) -> bool:
+        return (self.x, self.y, self.width, self.height) == (0, 0, self.frame_width, self.frame_height)
+
+
+@dataclass(frozen=True)
+class FrameHash:
+    index: int  # position among the hashed frames of this video
+    timestamp: float  # seconds from the start
+    hash: int  # unsigned 64-bit
+    mirrored_hash: int  # hash of the horizontally flipped frame (used for queries)
+    is_scene_cut: bool = False
+    quality: float = 0.0  # grey-level standard deviation of the normalised frame
+
+
+@dataclass
+class VideoFingerprint:
+    settings: FingerprintSettings
+    duration: float
+    frames: list[FrameHash] = field(default_factory=list)
+    crops: list[tuple[float, CropBox]] = field(default_factory=list)  # (from time, box)
+    frames_decoded: int = 0
+    frames_skipped_flat: int = 0

@@ -1,0 +1,184 @@
+"""Plain records that the storage layer hands outward.
+
+SQLAlchemy models never leave `storage/`; everything else in the project sees
+these frozen dataclasses.  Times are timezone-aware UTC `datetime`s.
+
+Evidence rule: a post's `published_at` is the platform's *claim* (with its
+precision and source), `first_seen_at` is *our observation*.  They are never
+merged and never overwritten.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+# Stored string keys are schema: add new values, never rename old ones.
+PRECISION_SECOND = "second"
+PRECISION_DAY = "day"
+PRECISIONS = (PRECISION_SECOND, PRECISION_DAY)
+
+SOURCE_YTDLP_TIMESTAMP = "yt-dlp timestamp"
+SOURCE_YTDLP_UPLOAD_DATE = "yt-dlp upload_date"
+SOURCE_RSS_PUBDATE = "rss pubDate"
+SOURCE_ATOM_PUBLISHED = "atom published"
+SOURCE_HTTP_LAST_MODIFIED = "http last-modified"
+SOURCE_JSONLD_UPLOAD_DATE = "json-ld uploadDate"
+SOURCE_USER = "user-supplied"
+
+
+@dataclass(frozen=True)
+class NewMedia:
+    """A verified file about to enter the store (see `SqlRepository.add_media`)."""
+
+    sha256: str
+    size_bytes: int
+    store_path: str  # relative to the data dir, e.g. "media/ab/abcdef....mp4"
+    duration: float | None
+    width: int | None
+    height: int | None
+    fps: float | None
+    video_codec: str | None
+    audio_codec: str | None
+    container_format: str | None
+    # exiftool's CreateDate exactly as reported; None when absent or "0000:00:00 00:00:00"
+    container_created_raw: str | None
+    container_created_at: datetime | None  # parsed, UTC, when the raw value parses
+    exiftool: dict[str, Any] = field(default_factory=dict)
+    ffprobe: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MediaRecord(NewMedia):
+    id: int = 0
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """One appearance of a media file somewhere."""
+
+    media_id: int
+    url: str
+    platform: str | None = None
+    platform_post_id: str | None = None
+    # yt-dlp's download-archive key "<extractor> <id>"; unique when set
+    archive_key: str | None = None
+    uploader: str | None = None
+    uploader_id: str | None = None
+    channel: str | None = None
+    title: str | None = None
+    description: str | None = None
+    published_at: datetime | None = None
+    published_precision: str | None = None  # PRECISION_*; None iff published_at is None
+    published_source: str | None = None  # SOURCE_*; None iff published_at is None
+    first_seen_at: datetime | None = None  # defaults to now (UTC) when stored
+    view_count: int | None = None
+    like_count: int | None = None
+    repost_count: int | None = None
+    comment_count: int | None = None
+    original_url: str | None = None  # the original post, for reposts where the platform says
+    watch_id: int | None = None
+    raw_metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PostRecord(NewPost):
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One sampled frame's fingerprint."""
+
+    index: int
+    timestamp: float  # seconds from the start of the media
+    hash: int  # unsigned 64-bit perceptual hash
+    is_scene_cut: bool = False
+    quality: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """All frames of one fingerprint setting, column-wise, for building an index."""
+
+    media_ids: "Any"  # numpy int64 array
+    timestamps: "Any"  # numpy float64 array
+    hashes: "Any"  # numpy uint64 array
+
+
+@dataclass(frozen=True)
+class MatchSegmentRecord:
+    query_start: float
+    query_end: float
+    stored_start: float
+    stored_end: float
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    """A match between two media, precomputed so reports need not recompute it."""
+
+    query_media_id: int
+    stored_media_id: int
+    settings_id: int
+    query_coverage: float
+    stored_coverage: float
+    mirrored: bool
+    speed: float
+    score: float
+    segments: list[MatchSegmentRecord]
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MatchRecord(NewMatch):
+    id: int = 0
+    created_at: datetime | None = None
+
+
+# --- monitoring -------------------------------------------------------------
+
+WATCH_KINDS = ("post", "listing", "rss", "atom", "telegram")
+
+
+@dataclass(frozen=True)
+class WatchRecord:
+    id: int
+    url: str
+    kind: str  # one of WATCH_KINDS
+    label: str | None
+    interval_seconds: int
+    enabled: bool
+    created_at: datetime
+    last_polled_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PollRecord:
+    id: int
+    watch_id: int
+    started_at: datetime
+    finished_at: datetime | None
+    items_seen: int
+    items_new: int
+    items_failed: int
+    errors: list[dict[str, Any]]
+    status: str  # "running", "ok", "partial", "failed"
+
+
+@dataclass(frozen=True)
+class WatchItemRecord:
+    """The poll state of one listed item of a watch, keyed by its archive key."""
+
+    id: int
+    watch_id: int
+    archive_key: str
+    url: str
+    status: str  # "stored" or "failed"
+    attempts: int
+    last_error: str | None
+    last_attempt_at: datetime | None
+    next_attempt_at: datetime | None
+    post_id: int | None

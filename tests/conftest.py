@@ -1,0 +1,7 @@
+"""Shared test fixtures live in small plugin modules, one per concern."""
+
+pytest_plugins = [
+    "tests.db_fixtures",
+    "tests.video_fixtures",
+    "tests.http_fixtures",
+]
