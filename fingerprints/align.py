@@ -1,0 +1,220 @@
+"""Temporal alignment: turn frame-hash hits into video matches with segments.
+
+Single frames of unrelated footage can look alike; a run of frames that line
+up in time cannot, by chance.  For every candidate stored video we vote for a
+line ``stored_time = speed * query_time + offset`` over a grid of speeds
+(re-uploads are sped up or slowed down), keep the frames on the winning line,
+and cut them into segments where the line is interrupted.  A match reports
+both coverages: how much of the query is in the stored video ("clip of") and
+how much of the stored video is in the query ("contains").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .index import FrameIndex, IndexHits
+from .model import VideoFingerprint
+
+_BIN = 0.1  # seconds, resolution of the offset vote
+_REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
+
+
+@dataclass(frozen=True)
+class MatchParams:
+    max_distance: int = 14  # frame hashes further apart than this (bits) are not hits
+    time_tolerance: float = 0.4  # seconds off the line that still count as on it
+    max_gap: float = 3.0  # seconds without matched frames that split a segment
+    min_frames: int = 5  # matched frames needed for a match
+    min_duration: float = 2.0  # seconds of matched footage needed for a match
+    min_density: float = 0.3  # matched share of the query frames inside the segments
+    min_coverage: float = 0.2  # of the query or of the stored video
+    min_speed: float = 0.5
+    max_speed: float = 2.0
+    speed_step: float = 1.02  # ratio between neighbouring speeds tried
+
+
+@dataclass(frozen=True)
+class Segment:
+    query_start: float
+    query_end: float
+    stored_start: float
+    stored_end: float
+
+
+@dataclass(frozen=True)
+class FramePair:
+    query_time: float
+    stored_time: float
+    distance: int
+
+
+@dataclass
+class VideoMatch:
+    media_id: int
+    query_coverage: float
+    stored_coverage: float
+    segments: list[Segment]
+    mirrored: bool
+    speed: float  # stored seconds per query second
+    offset: float  # stored_time = speed * query_time + offset
+    score: float
+    matched_frames: int
+    mean_distance: float
+    pairs: list[FramePair] = field(default_factory=list)  # best pair per matched query frame
+
+
+def speed_grid(params: MatchParams) -> np.ndarray:
+    up = np.log(params.max_speed) / np.log(params.speed_step)
+    down = np.log(params.min_speed) / np.log(params.speed_step)
+    exponents = np.arange(np.ceil(down), np.floor(up) + 1)
+    return params.speed_step ** exponents  # includes exactly 1.0 (exponent 0)
+
+
+def _vote(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, speeds: np.ndarray,
+          tol: float) -> tuple[float, float, float]:
+    """Best (score, speed, offset) by a windowed histogram of offsets per speed."""
+    best = real_time = (-1.0, 1.0, 0.0)
+    half = max(1, int(round(tol / _BIN)))
+    kernel = np.ones(2 * half + 1)
+    for speed in speeds:
+        offsets = st - speed * qt
+        lo = offsets.min() - tol
+        bins = np.floor((offsets - lo) / _BIN).astype(np.int64)
+        hist = np.bincount(bins, weights=weights)
+        window = np.convolve(hist, kernel, mode="same")
+        i = int(window.argmax())
+        score = float(window[i])
+        if speed == 1.0:
+            real_time = (score, 1.0, float(lo + (i + 0.5) * _BIN))
+        if score > best[0]:
+            best = (score, float(speed), float(lo + (i + 0.5) * _BIN))
+    # A speed change must clearly beat real time: noisy hits otherwise tilt the line.
+    return real_time if real_time[0] >= _REAL_TIME_PREFERENCE * best[0] else best
+
+
+def _refine(qt: np.ndarray, st: np.ndarray, speed: float, offset: float, tol: float) -> tuple[float, float]:
+    """Least-squares refit of the line on the frames near it."""
+    near = np.abs(st - (speed * qt + offset)) <= tol
+    if near.sum() < 3:
+        return speed, offset
+    if speed == 1.0 or np.ptp(qt[near]) < 2.0:
+        return speed, float(np.median(st[near] - speed * qt[near]))
+    slope, intercept = np.polyfit(qt[near], st[near], 1)
+    if not (0.9 * speed <= slope <= 1.1 * speed):
+        return speed, offset
+    return float(slope), float(intercept)
+
+
+def align_candidate(
+    media_id: int,
+    query_times: np.ndarray,
+    query_positions: np.ndarray,
+    stored_times: np.ndarray,
+    distances: np.ndarray,
+    query_duration: float,
+    stored_duration: float,
+    sample_step: float,
+    mirrored: bool,
+    params: MatchParams,
+) -> VideoMatch | None:
+    """Align the hits of one stored video; None when they do not make a match."""
+    if len(query_positions) < params.min_frames:
+        return None
+    qt = query_times[query_positions]
+    per_frame = np.bincount(query_positions)[query_positions]
+    weights = (1.0 - distances / (params.max_distance + 1.0)) / per_frame
+    _, speed, offset = _vote(qt, stored_times, weights, speed_grid(params), params.time_tolerance)
+    speed, offset = _refine(qt, stored_times, speed, offset, params.time_tolerance)
+
+    residual = np.abs(stored_times - (speed * qt + offset))
+    on_line = residual <= params.time_tolerance
+    if on_line.sum() < params.min_frames:
+        return None
+    # best pair per query frame: closest to the line, then smallest distance
+    order = np.lexsort((distances[on_line], residual[on_line], query_positions[on_line]))
+    pos, q, s, d = (a[on_line][order] for a in (query_positions, qt, stored_times, distances))
+    first = np.concatenate([[True], pos[1:] != pos[:-1]])
+    pos, q, s, d = pos[first], q[first], s[first], d[first]
+
+    segments: list[Segment] = []
+    seg_frames: list[int] = []
+    start = 0
+    for i in range(1, len(q) + 1):
+        if i == len(q) or q[i] - q[i - 1] > params.max_gap:
+            q_end = min(q[i - 1] + sample_step, query_duration) if query_duration else q[i - 1] + sample_step
+            s_end = min(s[i - 1] + speed * sample_step, stored_duration) if stored_duration else s[i - 1]
+            segments.append(Segment(round(float(q[start]), 3), round(float(q_end), 3),
+                                    round(float(s[start]), 3), round(float(s_end), 3)))
+            seg_frames.append(i - start)
+            start = i
+    keep = [k for k, n in enumerate(seg_frames) if n >= 2] or [int(np.argmax(seg_frames))]
+    segments = [segments[k] for k in keep]
+    matched = int(sum(seg_frames[k] for k in keep))
+
+    q_len = sum(seg.query_end - seg.query_start for seg in segments)
+    s_len = sum(max(0.0, seg.stored_end - seg.stored_start) for seg in segments)
+    inside = sum(int(((query_times >= seg.query_start) & (query_times < seg.query_end)).sum())
+                 for seg in segments)
+    density = matched / max(1, inside)
+    q_cov = min(1.0, q_len / query_duration) if query_duration else 0.0
+    s_cov = min(1.0, s_len / stored_duration) if stored_duration else 0.0
+    if (matched < params.min_frames or q_len < params.min_duration or density < params.min_density
+            or max(q_cov, s_cov) < params.min_coverage):
+        return None
+    in_segments = np.zeros(len(q), dtype=bool)
+    for seg in segments:
+        in_segments |= (q >= seg.query_start) & (q <= seg.query_end)
+    mean_d = float(d[in_segments].mean()) if in_segments.any() else float(d.mean())
+    score = matched * (1.0 - mean_d / 64.0)
+    pairs = [FramePair(round(float(a), 3), round(float(b), 3), int(c))
+             for a, b, c in zip(q[in_segments], s[in_segments], d[in_segments])]
+    return VideoMatch(media_id=media_id, query_coverage=round(q_cov, 4), stored_coverage=round(s_cov, 4),
+                      segments=segments, mirrored=mirrored, speed=round(speed, 4), offset=round(offset, 3),
+                      score=round(score, 3), matched_frames=matched, mean_distance=round(mean_d, 2),
+                      pairs=pairs)
+
+
+def _group(hits: IndexHits) -> dict[int, np.ndarray]:
+    order = np.argsort(hits.media_ids, kind="stable")
+    media = hits.media_ids[order]
+    bounds = np.flatnonzero(np.diff(media)) + 1
+    return {int(hits.media_ids[g[0]]): g for g in np.split(order, bounds) if len(g)}
+
+
+def match_fingerprint(
+    query: VideoFingerprint,
+    index: FrameIndex,
+    stored_durations: dict[int, float],
+    params: MatchParams | None = None,
+    exclude: set[int] | None = None,
+) -> list[VideoMatch]:
+    """All stored videos that `query` matches, best first.
+
+    Both the frame hashes and the mirrored hashes are looked up; a stored
+    video matched better by the mirrored ones is reported as mirrored.
+    """
+    params = params or MatchParams()
+    if not query.frames:
+        return []
+    times = np.array([f.timestamp for f in query.frames], dtype=np.float64)
+    step = query.settings.floor_interval
+    best: dict[int, VideoMatch] = {}
+    for mirrored, hashes in ((False, [f.hash for f in query.frames]),
+                             (True, [f.mirrored_hash for f in query.frames])):
+        hits = index.query(np.array(hashes, dtype=np.uint64), params.max_distance)
+        for media_id, rows in _group(hits).items():
+            if exclude and media_id in exclude:
+                continue
+            match = align_candidate(media_id, times, hits.query_positions[rows], hits.timestamps[rows],
+                                    hits.distances[rows].astype(np.float64), query.duration,
+                                    stored_durations.get(media_id, 0.0), step, mirrored, params)
+            if match is None:
+                continue
+            current = best.get(media_id)
+            # a symmetric picture matches both ways: mirrored only when clearly better
+            if current is None or match.score > current.score * (1.2 if mirrored else 1.0):
+                best[media_id] = match
+    return sorted(best.values(), key=lambda m: (-m.score, m.media_id))

@@ -1,0 +1,143 @@
+"""Streaming decode of a video into small greyscale analysis frames.
+
+ffmpeg does the decoding and the down-scaling in one process and hands us raw
+frames through a pipe, at a fixed analysis rate.  Nothing is buffered beyond
+one frame, so a ten-minute 1080p file costs the same memory as a ten-second
+one.  A fixed output rate makes timestamps exact (``i / fps``) and keeps the
+sampling phase of a query independent of its source frame rate.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class VideoDecodeError(Exception):
+    """The file is not a readable video; the message is one line for people."""
+
+
+@dataclass(frozen=True)
+class VideoStreamInfo:
+    width: int  # display width, after rotation and sample aspect ratio
+    height: int
+    fps: float | None
+    duration: float | None
+    start_time: float
+
+
+def _ffprobe_json(path: Path) -> dict:
+    cmd = [
+        "ffprobe", "-v", "error", "-print_format", "json",
+        "-show_format", "-show_streams", "--", str(path),
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
+        raise VideoDecodeError("ffprobe not found: install ffmpeg (apt-get install ffmpeg)") from exc
+    if proc.returncode != 0:
+        msg = _last_line(proc.stderr) or "ffprobe could not read it"
+        raise VideoDecodeError(f"not a readable video: {msg}")
+    try:
+        return json.loads(proc.stdout or b"{}")
+    except json.JSONDecodeError as exc:
+        raise VideoDecodeError("not a readable video: ffprobe gave no usable answer") from exc
+
+
+def _last_line(blob: bytes) -> str:
+    lines = [ln.strip() for ln in blob.decode("utf-8", "replace").splitlines() if ln.strip()]
+    return lines[-1][:300] if lines else ""
+
+
+def _ratio(text: str | None) -> float | None:
+    if not text or text in ("0/0", "N/A"):
+        return None
+    try:
+        if "/" in text:
+            num, den = text.split("/", 1)
+            return float(num) / float(den) if float(den) else None
+        return float(text)
+    except ValueError:
+        return None
+
+
+def stream_info(path: Path, probe: dict | None = None) -> VideoStreamInfo:
+    """Describe the first video stream, or raise `VideoDecodeError`."""
+    probe = probe if probe is not None else _ffprobe_json(path)
+    videos = [s for s in probe.get("streams", []) if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    if not videos:
+        raise VideoDecodeError("not a video: no video stream found")
+    v = videos[0]
+    width, height = int(v.get("width") or 0), int(v.get("height") or 0)
+    if width <= 0 or height <= 0:
+        raise VideoDecodeError("not a readable video: the video stream has no picture size")
+    sar = _ratio(v.get("sample_aspect_ratio")) or 1.0
+    width = max(1, round(width * sar))
+    rotation = 0
+    for side in v.get("side_data_list", []) or []:
+        if "rotation" in side:
+            rotation = int(side["rotation"])
+    if rotation % 180:
+        width, height = height, width
+    duration = _ratio(v.get("duration")) or _ratio((probe.get("format") or {}).get("duration"))
+    fps = _ratio(v.get("avg_frame_rate")) or _ratio(v.get("r_frame_rate"))
+    start = _ratio(v.get("start_time")) or 0.0
+    return VideoStreamInfo(width=width, height=height, fps=fps, duration=duration, start_time=start)
+
+
+def analysis_size(info: VideoStreamInfo, long_side: int) -> tuple[int, int]:
+    """Output size keeping the display aspect, long side `long_side`, even numbers."""
+    scale = long_side / max(info.width, info.height)
+    scale = min(scale, 1.0)
+    w = max(2, int(round(info.width * scale / 2)) * 2)
+    h = max(2, int(round(info.height * scale / 2)) * 2)
+    return w, h
+
+
+def iter_gray_frames(
+    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(timestamp_seconds, gray_uint8_frame)`` at `fps` frames per second.
+
+    Raises `VideoDecodeError` when nothing can be decoded or when the decode
+    stops well short of the declared duration (a truncated file).
+    """
+    info = info or stream_info(path)
+    w, h = analysis_size(info, long_side)
+    cmd = [
+        "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
+        "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn",
+        "-vf", f"fps={fps},scale={w}:{h}:flags=area",
+        "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1",
+    ]
+    frame_bytes = w * h
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, bufsize=frame_bytes * 4)
+    count = 0
+    try:
+        assert proc.stdout is not None
+        while True:
+            buf = proc.stdout.read(frame_bytes)
+            if len(buf) < frame_bytes:
+                break
+            yield count / fps, np.frombuffer(buf, dtype=np.uint8).reshape(h, w)
+            count += 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        _, err = proc.communicate()
+    if count == 0:
+        raise VideoDecodeError(f"not a readable video: {_last_line(err) or 'no frame could be decoded'}")
+    decoded = count / fps
+    if info.duration and info.duration > 2.0 and decoded < 0.8 * info.duration - 1.0:
+        raise VideoDecodeError(
+            f"truncated or corrupt video: decoded {decoded:.1f} s of the {info.duration:.1f} s it declares"
+            + (f" ({_last_line(err)})" if _last_line(err) else "")
+        )
+

@@ -1,0 +1,109 @@
+"""Fingerprint a whole video: decode, sample, normalise, hash.
+
+Sampling keeps a dense floor (a frame at least every `floor_interval`
+seconds, on a grid fine enough that a clip starting mid-second still lines
+up) plus the first frame after every scene cut, which is where edited copies
+agree best.  Frames are processed in bounded chunks: the active-area estimate
+is made per chunk, so memory stays flat whatever the video's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from .decode import VideoStreamInfo, iter_gray_frames, stream_info
+from .model import CropBox, FingerprintSettings, FrameHash, VideoFingerprint
+from .normalize import crop, detect_active_area
+from .phash import PHashFingerprinter
+
+CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
+AREA_SAMPLE = 16  # frames of a chunk used for the estimate
+
+
+def _tiny(frame: np.ndarray) -> np.ndarray:
+    t = cv2.resize(frame, (16, 16), interpolation=cv2.INTER_AREA).astype(np.float32)
+    return (t - t.mean()) / (t.std() + 8.0)
+
+
+class _Sampler:
+    """Decides which analysis frames get hashed."""
+
+    def __init__(self, settings: FingerprintSettings):
+        self.settings = settings
+        self.previous: np.ndarray | None = None
+        self.last_taken = -1e9
+
+    def take(self, t: float, frame: np.ndarray) -> tuple[bool, bool]:
+        tiny = _tiny(frame)
+        cut = self.previous is not None and float(np.abs(tiny - self.previous).mean()) > self.settings.scene_threshold
+        self.previous = tiny
+        due = t - self.last_taken >= self.settings.floor_interval - 1e-6
+        if cut or due:
+            self.last_taken = t
+            return True, cut
+        return False, False
+
+
+def fingerprint_video(
+    path: Path | str,
+    settings: FingerprintSettings | None = None,
+    info: VideoStreamInfo | None = None,
+    progress: Callable[[float], None] | None = None,
+) -> VideoFingerprint:
+    """Fingerprint `path`; raises `VideoDecodeError` for unreadable files."""
+    settings = settings or FingerprintSettings()
+    path = Path(path)
+    info = info or stream_info(path)
+    hasher = PHashFingerprinter()
+    sampler = _Sampler(settings)
+    result = VideoFingerprint(settings=settings, duration=info.duration or 0.0)
+    chunk: list[tuple[float, np.ndarray, bool]] = []
+    last_t = 0.0
+
+    def flush() -> None:
+        if not chunk:
+            return
+        step = max(1, len(chunk) // AREA_SAMPLE)
+        box = detect_active_area([f for _, f, _ in chunk[::step]], settings.border_threshold)
+        if not result.crops or result.crops[-1][1] != box:
+            result.crops.append((chunk[0][0], box))
+        for t, frame, cut in chunk:
+            _hash_one(result, hasher, settings, t, crop(frame, box), cut)
+        chunk.clear()
+
+    for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info):
+        result.frames_decoded += 1
+        last_t = t
+        taken, cut = sampler.take(t, frame)
+        if taken:
+            chunk.append((t, frame.copy(), cut))
+            if len(chunk) >= CHUNK_FRAMES:
+                flush()
+                if progress:
+                    progress(t)
+    flush()
+    if progress:
+        progress(last_t)
+    if not result.duration:
+        result.duration = last_t + 1.0 / settings.analysis_fps
+    return result
+
+
+def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,
+              t: float, active: np.ndarray, cut: bool) -> None:
+    quality = float(active.std())
+    if quality < settings.min_frame_std or min(active.shape) < 8:
+        result.frames_skipped_flat += 1
+        return
+    h, m = hasher.hash_frame_and_mirror(active)
+    result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hash=h,
+                                   mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2)))
+
+
+def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:
+    return [{"from": t, "x": b.x, "y": b.y, "width": b.width, "height": b.height,
+             "frame_width": b.frame_width, "frame_height": b.frame_height} for t, b in boxes]
