@@ -1,0 +1,247 @@
+"""SQLAlchemy models: the schema as Python, for queries and for Alembic's metadata.
+
+These classes never leave `storage/`; the repository turns rows into the
+dataclasses of `storage.records`.  The schema itself is created by the
+hand-written migrations in `alembic/versions/`, which must stay in step with
+this file (a test compares them).
+
+Portability rules, so one schema serves SQLite and PostgreSQL:
+- JSON columns are JSONB on PostgreSQL and JSON text on SQLite.
+- Times are stored as naive UTC and always come back timezone-aware.
+- Unsigned 64-bit frame hashes are stored as signed BIGINT (two's complement);
+  the repository converts at the boundary.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC that always reads back timezone-aware.
+
+    Naive datetimes are refused: whether they meant local time or UTC cannot be
+    known afterwards, and these times are evidence.
+    """
+
+    impl = sa.DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} cannot be stored: pass a timezone-aware "
+                "datetime, e.g. datetime.now(timezone.utc)"
+            )
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+    }
+
+
+class FingerprintSettingsModel(Base):
+    __tablename__ = "fingerprint_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(128), unique=True)
+    algorithm: Mapped[str] = mapped_column(sa.String(64))
+    params: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediaModel(Base):
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    store_path: Mapped[str] = mapped_column(sa.Text)
+    duration: Mapped[float | None]
+    width: Mapped[int | None]
+    height: Mapped[int | None]
+    fps: Mapped[float | None]
+    video_codec: Mapped[str | None] = mapped_column(sa.String(64))
+    audio_codec: Mapped[str | None] = mapped_column(sa.String(64))
+    container_format: Mapped[str | None] = mapped_column(sa.String(128))
+    container_created_raw: Mapped[str | None] = mapped_column(sa.String(64))
+    container_created_at: Mapped[datetime | None]
+    exiftool: Mapped[dict[str, Any]]
+    ffprobe: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class MediaFingerprintModel(Base):
+    """That a media was fingerprinted with a setting, even if no frame was usable."""
+
+    __tablename__ = "media_fingerprints"
+    __table_args__ = (sa.UniqueConstraint("media_id", "settings_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"))
+    settings_id: Mapped[int] = mapped_column(sa.ForeignKey("fingerprint_settings.id"))
+    frame_count: Mapped[int]
+    frames_decoded: Mapped[int]
+    details: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PostModel(Base):
+    __tablename__ = "posts"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "published_precision IS NULL OR published_precision IN ('second', 'day')",
+            name="ck_posts_published_precision_known",
+        ),
+        sa.CheckConstraint(
+            "(published_at IS NULL) = (published_precision IS NULL) "
+            "AND (published_at IS NULL) = (published_source IS NULL)",
+            name="ck_posts_published_claim_complete",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id"), index=True)
+    url: Mapped[str] = mapped_column(sa.Text)
+    platform: Mapped[str | None] = mapped_column(sa.String(64))
+    platform_post_id: Mapped[str | None] = mapped_column(sa.String(256))
+    archive_key: Mapped[str | None] = mapped_column(sa.String(512), unique=True)
+    uploader: Mapped[str | None] = mapped_column(sa.Text)
+    uploader_id: Mapped[str | None] = mapped_column(sa.Text)
+    channel: Mapped[str | None] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    published_precision: Mapped[str | None] = mapped_column(sa.String(16))
+    published_source: Mapped[str | None] = mapped_column(sa.String(64))
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    view_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    like_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    repost_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    comment_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    original_url: Mapped[str | None] = mapped_column(sa.Text)
+    # Posts are evidence: deleting a watch keeps them and forgets the link.
+    watch_id: Mapped[int | None] = mapped_column(sa.ForeignKey("watches.id", ondelete="SET NULL"))
+    raw_metadata: Mapped[dict[str, Any]]
+
+
+class FrameModel(Base):
+    __tablename__ = "frames"
+    __table_args__ = (sa.UniqueConstraint("media_id", "settings_id", "idx"),)
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"))
+    settings_id: Mapped[int] = mapped_column(sa.ForeignKey("fingerprint_settings.id"), index=True)
+    idx: Mapped[int]
+    timestamp: Mapped[float]
+    hash: Mapped[int] = mapped_column(sa.BigInteger)  # unsigned 64-bit, two's complement
+    is_scene_cut: Mapped[bool]
+    quality: Mapped[float]
+
+
+class MatchModel(Base):
+    __tablename__ = "matches"
+    __table_args__ = (sa.UniqueConstraint("query_media_id", "stored_media_id", "settings_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    query_media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"))
+    stored_media_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("media.id", ondelete="CASCADE"), index=True
+    )
+    settings_id: Mapped[int] = mapped_column(sa.ForeignKey("fingerprint_settings.id"))
+    query_coverage: Mapped[float]
+    stored_coverage: Mapped[float]
+    mirrored: Mapped[bool]
+    speed: Mapped[float]
+    score: Mapped[float]
+    segments: Mapped[list[Any]]
+    evidence: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- monitoring (migration 0002) -------------------------------------------
+
+
+class WatchModel(Base):
+    __tablename__ = "watches"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    label: Mapped[str | None] = mapped_column(sa.Text)
+    interval_seconds: Mapped[int]
+    enabled: Mapped[bool]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    last_polled_at: Mapped[datetime | None]
+
+
+class PollModel(Base):
+    __tablename__ = "polls"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watch_id: Mapped[int] = mapped_column(sa.ForeignKey("watches.id", ondelete="CASCADE"), index=True)
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    items_seen: Mapped[int]
+    items_new: Mapped[int]
+    items_failed: Mapped[int]
+    errors: Mapped[list[Any]]
+    status: Mapped[str] = mapped_column(sa.String(16))
+
+
+class WatchItemModel(Base):
+    __tablename__ = "watch_items"
+    __table_args__ = (sa.UniqueConstraint("watch_id", "archive_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    watch_id: Mapped[int] = mapped_column(sa.ForeignKey("watches.id", ondelete="CASCADE"))
+    archive_key: Mapped[str] = mapped_column(sa.String(512))
+    url: Mapped[str] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16))
+    attempts: Mapped[int]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    last_attempt_at: Mapped[datetime | None]
+    next_attempt_at: Mapped[datetime | None]
+    post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="SET NULL"))
+
+
+class DaemonLockModel(Base):
+    """Who runs the scheduler; a stale heartbeat lets another process take over."""
+
+    __tablename__ = "daemon_locks"
+
+    name: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    holder: Mapped[str] = mapped_column(sa.Text)
+    acquired_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]

@@ -1,0 +1,690 @@
+"""The one place that reads and writes rows; it hands out `storage.records` dataclasses.
+
+Every method runs in its own short transaction, so callers never hold a
+session and ORM objects never escape.  Rules that protect evidence live here:
+a media row is never overwritten, a post keeps the platform's claim apart
+from our observation, and matches (derived data) are replaced on
+recomputation.  Statements that race between processes (the daemon lock,
+watch item state) are single atomic statements on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, fields
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database, StorageError
+from storage.models import (
+    DaemonLockModel,
+    FingerprintSettingsModel,
+    FrameModel,
+    MatchModel,
+    MediaFingerprintModel,
+    MediaModel,
+    PollModel,
+    PostModel,
+    WatchItemModel,
+    WatchModel,
+    UTCDateTime,
+    utcnow,
+)
+from storage.records import (
+    PRECISIONS,
+    WATCH_KINDS,
+    FrameRow,
+    FrameTable,
+    MatchRecord,
+    MatchSegmentRecord,
+    MediaRecord,
+    NewMatch,
+    NewMedia,
+    NewPost,
+    PollRecord,
+    PostRecord,
+    WatchItemRecord,
+    WatchRecord,
+)
+
+UINT64_LIMIT = 1 << 64
+INT64_LIMIT = 1 << 63
+POLL_RUNNING = "running"
+POLL_END_STATES = ("ok", "partial", "failed")
+ITEM_STORED = "stored"
+ITEM_FAILED = "failed"
+
+
+class NotFound(KeyError):
+    """No row with the given id or key."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else "not found"
+
+
+class AlreadyExists(StorageError):
+    """A row with this unique key exists already."""
+
+
+def to_signed64(value: int) -> int:
+    """An unsigned 64-bit hash as the signed BIGINT that stores it."""
+    if not 0 <= value < UINT64_LIMIT:
+        raise ValueError(f"hash {value!r} is not an unsigned 64-bit integer")
+    return value - UINT64_LIMIT if value >= INT64_LIMIT else value
+
+
+def to_unsigned64(value: int) -> int:
+    """The stored signed BIGINT back as the unsigned 64-bit hash."""
+    return value + UINT64_LIMIT if value < 0 else value
+
+
+def _require_aware(name: str, value: datetime | None) -> None:
+    if value is not None and value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware (UTC), got naive {value.isoformat()}")
+
+
+def _store(session, row) -> None:
+    """Write `row` and read it back, so records show what was stored (UTC, JSON as parsed)."""
+    session.flush()
+    session.refresh(row)
+
+
+def _columns(model, record_cls) -> dict[str, Any]:
+    return {f.name: getattr(model, f.name) for f in fields(record_cls)}
+
+
+def _media_record(row: MediaModel) -> MediaRecord:
+    return MediaRecord(**_columns(row, MediaRecord))
+
+
+def _post_record(row: PostModel) -> PostRecord:
+    return PostRecord(**_columns(row, PostRecord))
+
+
+def _watch_record(row: WatchModel) -> WatchRecord:
+    return WatchRecord(**_columns(row, WatchRecord))
+
+
+def _poll_record(row: PollModel) -> PollRecord:
+    return PollRecord(**_columns(row, PollRecord))
+
+
+def _watch_item_record(row: WatchItemModel) -> WatchItemRecord:
+    return WatchItemRecord(**_columns(row, WatchItemRecord))
+
+
+def _match_record(row: MatchModel) -> MatchRecord:
+    values = _columns(row, MatchRecord)
+    values["segments"] = [MatchSegmentRecord(**segment) for segment in row.segments]
+    return MatchRecord(**values)
+
+
+def _seen_from_other_side(match: MatchRecord) -> MatchRecord:
+    """The same match with query and stored swapped.
+
+    `speed` is stored seconds per query second, so it inverts.
+    """
+    return MatchRecord(
+        id=match.id,
+        created_at=match.created_at,
+        query_media_id=match.stored_media_id,
+        stored_media_id=match.query_media_id,
+        settings_id=match.settings_id,
+        query_coverage=match.stored_coverage,
+        stored_coverage=match.query_coverage,
+        mirrored=match.mirrored,
+        speed=1.0 / match.speed if match.speed else match.speed,
+        score=match.score,
+        segments=[
+            MatchSegmentRecord(
+                query_start=s.stored_start,
+                query_end=s.stored_end,
+                stored_start=s.query_start,
+                stored_end=s.query_end,
+            )
+            for s in match.segments
+        ],
+        evidence=match.evidence,
+    )
+
+
+def validate_published_claim(post: NewPost) -> None:
+    """The platform's claim is all three of time, precision and source, or none of them."""
+    claim = {
+        "published_at": post.published_at,
+        "published_precision": post.published_precision,
+        "published_source": post.published_source,
+    }
+    present = [name for name, value in claim.items() if value is not None]
+    if present and len(present) != len(claim):
+        missing = [name for name in claim if name not in present]
+        raise ValueError(
+            f"post {post.url}: {', '.join(present)} given without {', '.join(missing)}; "
+            "a publication time needs its precision and its source, or none of the three"
+        )
+    if post.published_precision is not None and post.published_precision not in PRECISIONS:
+        raise ValueError(
+            f"post {post.url}: published_precision {post.published_precision!r} is not one of "
+            f"{', '.join(PRECISIONS)}"
+        )
+    _require_aware("published_at", post.published_at)
+    _require_aware("first_seen_at", post.first_seen_at)
+
+
+class SqlRepository:
+    """Reads and writes all stored records through one `Database`."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def _upsert(self, model):
+        """INSERT ... ON CONFLICT for the database's dialect."""
+        if self.database.dialect == "postgresql":
+            return postgresql.insert(model)
+        return sqlite.insert(model)
+
+    # --- fingerprint settings --------------------------------------------
+
+    def get_or_create_settings(self, key: str, algorithm: str, params: dict) -> int:
+        """The id of the settings stored under `key`, storing them on first use."""
+        for _ in range(2):
+            with self.database.session() as session:
+                existing = session.scalar(
+                    sa.select(FingerprintSettingsModel.id).where(FingerprintSettingsModel.key == key)
+                )
+                if existing is not None:
+                    return existing
+            try:
+                with self.database.session() as session:
+                    row = FingerprintSettingsModel(key=key, algorithm=algorithm, params=params)
+                    session.add(row)
+                    session.flush()
+                    return row.id
+            except IntegrityError:
+                continue  # another process stored the same key first
+        raise StorageError(f"could not store fingerprint settings {key!r}")
+
+    # --- media -------------------------------------------------------------
+
+    def get_media(self, media_id: int) -> MediaRecord | None:
+        with self.database.session() as session:
+            row = session.get(MediaModel, media_id)
+            return _media_record(row) if row else None
+
+    def get_media_by_sha256(self, sha256: str) -> MediaRecord | None:
+        with self.database.session() as session:
+            row = session.scalar(sa.select(MediaModel).where(MediaModel.sha256 == sha256))
+            return _media_record(row) if row else None
+
+    def add_media(self, media: NewMedia) -> MediaRecord:
+        """Store a new media row; a known sha256 returns the existing row untouched."""
+        existing = self.get_media_by_sha256(media.sha256)
+        if existing is not None:
+            return existing
+        _require_aware("container_created_at", media.container_created_at)
+        try:
+            with self.database.session() as session:
+                row = MediaModel(**asdict(media))
+                session.add(row)
+                _store(session, row)
+                return _media_record(row)
+        except IntegrityError:
+            existing = self.get_media_by_sha256(media.sha256)
+            if existing is None:
+                raise
+            return existing
+
+    def list_media(self) -> list[MediaRecord]:
+        with self.database.session() as session:
+            rows = session.scalars(sa.select(MediaModel).order_by(MediaModel.id))
+            return [_media_record(row) for row in rows]
+
+    def count_media(self) -> int:
+        with self.database.session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(MediaModel)) or 0
+
+    # --- fingerprints ------------------------------------------------------
+
+    def has_fingerprint(self, media_id: int, settings_id: int) -> bool:
+        with self.database.session() as session:
+            found = session.scalar(
+                sa.select(MediaFingerprintModel.id).where(
+                    MediaFingerprintModel.media_id == media_id,
+                    MediaFingerprintModel.settings_id == settings_id,
+                )
+            )
+            return found is not None
+
+    def add_fingerprint(
+        self,
+        media_id: int,
+        settings_id: int,
+        frames: Sequence[FrameRow],
+        frames_decoded: int,
+        details: dict[str, Any],
+    ) -> None:
+        """Store one media's frames for one setting, and that it was fingerprinted.
+
+        Raises `AlreadyExists` when this media already has frames for this setting.
+        """
+        rows = [
+            {
+                "media_id": media_id,
+                "settings_id": settings_id,
+                "idx": frame.index,
+                "timestamp": frame.timestamp,
+                "hash": to_signed64(frame.hash),
+                "is_scene_cut": frame.is_scene_cut,
+                "quality": frame.quality,
+            }
+            for frame in frames
+        ]
+        try:
+            with self.database.session() as session:
+                session.execute(
+                    sa.insert(MediaFingerprintModel).values(
+                        media_id=media_id,
+                        settings_id=settings_id,
+                        frame_count=len(rows),
+                        frames_decoded=frames_decoded,
+                        details=details,
+                        created_at=utcnow(),
+                    )
+                )
+                if rows:
+                    session.execute(sa.insert(FrameModel), rows)
+        except IntegrityError as error:
+            if self.has_fingerprint(media_id, settings_id):
+                raise AlreadyExists(
+                    f"media {media_id} is already fingerprinted with settings {settings_id}"
+                ) from error
+            raise
+
+    def frames_for_media(self, media_id: int, settings_id: int) -> list[FrameRow]:
+        with self.database.session() as session:
+            rows = session.execute(
+                sa.select(
+                    FrameModel.idx,
+                    FrameModel.timestamp,
+                    FrameModel.hash,
+                    FrameModel.is_scene_cut,
+                    FrameModel.quality,
+                )
+                .where(FrameModel.media_id == media_id, FrameModel.settings_id == settings_id)
+                .order_by(FrameModel.idx)
+            )
+            return [
+                FrameRow(
+                    index=idx,
+                    timestamp=timestamp,
+                    hash=to_unsigned64(value),
+                    is_scene_cut=bool(is_scene_cut),
+                    quality=quality,
+                )
+                for idx, timestamp, value, is_scene_cut, quality in rows
+            ]
+
+    def frame_table(self, settings_id: int) -> FrameTable:
+        """Every frame made with `settings_id`, column-wise, ordered by media and index."""
+        with self.database.session() as session:
+            rows = session.execute(
+                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash)
+                .where(FrameModel.settings_id == settings_id)
+                .order_by(FrameModel.media_id, FrameModel.idx)
+            ).all()
+        if not rows:
+            return FrameTable(
+                media_ids=np.empty(0, dtype=np.int64),
+                timestamps=np.empty(0, dtype=np.float64),
+                hashes=np.empty(0, dtype=np.uint64),
+            )
+        media_ids, timestamps, hashes = zip(*rows)
+        return FrameTable(
+            media_ids=np.array(media_ids, dtype=np.int64),
+            timestamps=np.array(timestamps, dtype=np.float64),
+            # The stored signed values reinterpreted bit for bit: two's complement.
+            hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
+        )
+
+    def media_without_fingerprint(self, settings_id: int) -> list[int]:
+        """Ids of media not yet fingerprinted with `settings_id`, oldest first."""
+        done = sa.select(MediaFingerprintModel.media_id).where(
+            MediaFingerprintModel.settings_id == settings_id
+        )
+        with self.database.session() as session:
+            return list(
+                session.scalars(
+                    sa.select(MediaModel.id).where(MediaModel.id.not_in(done)).order_by(MediaModel.id)
+                )
+            )
+
+    # --- posts -------------------------------------------------------------
+
+    def add_post(self, post: NewPost) -> PostRecord:
+        """Store one appearance of a media; `first_seen_at` defaults to now (UTC).
+
+        Raises `AlreadyExists` when a post with the same archive key is stored.
+        """
+        validate_published_claim(post)
+        values = asdict(post)
+        values["first_seen_at"] = post.first_seen_at or utcnow()
+        try:
+            with self.database.session() as session:
+                row = PostModel(**values)
+                session.add(row)
+                _store(session, row)
+                return _post_record(row)
+        except IntegrityError as error:
+            existing = post.archive_key and self.get_post_by_archive_key(post.archive_key)
+            if existing:
+                raise AlreadyExists(
+                    f"a post with archive key {post.archive_key!r} is already stored (post "
+                    f"{existing.id}); look it up with get_post_by_archive_key"
+                ) from error
+            raise
+
+    def get_post(self, post_id: int) -> PostRecord | None:
+        with self.database.session() as session:
+            row = session.get(PostModel, post_id)
+            return _post_record(row) if row else None
+
+    def get_post_by_archive_key(self, archive_key: str) -> PostRecord | None:
+        with self.database.session() as session:
+            row = session.scalar(sa.select(PostModel).where(PostModel.archive_key == archive_key))
+            return _post_record(row) if row else None
+
+    def posts_for_media(self, media_ids: Iterable[int]) -> list[PostRecord]:
+        """Posts of these media, earliest claimed publication first (unknown last)."""
+        ids = list(media_ids)
+        if not ids:
+            return []
+        with self.database.session() as session:
+            rows = session.scalars(
+                sa.select(PostModel)
+                .where(PostModel.media_id.in_(ids))
+                .order_by(
+                    PostModel.published_at.is_(None),
+                    PostModel.published_at,
+                    PostModel.first_seen_at,
+                    PostModel.id,
+                )
+            )
+            return [_post_record(row) for row in rows]
+
+    def list_posts(self) -> list[PostRecord]:
+        with self.database.session() as session:
+            return [_post_record(row) for row in session.scalars(sa.select(PostModel).order_by(PostModel.id))]
+
+    # --- matches -----------------------------------------------------------
+
+    def save_match(self, match: NewMatch) -> MatchRecord:
+        """Store a computed match, replacing an earlier computation of the same pair."""
+        if match.query_media_id == match.stored_media_id:
+            raise ValueError(f"a media cannot match itself (media {match.query_media_id})")
+        values = asdict(match)  # segments become plain dicts for the JSON column
+        values["created_at"] = utcnow()
+        key = ("query_media_id", "stored_media_id", "settings_id")
+        statement = self._upsert(MatchModel).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={name: statement.excluded[name] for name in values if name not in key},
+        ).returning(MatchModel.id)
+        with self.database.session() as session:
+            match_id = session.execute(statement).scalar_one()
+            return _match_record(session.get(MatchModel, match_id))
+
+    def matches_for_media(self, media_id: int, settings_id: int) -> list[MatchRecord]:
+        """Matches involving `media_id` in either direction, with it always as the query side."""
+        with self.database.session() as session:
+            rows = session.scalars(
+                sa.select(MatchModel)
+                .where(
+                    MatchModel.settings_id == settings_id,
+                    sa.or_(MatchModel.query_media_id == media_id, MatchModel.stored_media_id == media_id),
+                )
+                .order_by(MatchModel.score.desc(), MatchModel.id)
+            )
+            records = [_match_record(row) for row in rows]
+        return [
+            record if record.query_media_id == media_id else _seen_from_other_side(record)
+            for record in records
+        ]
+
+    # --- watches -----------------------------------------------------------
+
+    def add_watch(
+        self, url: str, kind: str, label: str | None = None, interval_seconds: int = 3600
+    ) -> WatchRecord:
+        if kind not in WATCH_KINDS:
+            raise ValueError(f"unknown watch kind {kind!r}; use one of {', '.join(WATCH_KINDS)}")
+        if interval_seconds <= 0:
+            raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
+        with self.database.session() as session:
+            row = WatchModel(
+                url=url, kind=kind, label=label, interval_seconds=interval_seconds, enabled=True
+            )
+            session.add(row)
+            _store(session, row)
+            return _watch_record(row)
+
+    def _watch_row(self, session, watch_id: int) -> WatchModel:
+        row = session.get(WatchModel, watch_id)
+        if row is None:
+            raise NotFound(f"no watch with id {watch_id}; list the watches to see their ids")
+        return row
+
+    def get_watch(self, watch_id: int) -> WatchRecord | None:
+        with self.database.session() as session:
+            row = session.get(WatchModel, watch_id)
+            return _watch_record(row) if row else None
+
+    def list_watches(self, enabled_only: bool = False) -> list[WatchRecord]:
+        query = sa.select(WatchModel).order_by(WatchModel.id)
+        if enabled_only:
+            query = query.where(WatchModel.enabled.is_(True))
+        with self.database.session() as session:
+            return [_watch_record(row) for row in session.scalars(query)]
+
+    def set_watch_enabled(self, watch_id: int, enabled: bool) -> WatchRecord:
+        with self.database.session() as session:
+            row = self._watch_row(session, watch_id)
+            row.enabled = enabled
+            _store(session, row)
+            return _watch_record(row)
+
+    def remove_watch(self, watch_id: int) -> None:
+        """Delete a watch with its polls and item state; its posts stay (evidence)."""
+        with self.database.session() as session:
+            session.delete(self._watch_row(session, watch_id))
+
+    def mark_watch_polled(self, watch_id: int, at: datetime) -> None:
+        _require_aware("at", at)
+        with self.database.session() as session:
+            self._watch_row(session, watch_id).last_polled_at = at
+
+    # --- polls -------------------------------------------------------------
+
+    def start_poll(self, watch_id: int) -> PollRecord:
+        with self.database.session() as session:
+            self._watch_row(session, watch_id)
+            row = PollModel(
+                watch_id=watch_id,
+                started_at=utcnow(),
+                items_seen=0,
+                items_new=0,
+                items_failed=0,
+                errors=[],
+                status=POLL_RUNNING,
+            )
+            session.add(row)
+            _store(session, row)
+            return _poll_record(row)
+
+    def finish_poll(
+        self,
+        poll_id: int,
+        items_seen: int,
+        items_new: int,
+        items_failed: int,
+        errors: list[dict[str, Any]],
+        status: str,
+    ) -> PollRecord:
+        if status not in POLL_END_STATES:
+            raise ValueError(f"poll status {status!r} is not one of {', '.join(POLL_END_STATES)}")
+        with self.database.session() as session:
+            row = session.get(PollModel, poll_id)
+            if row is None:
+                raise NotFound(f"no poll with id {poll_id}")
+            row.finished_at = utcnow()
+            row.items_seen = items_seen
+            row.items_new = items_new
+            row.items_failed = items_failed
+            row.errors = list(errors)
+            row.status = status
+            _store(session, row)
+            return _poll_record(row)
+
+    def list_polls(self, watch_id: int | None = None, limit: int = 50) -> list[PollRecord]:
+        """The newest polls first, of one watch or of all."""
+        query = sa.select(PollModel).order_by(PollModel.started_at.desc(), PollModel.id.desc()).limit(limit)
+        if watch_id is not None:
+            query = query.where(PollModel.watch_id == watch_id)
+        with self.database.session() as session:
+            return [_poll_record(row) for row in session.scalars(query)]
+
+    # --- watch items -------------------------------------------------------
+
+    def get_watch_item(self, watch_id: int, archive_key: str) -> WatchItemRecord | None:
+        with self.database.session() as session:
+            row = session.scalar(
+                sa.select(WatchItemModel).where(
+                    WatchItemModel.watch_id == watch_id, WatchItemModel.archive_key == archive_key
+                )
+            )
+            return _watch_item_record(row) if row else None
+
+    def _record_item(self, watch_id: int, archive_key: str, values: dict[str, Any]) -> WatchItemRecord:
+        """Insert or update one item's state in a single statement; attempts counts up."""
+        values = {**values, "last_attempt_at": utcnow()}
+        statement = self._upsert(WatchItemModel).values(
+            watch_id=watch_id, archive_key=archive_key, attempts=1, **values
+        )
+        statement = statement.on_conflict_do_update(
+            index_elements=["watch_id", "archive_key"],
+            set_={**values, "attempts": WatchItemModel.attempts + 1},
+        )
+        with self.database.session() as session:
+            session.execute(statement)
+        item = self.get_watch_item(watch_id, archive_key)
+        assert item is not None
+        return item
+
+    def record_item_stored(
+        self, watch_id: int, archive_key: str, url: str, post_id: int | None
+    ) -> WatchItemRecord:
+        return self._record_item(
+            watch_id,
+            archive_key,
+            {
+                "url": url,
+                "status": ITEM_STORED,
+                "post_id": post_id,
+                "last_error": None,
+                "next_attempt_at": None,
+            },
+        )
+
+    def record_item_failed(
+        self, watch_id: int, archive_key: str, url: str, error: str, next_attempt_at: datetime | None
+    ) -> WatchItemRecord:
+        """Note a failed attempt; `next_attempt_at` None means do not retry."""
+        _require_aware("next_attempt_at", next_attempt_at)
+        return self._record_item(
+            watch_id,
+            archive_key,
+            {"url": url, "status": ITEM_FAILED, "last_error": error, "next_attempt_at": next_attempt_at},
+        )
+
+    def items_due_for_retry(self, watch_id: int, now: datetime) -> list[WatchItemRecord]:
+        _require_aware("now", now)
+        with self.database.session() as session:
+            rows = session.scalars(
+                sa.select(WatchItemModel)
+                .where(
+                    WatchItemModel.watch_id == watch_id,
+                    WatchItemModel.status == ITEM_FAILED,
+                    WatchItemModel.next_attempt_at <= now,
+                )
+                .order_by(WatchItemModel.next_attempt_at, WatchItemModel.id)
+            )
+            return [_watch_item_record(row) for row in rows]
+
+    # --- daemon lock -------------------------------------------------------
+
+    def acquire_lock(self, name: str, holder: str, stale_after_seconds: float) -> bool:
+        """Take the lock `name` for `holder`; True if it is now held by `holder`.
+
+        Succeeds when the lock is free, already ours (refreshing it), or its
+        holder's heartbeat is older than `stale_after_seconds`.
+        """
+        for _ in range(3):
+            now = utcnow()
+            try:
+                with self.database.session() as session:
+                    session.execute(
+                        sa.insert(DaemonLockModel).values(
+                            name=name, holder=holder, acquired_at=now, heartbeat_at=now
+                        )
+                    )
+                return True
+            except IntegrityError:
+                pass  # someone holds it (maybe us, maybe stale): try to take it over
+            cutoff = now - timedelta(seconds=stale_after_seconds)
+            acquired_at = sa.case(
+                (DaemonLockModel.holder == holder, DaemonLockModel.acquired_at),
+                else_=sa.literal(now, UTCDateTime()),
+            )
+            with self.database.session() as session:
+                result = session.execute(
+                    sa.update(DaemonLockModel)
+                    .where(
+                        DaemonLockModel.name == name,
+                        sa.or_(DaemonLockModel.holder == holder, DaemonLockModel.heartbeat_at < cutoff),
+                    )
+                    .values(holder=holder, acquired_at=acquired_at, heartbeat_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:
+                    return True
+                still_held = session.scalar(
+                    sa.select(DaemonLockModel.name).where(DaemonLockModel.name == name)
+                )
+            if still_held is not None:
+                return False
+            # released between our INSERT and UPDATE: try again
+        return False
+
+    def heartbeat_lock(self, name: str, holder: str) -> bool:
+        """Refresh our heartbeat; False means the lock is no longer ours."""
+        with self.database.session() as session:
+            result = session.execute(
+                sa.update(DaemonLockModel)
+                .where(DaemonLockModel.name == name, DaemonLockModel.holder == holder)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )
+            return result.rowcount == 1
+
+    def release_lock(self, name: str, holder: str) -> None:
+        """Give the lock up; a no-op when `holder` does not hold it."""
+        with self.database.session() as session:
+            session.execute(
+                sa.delete(DaemonLockModel)
+                .where(DaemonLockModel.name == name, DaemonLockModel.holder == holder)
+                .execution_options(synchronize_session=False)
+            )

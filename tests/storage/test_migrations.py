@@ -1,0 +1,140 @@
+"""Migrations: round trip on both backends, in step with the models, safe to run twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from storage import Database, StorageError, default_database_url, open_database
+from storage.db import normalise_url
+from storage.models import Base
+
+ALL_TABLES = {table.name for table in Base.metadata.sorted_tables}
+
+
+def table_names(database: Database) -> set[str]:
+    return set(sa.inspect(database.engine).get_table_names())
+
+
+def test_upgrade_then_downgrade_round_trip(database_url):
+    database = Database(database_url)
+    try:
+        assert database.current_revision() is None
+        database.upgrade()
+        assert database.current_revision() == "0002_monitoring" == database.head_revision()
+        assert table_names(database) == ALL_TABLES | {"alembic_version"}
+
+        database.downgrade("0001_core")
+        assert database.current_revision() == "0001_core"
+        assert "watches" not in table_names(database)
+        assert not sa.inspect(database.engine).get_foreign_keys("posts")[1:]  # only media_id
+
+        database.downgrade("base")
+        assert database.current_revision() is None
+        assert table_names(database) == {"alembic_version"}
+
+        database.upgrade()
+        assert table_names(database) == ALL_TABLES | {"alembic_version"}
+    finally:
+        database.dispose()
+
+
+def test_migrations_match_models(database):
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": False})
+        differences = compare_metadata(context, Base.metadata)
+    assert differences == []
+
+
+def test_posts_constraints_survive_batch_migration(database):
+    """SQLite recreates posts in 0002; its CHECK and UNIQUE constraints must come along."""
+    now = datetime(2024, 5, 1, tzinfo=timezone.utc).replace(tzinfo=None)
+    with database.engine.begin() as connection:
+        media_id = connection.execute(
+            sa.text(
+                "INSERT INTO media (sha256, size_bytes, store_path, exiftool, ffprobe, created_at)"
+                " VALUES (:sha, 1, 'm', '{}', '{}', :now) RETURNING id"
+            ),
+            {"sha": "a" * 64, "now": now},
+        ).scalar_one()
+    insert_post = sa.text(
+        "INSERT INTO posts (media_id, url, published_at, published_precision, published_source,"
+        " first_seen_at, raw_metadata, archive_key, watch_id)"
+        " VALUES (:media, 'u', :at, :precision, :source, :now, '{}', :key, :watch)"
+    )
+    bad_rows = [
+        {"at": now, "precision": None, "source": "x", "key": None, "watch": None},
+        {"at": now, "precision": "hour", "source": "x", "key": None, "watch": None},
+        {"at": None, "precision": None, "source": None, "key": None, "watch": 999},
+    ]
+    for row in bad_rows:
+        with pytest.raises(sa.exc.IntegrityError):
+            with database.engine.begin() as connection:
+                connection.execute(insert_post, {"media": media_id, "now": now, **row})
+    ok = {"at": None, "precision": None, "source": None, "key": "youtube abc", "watch": None}
+    with database.engine.begin() as connection:
+        connection.execute(insert_post, {"media": media_id, "now": now, **ok})
+    with pytest.raises(sa.exc.IntegrityError):
+        with database.engine.begin() as connection:
+            connection.execute(insert_post, {"media": media_id, "now": now, **ok})
+
+
+def test_open_database_is_idempotent(database_url):
+    first = open_database(database_url)
+    second = open_database(database_url)
+    assert first.current_revision() == second.current_revision() == "0002_monitoring"
+    first.dispose()
+    second.dispose()
+
+
+def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
+    url = default_database_url(tmp_path / "data")
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            open_database(url).dispose()
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Database(url).current_revision() == "0002_monitoring"
+
+
+def test_default_database_url_lives_in_the_data_dir(tmp_path):
+    assert default_database_url(tmp_path) == f"sqlite:///{tmp_path.resolve()}/provenance.db"
+
+
+@pytest.mark.parametrize(
+    "given",
+    ["postgres://u@h:1/db", "postgresql://u@h:1/db", "postgresql+psycopg://u@h:1/db"],
+)
+def test_postgres_urls_use_psycopg(given):
+    assert normalise_url(given) == "postgresql+psycopg://u@h:1/db"
+    assert Database(given).engine.dialect.driver == "psycopg"
+
+
+def test_unreachable_postgres_says_how_to_fix_it():
+    with pytest.raises(StorageError) as caught:
+        open_database("postgresql://postgres@127.0.0.1:1/nothing?connect_timeout=2")
+    message = str(caught.value)
+    assert "cannot connect to PostgreSQL at 127.0.0.1:1" in message
+    assert "is the server running" in message
+    assert "PROVENANCE_DB" in message
+
+
+def test_unopenable_sqlite_says_how_to_fix_it(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(StorageError, match="PROVENANCE_DB"):
+        Database(f"sqlite:///{blocker}/provenance.db").check_connection()
