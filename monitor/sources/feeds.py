@@ -58,7 +58,7 @@ def parse_feed(data: bytes, feed_url: str) -> list[ListedItem]:
     raise ListingFailed(f"{feed_url} is XML but neither RSS 2.0 nor Atom (root element <{root.tag}>)")
 
 
-def rss_pubdateclaim_at(text: str | None) -> ClaimedTime | None:
+def rss_pubdate_claim(text: str | None) -> ClaimedTime | None:
     """RFC 822 pubDate (ISO 8601 tolerated); day precision when it carries no time of day."""
     text = (text or "").strip()
     if not text:
@@ -78,7 +78,7 @@ def _rfc822_day(text: str) -> datetime:
     return datetime.strptime(text.split(",")[-1].strip(), "%d %b %Y")
 
 
-def atom_dateclaim_at(text: str | None) -> ClaimedTime | None:
+def atom_date_claim(text: str | None) -> ClaimedTime | None:
     """RFC 3339 `<published>`; day precision if a feed gives only a date."""
     text = (text or "").strip()
     at = parse_iso(text) if text else None
@@ -97,7 +97,7 @@ def _rss_item(node: ET.Element, feed_url: str) -> ListedItem | None:
         url=urllib.parse.urljoin(feed_url, href.strip()),
         archive_key=None,
         title=_text(node, "title"),
-        claimed=rss_pubdateclaim_at(pubdate),
+        claimed=rss_pubdate_claim(pubdate),
         extra={
             "feed_url": feed_url,
             "feed_format": "rss",
@@ -120,7 +120,7 @@ def _atom_entry(node: ET.Element, feed_url: str) -> ListedItem | None:
         url=urllib.parse.urljoin(feed_url, href.strip()),
         archive_key=None,
         title=_text(node, f"{ATOM}title"),
-        claimed=atom_dateclaim_at(published),
+        claimed=atom_date_claim(published),
         extra={
             "feed_url": feed_url,
             "feed_format": "atom",
