@@ -41,7 +41,7 @@ def _ffprobe_json(path: Path) -> dict:
     except FileNotFoundError as exc:  # pragma: no cover - depends on the machine
         raise VideoDecodeError("ffprobe not found: install ffmpeg (apt-get install ffmpeg)") from exc
     if proc.returncode != 0:
-        msg = _last_line(proc.stderr) or "ffprobe could not read it"
+        msg = _last_line(proc.stderr, path) or "ffprobe could not read it"
         raise VideoDecodeError(f"not a readable video: {msg}")
     try:
         return json.loads(proc.stdout or b"{}")
@@ -49,9 +49,13 @@ def _ffprobe_json(path: Path) -> dict:
         raise VideoDecodeError("not a readable video: ffprobe gave no usable answer") from exc
 
 
-def _last_line(blob: bytes) -> str:
-    lines = [ln.strip() for ln in blob.decode("utf-8", "replace").splitlines() if ln.strip()]
-    return lines[-1][:300] if lines else ""
+def _last_line(blob: bytes, path: Path | None = None) -> str:
+    """ffmpeg's last complaint, on one line, without the (possibly hostile) file name."""
+    text = blob.decode("utf-8", "replace")
+    if path is not None:
+        text = text.replace(str(path), "input")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " ".join(lines[-1].split())[:300] if lines else ""
 
 
 def _ratio(text: str | None) -> float | None:
@@ -132,12 +136,13 @@ def iter_gray_frames(
         if proc.poll() is None:
             proc.kill()
         _, err = proc.communicate()
+    complaint = _last_line(err, path)
     if count == 0:
-        raise VideoDecodeError(f"not a readable video: {_last_line(err) or 'no frame could be decoded'}")
+        raise VideoDecodeError(f"not a readable video: {complaint or 'no frame could be decoded'}")
     decoded = count / fps
-    if info.duration and info.duration > 2.0 and decoded < 0.8 * info.duration - 1.0:
+    declared = info.duration or 0.0
+    if b"partial file" in err or (declared > 2.0 and decoded < 0.8 * declared - 1.0):
         raise VideoDecodeError(
-            f"truncated or corrupt video: decoded {decoded:.1f} s of the {info.duration:.1f} s it declares"
-            + (f" ({_last_line(err)})" if _last_line(err) else "")
+            f"truncated or corrupt video: decoded {decoded:.1f} s of the {declared:.1f} s it declares"
+            + (f" ({complaint})" if complaint else "")
         )
-

@@ -1,0 +1,121 @@
+"""Unit tests of the pure pieces: hashes, crop detection, index, settings, decode errors."""
+
+from __future__ import annotations
+
+import cv2
+import imagehash
+import numpy as np
+import pytest
+from PIL import Image
+
+from fingerprints.align import MatchParams, speed_grid
+from fingerprints.decode import VideoDecodeError, stream_info
+from fingerprints.index import BruteForceIndex
+from fingerprints.model import FingerprintSettings
+from fingerprints.normalize import detect_active_area
+from fingerprints.phash import PHashFingerprinter, bits_to_int, hamming
+from fingerprints.video import fingerprint_video
+
+RNG = np.random.default_rng(7)
+
+
+def _texture(h: int, w: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (h // 8 + 1, w // 8 + 1), dtype=np.uint8)
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def test_phash_is_imagehash_phash_and_mirror_is_the_flipped_frame():
+    frame = _texture(120, 200)
+    hasher = PHashFingerprinter()
+    h, m = hasher.hash_frame_and_mirror(frame)
+    assert h == bits_to_int(imagehash.phash(Image.fromarray(frame)).hash)
+    assert m == hasher.hash_frame(np.ascontiguousarray(frame[:, ::-1]))
+    assert hamming(h, m) > 10  # an asymmetric picture: its mirror is a different hash
+
+
+def test_black_bars_are_cropped():
+    content = [_texture(180, 320, s) for s in range(6)]
+    boxed = [cv2.copyMakeBorder(c, 50, 50, 0, 0, cv2.BORDER_CONSTANT, value=16) for c in content]
+    box = detect_active_area(boxed)
+    assert (box.y, box.height) == (50, 180) and (box.x, box.width) == (0, 320)
+
+
+def test_blurred_pad_is_cropped_to_the_sharp_footage():
+    frames = []
+    for s in range(6):
+        fg = _texture(100, 180, s)
+        bg = cv2.GaussianBlur(cv2.resize(fg, (180, 320)), (0, 0), 12)
+        bg[110:210] = fg
+        frames.append(bg)
+    box = detect_active_area(frames)
+    assert abs(box.y - 110) <= 3 and abs(box.height - 100) <= 6
+    assert box.width == 180
+
+
+def test_dark_footage_is_not_cropped_to_nothing():
+    frames = [np.full((180, 320), 10, np.uint8) for _ in range(4)]
+    assert detect_active_area(frames).is_full
+
+
+def test_brute_force_index_agrees_with_a_python_reference():
+    stored = RNG.integers(0, 2**63, 500, dtype=np.int64).astype(np.uint64) * np.uint64(2) + np.uint64(1)
+    media = np.repeat(np.arange(5), 100)
+    times = np.tile(np.arange(100) * 0.25, 5)
+    index = BruteForceIndex.build(media, times, stored)
+    queries = stored[[3, 150, 499]] ^ np.uint64(0b1011)  # 3 bits away
+    queries = np.concatenate([queries, RNG.integers(0, 2**63, 20, dtype=np.int64).astype(np.uint64)])
+    hits = index.query(queries, max_distance=12)
+    got = sorted(zip(hits.query_positions.tolist(), hits.media_ids.tolist(), hits.distances.tolist()))
+    expected = sorted((qi, int(media[si]), hamming(int(q), int(stored[si])))
+                      for qi, q in enumerate(queries) for si in range(len(stored))
+                      if hamming(int(q), int(stored[si])) <= 12)
+    assert got == expected
+    assert {(0, 0, 3), (1, 1, 3), (2, 4, 3)} <= set(got)
+
+
+def test_index_add_remove_and_serialize_round_trip():
+    index = BruteForceIndex()
+    index.add(1, np.array([0.0, 0.5]), np.array([2**64 - 1, 5], dtype=np.uint64))
+    index.add(2, np.array([0.0]), np.array([5], dtype=np.uint64))
+    assert len(index) == 3
+    copy = BruteForceIndex.deserialize(index.serialize())
+    assert copy.query(np.array([2**64 - 1], dtype=np.uint64), 0).media_ids.tolist() == [1]
+    index.remove(1)
+    assert index.media_ids() == {2}
+
+
+def test_speed_grid_contains_real_time_and_the_limits():
+    grid = speed_grid(MatchParams())
+    assert 1.0 in grid
+    assert grid.min() >= 0.5 - 1e-9 and grid.max() <= 2.0 + 1e-9
+
+
+def test_settings_key_is_stable_and_changes_with_any_parameter():
+    a, b = FingerprintSettings(), FingerprintSettings()
+    assert a.key() == b.key() and a.key().startswith("phash64-v1-")
+    assert FingerprintSettings(floor_interval=0.5).key() != a.key()
+
+
+@pytest.mark.parametrize("kind", ["zero-byte", "truncated", "corrupt", "not-video"])
+def test_bad_files_raise_a_one_line_error(bad_files, kind):
+    with pytest.raises(VideoDecodeError) as err:
+        fingerprint_video(bad_files[kind])
+    message = str(err.value)
+    assert "\n" not in message and message
+    assert str(bad_files[kind]) not in message
+
+
+def test_stream_info_reads_display_size(sample_clips):
+    info = stream_info(sample_clips.edits["blurpad_9x16"])
+    assert (info.width, info.height) == (180, 320)
+    assert info.duration == pytest.approx(12.0, abs=0.2)
+
+
+def test_flat_frames_are_skipped(tmp_path):
+    import subprocess
+    path = tmp_path / "black.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "color=black:size=160x120:rate=10",
+                    "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(path)], check=True)
+    fp = fingerprint_video(path)
+    assert fp.frames == [] and fp.frames_skipped_flat > 0

@@ -1,0 +1,64 @@
+"""Small generated test videos, made once per test session with ffmpeg.
+
+`sample_clips` holds a source clip, its re-upload edits and unrelated clips;
+`bad_files` holds files that must be refused.  Nothing here is committed media.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from monitor.samples import EDITS, make_edit, make_source_clip
+
+CHAIR_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "threatexchange-chair" / "videos"
+EXCERPT_START = 3.3
+
+
+@dataclass
+class SampleClips:
+    source: Path
+    edits: dict[str, Path] = field(default_factory=dict)
+    unrelated: list[Path] = field(default_factory=list)
+
+
+@pytest.fixture(scope="session")
+def sample_clips(tmp_path_factory) -> SampleClips:
+    root = tmp_path_factory.mktemp("clips")
+    clips = SampleClips(source=make_source_clip(root / "source.mp4", seed=1))
+    for name, video_filter in EDITS.items():
+        clips.edits[name] = make_edit(clips.source, root / f"{name}.mp4", video_filter)
+    clips.edits["excerpt_6s"] = make_edit(clips.source, root / "excerpt_6s.mp4", start=EXCERPT_START, duration=6.0)
+    orders = [(3, 2, 1, 0), (1, 3, 0, 2), (2, 0, 3, 1)]
+    clips.unrelated = [make_source_clip(root / f"unrelated-{seed}.mp4", seed=seed, scene_order=order)
+                       for seed, order in zip((2, 3, 5), orders)]
+    return clips
+
+
+@pytest.fixture(scope="session")
+def chair_dir() -> Path:
+    if not CHAIR_DIR.is_dir():
+        pytest.fail(f"the chair sample footage is missing: expected {CHAIR_DIR} (../shared/data beside the repo)")
+    return CHAIR_DIR
+
+
+@pytest.fixture(scope="session")
+def bad_files(tmp_path_factory, sample_clips) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("bad")
+    data = sample_clips.source.read_bytes()
+    files = {
+        "zero-byte": root / "empty.mp4",
+        "truncated": root / "truncated.mp4",
+        "corrupt": root / "corrupt.mp4",
+        "not-video": root / "notes.mp4",
+    }
+    files["zero-byte"].write_bytes(b"")
+    files["truncated"].write_bytes(data[: len(data) // 3])
+    corrupt = bytearray(data)
+    for i in range(2000, len(corrupt), 97):
+        corrupt[i] ^= 0x5A
+    files["corrupt"].write_bytes(bytes(corrupt))
+    files["not-video"].write_text("these are my notes, not a video\n" * 50)
+    return files
