@@ -19,7 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-from monitor.sources.base import SOURCE_TELEGRAM_TIME, ClaimedTime, ListedItem
+from monitor.sources.base import SOURCE_TELEGRAM_TIME, ListedItem
 from monitor.sources.feeds import claim_at, parse_iso
 
 TELEGRAM_HOSTS = ("t.me", "telegram.me")
