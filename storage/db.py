@@ -16,11 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -132,10 +127,15 @@ class Database:
 
     # --- migrations -------------------------------------------------------
 
-    def _alembic_config(self, connection: sa.Connection) -> Config:
+    # Alembic is imported where it is used: it doubles the start-up time of every command.
+
+    def _alembic_config(self, connection: sa.Connection | None = None):
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(ALEMBIC_DIR))
-        config.attributes["connection"] = connection
+        if connection is not None:
+            config.attributes["connection"] = connection
         return config
 
     @contextmanager
@@ -159,13 +159,17 @@ class Database:
 
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema up to `revision`; a no-op when it is already there."""
-        self._run_alembic(command.upgrade, revision)
+        self._run_alembic("upgrade", revision)
 
     def downgrade(self, revision: str = "base") -> None:
         """Undo migrations down to `revision` ("base" drops every table)."""
-        self._run_alembic(command.downgrade, revision)
+        self._run_alembic("downgrade", revision)
 
-    def _run_alembic(self, operation, revision: str) -> None:
+    def _run_alembic(self, command_name: str, revision: str) -> None:
+        from alembic import command
+        from alembic.util.exc import CommandError
+
+        operation = getattr(command, command_name)
         try:
             with self._migration_connection() as connection:
                 operation(self._alembic_config(connection), revision)
@@ -179,14 +183,16 @@ class Database:
 
     def current_revision(self) -> str | None:
         """The Alembic revision the database is at, None for an empty database."""
+        from alembic.runtime.migration import MigrationContext
+
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def head_revision(self) -> str:
         """The newest revision this version of the code knows."""
-        config = Config()
-        config.set_main_option("script_location", str(ALEMBIC_DIR))
-        return ScriptDirectory.from_config(config).get_current_head()
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     def dispose(self) -> None:
         """Close every pooled connection (tests and short-lived commands)."""

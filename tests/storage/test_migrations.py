@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -138,3 +142,23 @@ def test_unopenable_sqlite_says_how_to_fix_it(tmp_path):
     blocker.write_text("not a directory")
     with pytest.raises(StorageError, match="PROVENANCE_DB"):
         Database(f"sqlite:///{blocker}/provenance.db").check_connection()
+
+
+def test_alembic_command_line_uses_provenance_db(tmp_path):
+    """`alembic upgrade head` from the repository root reads PROVENANCE_DB.
+
+    A subprocess, because Alembic's command line reconfigures logging.
+    """
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    finished = subprocess.run(
+        [sys.executable, "-m", "alembic", "upgrade", "head"],
+        cwd=Path(__file__).resolve().parents[2],
+        env={**os.environ, "PROVENANCE_DB": url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert finished.returncode == 0, finished.stderr
+    database = Database(url)
+    assert database.current_revision() == database.head_revision()
+    database.dispose()
