@@ -25,6 +25,7 @@ SOURCE_RSS_PUBDATE = "rss pubDate"
 SOURCE_ATOM_PUBLISHED = "atom published"
 SOURCE_HTTP_LAST_MODIFIED = "http last-modified"
 SOURCE_JSONLD_UPLOAD_DATE = "json-ld uploadDate"
+SOURCE_TELEGRAM_TIME = "telegram time"  # the <time datetime> of a post on a t.me/s/ page
 SOURCE_USER = "user-supplied"
 
 

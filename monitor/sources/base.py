@@ -17,11 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from storage.records import NewPost
+from storage.records import SOURCE_TELEGRAM_TIME, NewPost  # noqa: F401 (re-exported)
 
-# The `<time datetime>` of a post on a t.me/s/ channel page.  Not yet in
-# storage.records' SOURCE_* list; move it there when storage adopts it.
-SOURCE_TELEGRAM_TIME = "telegram time"
 
 
 class SourceError(Exception):

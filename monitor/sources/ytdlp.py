@@ -35,7 +35,7 @@ from yt_dlp.networking import Request
 from yt_dlp.networking.exceptions import HTTPError, IncompleteRead, TransportError
 from yt_dlp.utils import ContentTooShortError, UnsupportedError, YoutubeDLError, parse_bytes, unified_timestamp
 
-from monitor.ffprobe import verify_video
+from monitor import ffprobe  # module import: monitor.ffprobe imports this package back
 from monitor.sources.base import (
     ClaimedTime,
     DownloadedItem,
@@ -222,7 +222,7 @@ class YtDlpSource:
                 hint = f" (is it larger than max_filesize={limit} bytes?)" if limit else ""
                 raise DownloadFailed(f"yt-dlp downloaded nothing from {item.url}{hint}")
             try:
-                verify_video(path)
+                ffprobe.verify_video(path)
             except NotAVideo as exc:
                 raise NotAVideo(f"{item.url} did not give a playable video: {exc}") from exc
             claims = self._generic_claims(info)

@@ -1,0 +1,1 @@
+"""Monitoring commands: watch, run-once, daemon (registered on the `provenance` group)."""

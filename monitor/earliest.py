@@ -1,0 +1,114 @@
+"""find-earliest: every stored appearance of some footage, earliest credible claim first.
+
+Ordering rules (the provenance model, see docs/provenance.md):
+- appearances with a claimed publication time come first, by that time;
+- a day-precision claim covers the whole UTC day, so it cannot be ordered
+  against another claim on the same day: both are flagged `ambiguous`, and
+  the order between them is not evidence;
+- appearances with no claim come last, by when we first saw them, flagged
+  `no claimed time`;
+- a claim later than our own first sighting is flagged, since a post cannot
+  be published after we saw it (edited dates, re-posts that reset the date).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from fingerprints.align import VideoMatch
+from monitor.pipeline import AnalysedFile, MatchView, Workspace, analyse_file, find_matches
+from storage.records import PRECISION_DAY, MediaRecord, PostRecord
+
+FLAG_AMBIGUOUS = "ambiguous"
+FLAG_NO_CLAIM = "no claimed time"
+FLAG_CLAIM_AFTER_SEEN = "claimed time later than first seen"
+FLAG_EXACT = "identical file"
+
+
+@dataclass
+class Appearance:
+    post: PostRecord
+    media: MediaRecord
+    match: VideoMatch | None  # None: byte-identical to the query
+    flags: list[str] = field(default_factory=list)
+    ambiguous_with: list[int] = field(default_factory=list)  # post ids
+
+    def claim_interval(self) -> tuple[datetime, datetime] | None:
+        """The claim as a half-open UTC interval: a whole day, or one instant."""
+        at = self.post.published_at
+        if at is None:
+            return None
+        if self.post.published_precision == PRECISION_DAY:
+            start = at.replace(hour=0, minute=0, second=0, microsecond=0)
+            return start, start + timedelta(days=1)
+        return at, at + timedelta(microseconds=1)
+
+
+@dataclass
+class EarliestReport:
+    query_path: Path
+    query_sha256: str
+    query_duration: float
+    query_url: str | None
+    appearances: list[Appearance]
+
+    @property
+    def earliest(self) -> Appearance | None:
+        return self.appearances[0] if self.appearances else None
+
+
+def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
+    """Sort and flag appearances by the rules in the module docstring."""
+    claimed = [a for a in appearances if a.post.published_at is not None]
+    unclaimed = [a for a in appearances if a.post.published_at is None]
+    claimed.sort(key=lambda a: (a.post.published_at, a.post.published_precision != PRECISION_DAY,
+                                a.post.first_seen_at, a.post.id))
+    unclaimed.sort(key=lambda a: (a.post.first_seen_at, a.post.id))
+    for i, a in enumerate(claimed):
+        lo, hi = a.claim_interval()
+        for b in claimed[i + 1:]:
+            b_lo, b_hi = b.claim_interval()
+            if b_lo >= lo + timedelta(days=1):
+                break  # sorted by start, and no claim is longer than a day
+            day_claim = PRECISION_DAY in (a.post.published_precision, b.post.published_precision)
+            if day_claim and lo < b_hi and b_lo < hi:
+                for x, y in ((a, b), (b, a)):
+                    if FLAG_AMBIGUOUS not in x.flags:
+                        x.flags.append(FLAG_AMBIGUOUS)
+                    x.ambiguous_with.append(y.post.id)
+    for a in unclaimed:
+        a.flags.append(FLAG_NO_CLAIM)
+    for a in claimed:
+        lo, _ = a.claim_interval()
+        if a.post.first_seen_at and lo > a.post.first_seen_at:
+            a.flags.append(FLAG_CLAIM_AFTER_SEEN)
+    for a in appearances:
+        if a.match is None:
+            a.flags.append(FLAG_EXACT)
+    return claimed + unclaimed
+
+
+def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
+    by_media = {v.media.id: v for v in views}
+    posts = ws.repository.posts_for_media(by_media)
+    return order_appearances([Appearance(post=p, media=by_media[p.media_id].media,
+                                         match=by_media[p.media_id].match) for p in posts])
+
+
+def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
+                  analysed: AnalysedFile | None = None,
+                  progress: Callable[[float], None] | None = None) -> EarliestReport:
+    """Fingerprint `path` (without storing it) and report every stored appearance."""
+    analysed = analysed or analyse_file(path, ws.settings, progress)
+    same = ws.repository.get_media_by_sha256(analysed.sha256)
+    exclude = {same.id} if same else set()
+    views = [MatchView(ws.repository.get_media(m.media_id), m)
+             for m in find_matches(ws, analysed.fingerprint, exclude)]
+    if same:
+        views.insert(0, MatchView(same, None))
+    return EarliestReport(query_path=Path(path), query_sha256=analysed.sha256,
+                          query_duration=round(analysed.fingerprint.duration, 3), query_url=query_url,
+                          appearances=appearances_for(ws, views))

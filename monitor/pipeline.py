@@ -1,0 +1,244 @@
+"""The core job, as plain functions: analyse a file, ingest it, find its earliest appearance.
+
+Data flows one way: file -> checks and metadata -> fingerprint -> index query
+-> aligned matches -> provenance records.  A file is fully analysed before
+anything is stored, so a corrupt or truncated file leaves no trace; the media
+store only ever receives complete, verified files named by their SHA-256.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, match_fingerprint
+from fingerprints.decode import VideoDecodeError, stream_info
+from fingerprints.index import BruteForceIndex
+from fingerprints.model import FingerprintSettings, VideoFingerprint
+from fingerprints.video import crops_summary, fingerprint_video
+from monitor.config import Config
+from monitor.ffprobe import probe as ffprobe
+from monitor.metadata import MetadataError, container_created, exiftool_metadata, safe_link, store_extension, stream_summary
+from monitor.sources.base import NotAVideo
+from storage import MediaStore, SqlRepository, open_database, sha256_file
+from storage.db import default_database_url
+from storage.records import FrameRow, MatchRecord, MatchSegmentRecord, MediaRecord, NewMatch, NewMedia, NewPost, PostRecord
+
+log = logging.getLogger("provenance.pipeline")
+
+
+class InputError(Exception):
+    """The input is not something we can take (not a video, truncated, missing); one line."""
+
+
+@dataclass
+class Workspace:
+    """What every job needs: settings, the repository, the media store, the index."""
+
+    config: Config
+    repository: SqlRepository
+    store: MediaStore
+    settings: FingerprintSettings
+    settings_id: int
+    match_params: MatchParams
+    _index: BruteForceIndex | None = None
+    _durations: _Durations | None = None
+
+    @classmethod
+    def open(cls, config: Config) -> Workspace:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        database = open_database(config.db_url or default_database_url(config.data_dir))
+        repository = SqlRepository(database)
+        settings = config.fingerprint_settings
+        settings_id = repository.get_or_create_settings(settings.key(), settings.algorithm, settings.params())
+        return cls(config=config, repository=repository, store=MediaStore(config.data_dir),
+                   settings=settings, settings_id=settings_id, match_params=config.match_params)
+
+    def close(self) -> None:
+        self.repository.database.dispose()
+
+    def index(self) -> BruteForceIndex:
+        """The frame index of every stored media, loaded once per process."""
+        if self._index is None:
+            table = self.repository.frame_table(self.settings_id)
+            self._index = BruteForceIndex.build(table.media_ids, table.timestamps, table.hashes)
+        return self._index
+
+    def durations(self) -> _Durations:
+        if self._durations is None:
+            self._durations = _Durations(self.repository)
+        return self._durations
+
+
+class _Durations(dict):
+    """Stored media durations, loaded from the repository on first use."""
+
+    def __init__(self, repository: SqlRepository) -> None:
+        super().__init__()
+        self.repository = repository
+
+    def __missing__(self, media_id: int) -> float:
+        media = self.repository.get_media(media_id)
+        self[media_id] = value = (media.duration or 0.0) if media else 0.0
+        return value
+
+
+@dataclass
+class AnalysedFile:
+    """A verified video, described and fingerprinted, not stored yet."""
+
+    path: Path
+    sha256: str
+    size_bytes: int
+    probe: dict[str, Any]
+    exiftool: dict[str, Any]
+    fingerprint: VideoFingerprint
+    extension: str | None
+
+    def new_media(self, store_path: str) -> NewMedia:
+        info = stream_info(self.path, self.probe)
+        raw_created, created = container_created(self.exiftool)
+        return NewMedia(
+            sha256=self.sha256, size_bytes=self.size_bytes, store_path=store_path,
+            duration=round(self.fingerprint.duration, 3), width=info.width, height=info.height,
+            fps=round(info.fps, 3) if info.fps else None, **stream_summary(self.probe),
+            container_created_raw=raw_created, container_created_at=created,
+            exiftool=self.exiftool, ffprobe=self.probe,
+        )
+
+
+@dataclass
+class MatchView:
+    """A match as reports show it: the other media and how the footage lines up."""
+
+    media: MediaRecord
+    match: VideoMatch | None  # None: the very same file (same SHA-256)
+
+    @property
+    def exact(self) -> bool:
+        return self.match is None
+
+
+@dataclass
+class IngestResult:
+    media: MediaRecord
+    post: PostRecord
+    new_media: bool
+    matches: list[MatchView]
+
+
+def analyse_file(path: Path, settings: FingerprintSettings,
+                 progress: Callable[[float], None] | None = None) -> AnalysedFile:
+    """Verify, describe and fingerprint a file; raises `InputError` for anything unusable."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError("no such file")
+    if not path.is_file():
+        raise InputError("not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError("empty file (0 bytes): not a video")
+    try:
+        with safe_link(path) as link:
+            probe = ffprobe(link)
+            fingerprint = fingerprint_video(link, settings, info=stream_info(link, probe), progress=progress)
+            exif = exiftool_metadata(link)
+            sha = sha256_file(link)
+    except (VideoDecodeError, NotAVideo, MetadataError) as exc:
+        raise InputError(_one_line(str(exc)).replace("input: ", "")) from exc
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}") from exc
+    return AnalysedFile(path=path, sha256=sha, size_bytes=size, probe=probe, exiftool=exif,
+                        fingerprint=fingerprint, extension=store_extension(probe))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace("input: ", "").split())
+
+
+def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
+    return match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude)
+
+
+def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> IngestResult:
+    """Store the file (once), its fingerprint (once), its matches and one post for it."""
+    repo = ws.repository
+    media = repo.get_media_by_sha256(analysed.sha256)
+    new_media = media is None
+    if media is None:
+        store_path = ws.store.put(analysed.path, analysed.sha256, analysed.extension)
+        media = repo.add_media(analysed.new_media(store_path))
+    matches: list[VideoMatch] = []
+    if not repo.has_fingerprint(media.id, ws.settings_id):
+        fp = analysed.fingerprint
+        matches = find_matches(ws, fp, exclude={media.id})
+        repo.add_fingerprint(media.id, ws.settings_id,
+                             [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality) for f in fp.frames],
+                             fp.frames_decoded, {"crops": crops_summary(fp.crops),
+                                                 "frames_skipped_flat": fp.frames_skipped_flat})
+        for m in matches:
+            repo.save_match(to_new_match(media.id, ws.settings_id, m))
+        ws.index().add(media.id, np.array([f.timestamp for f in fp.frames]),
+                       np.array([f.hash for f in fp.frames], dtype=np.uint64))
+        ws.durations()[media.id] = media.duration or 0.0
+    stored_post = repo.add_post(NewPost(**{**post.__dict__, "media_id": media.id}))
+    views = [MatchView(repo.get_media(m.media_id), m) for m in matches]
+    if not new_media and not matches:
+        views = [MatchView(repo.get_media(r.stored_media_id), _from_record(r))
+                 for r in repo.matches_for_media(media.id, ws.settings_id)]
+    log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s",
+             media.id, media.sha256[:12], new_media, len(views), stored_post.id)
+    return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views)
+
+
+def ingest_file(ws: Workspace, path: Path, post: NewPost,
+                progress: Callable[[float], None] | None = None) -> IngestResult:
+    """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
+    known = ws.repository.get_media_by_sha256(sha256_file(path)) if Path(path).is_file() else None
+    if known is not None and ws.repository.has_fingerprint(known.id, ws.settings_id):
+        # the very same bytes are stored and fingerprinted: only a new appearance to record
+        stored_post = ws.repository.add_post(NewPost(**{**post.__dict__, "media_id": known.id}))
+        views = [MatchView(ws.repository.get_media(r.stored_media_id), _from_record(r))
+                 for r in ws.repository.matches_for_media(known.id, ws.settings_id)]
+        return IngestResult(media=known, post=stored_post, new_media=False, matches=views)
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress), post)
+
+
+def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMatch:
+    return NewMatch(
+        query_media_id=query_media_id, stored_media_id=m.media_id, settings_id=settings_id,
+        query_coverage=m.query_coverage, stored_coverage=m.stored_coverage, mirrored=m.mirrored,
+        speed=m.speed, score=m.score,
+        segments=[MatchSegmentRecord(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in m.segments],
+        # pairs are written from the side of `query_media_id`; `_from_record` turns them round
+        evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
+                  "mean_distance": m.mean_distance,
+                  "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
+    )
+
+
+def _from_record(r: MatchRecord) -> VideoMatch:
+    """A stored match as a `VideoMatch` seen from `r.query_media_id`."""
+    ev = r.evidence or {}
+    pairs = [FramePair(*p) for p in ev.get("pairs", [])]
+    if ev.get("query_media_id") not in (None, r.query_media_id):
+        pairs = [FramePair(p.stored_time, p.query_time, p.distance) for p in pairs]
+    segments = [Segment(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in r.segments]
+    first = segments[0] if segments else Segment(0.0, 0.0, 0.0, 0.0)
+    return VideoMatch(
+        media_id=r.stored_media_id, query_coverage=r.query_coverage, stored_coverage=r.stored_coverage,
+        segments=segments, mirrored=r.mirrored, speed=round(r.speed, 4),
+        offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
+        matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
+        pairs=pairs,
+    )
+
+
+def file_url(path: Path) -> str:
+    return Path(os.path.abspath(path)).as_uri()
