@@ -40,7 +40,7 @@ DEFAULTS: dict[str, Any] = {
     },
     "watch": {"default_interval": "30m"},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
-    "daemon": {"jitter_seconds": 30, "refresh_seconds": 10, "lock_stale_seconds": 120},
+    "daemon": {"jitter_seconds": 30, "refresh_seconds": 10, "lock_stale_seconds": 120, "standby_retry_seconds": 5},
 }
 
 
