@@ -1,1 +1,327 @@
-"""Monitoring commands: watch, run-once, daemon (registered on the `provenance` group)."""
+"""Monitoring commands: watch, run-once, polls, daemon (registered on the `provenance` group).
+
+Thin wrappers: the jobs are `monitor.poll.poll_all` and `monitor.daemon.run_daemon`;
+the watch table is the repository's.  The daemon and these commands share only
+the database, so a watch added, paused or removed here reaches a running
+daemon on its next refresh.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from monitor.cli import App, InputProblem, SetupProblem, cli, pass_app, shown, stderr, stdout
+from storage import NotFound
+
+MIN_INTERVAL_SECONDS = 10
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
+
+
+def parse_interval(text: str) -> int:
+    """Seconds in "90s", "30m", "2h", "1d" or plain "600"; at least MIN_INTERVAL_SECONDS."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration; write e.g. 90s, 30m, 2h or 1d", param_hint="--every")
+    seconds = round(float(m[1]) * _UNITS[(m[2] or "s").lower()])
+    if seconds < MIN_INTERVAL_SECONDS:
+        raise click.BadParameter(f"{text!r} is too often; poll at most every {MIN_INTERVAL_SECONDS}s",
+                                 param_hint="--every")
+    return seconds
+
+
+def format_interval(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat(timespec="seconds") if at else None
+
+
+def _watch_json(watch) -> dict[str, Any]:
+    return {"id": watch.id, "kind": watch.kind, "url": watch.url, "label": watch.label,
+            "interval_seconds": watch.interval_seconds, "every": format_interval(watch.interval_seconds),
+            "enabled": watch.enabled, "created_at": _iso(watch.created_at),
+            "last_polled_at": _iso(watch.last_polled_at)}
+
+
+def _known_watch(app: App, watch_id: int):
+    watch = app.workspace().repository.get_watch(watch_id)
+    if watch is None:
+        raise InputProblem(f"no watch with id {watch_id}; see `provenance watch list`")
+    return watch
+
+
+@cli.group()
+def watch() -> None:
+    """Accounts, channels, feeds and posts to poll for new videos.
+
+    \b
+    Example:
+      provenance watch add https://example.org/news/video.rss --every 30m --label "Example news"
+      provenance watch list
+    """
+
+
+@watch.command("add")
+@click.argument("url")
+@click.option("--every", metavar="DURATION",
+              help="How often to poll: 90s, 30m, 2h, 1d (default: [watch] default_interval, 30m).")
+@click.option("--label", metavar="TEXT", help="A name for people, e.g. the outlet or account.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new watch as JSON.")
+@pass_app
+def watch_add(app: App, url: str, every: str | None, label: str | None, as_json: bool) -> None:
+    """Watch URL: a post, an account/channel/playlist, an RSS or Atom feed, or a t.me/s/ channel.
+
+    What kind of watch the URL is gets decided now, without the network;
+    a URL nothing can handle is refused.
+
+    \b
+    Example:
+      provenance watch add https://www.youtube.com/feeds/videos.xml?channel_id=UC... --every 1h
+      provenance watch add https://t.me/s/examplechannel --label "Example channel"
+    """
+    from monitor.sources import UnsupportedURL, classify_watch_url
+
+    interval = parse_interval(every or app.config.section("watch")["default_interval"])
+    try:
+        kind = classify_watch_url(url)
+    except UnsupportedURL as exc:
+        raise InputProblem(str(exc)) from exc
+    added = app.workspace().repository.add_watch(url.strip(), kind, label, interval)
+    if as_json:
+        stdout.print_json(json.dumps(_watch_json(added)))
+        return
+    stdout.print(f"watch {added.id} added: {added.kind} {shown(added.url)} every {format_interval(interval)}")
+
+
+@watch.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@pass_app
+def watch_list(app: App, as_json: bool) -> None:
+    """List every watch with its interval, state and last poll.
+
+    \b
+    Example:
+      provenance watch list
+      provenance watch list --json
+    """
+    watches = app.workspace().repository.list_watches()
+    if as_json:
+        stdout.print_json(json.dumps([_watch_json(w) for w in watches]))
+        return
+    if not watches:
+        stdout.print("no watches yet; add one with `provenance watch add URL`")
+        return
+    table = Table("id", "kind", "url", "label", "every", "enabled", "last polled")
+    table.columns[2].overflow = "fold"  # a URL is evidence: never shortened with an ellipsis
+    for w in watches:
+        table.add_row(str(w.id), w.kind, shown(w.url), shown(w.label or ""), format_interval(w.interval_seconds),
+                      "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never")
+    stdout.print(table)
+
+
+@watch.command("remove")
+@click.argument("watch_id", metavar="ID", type=int)
+@pass_app
+def watch_remove(app: App, watch_id: int) -> None:
+    """Stop watching and forget the watch's polls; the posts it stored stay.
+
+    \b
+    Example:
+      provenance watch remove 3
+    """
+    _known_watch(app, watch_id)
+    app.workspace().repository.remove_watch(watch_id)
+    stdout.print(f"watch {watch_id} removed (its stored posts are kept)")
+
+
+def _set_enabled(app: App, watch_id: int, enabled: bool) -> None:
+    _known_watch(app, watch_id)
+    app.workspace().repository.set_watch_enabled(watch_id, enabled)
+    stdout.print(f"watch {watch_id} {'resumed' if enabled else 'paused'}")
+
+
+@watch.command("pause")
+@click.argument("watch_id", metavar="ID", type=int)
+@pass_app
+def watch_pause(app: App, watch_id: int) -> None:
+    """Stop polling a watch for now (run-once --watch ID still polls it).
+
+    \b
+    Example:
+      provenance watch pause 3
+    """
+    _set_enabled(app, watch_id, False)
+
+
+@watch.command("resume")
+@click.argument("watch_id", metavar="ID", type=int)
+@pass_app
+def watch_resume(app: App, watch_id: int) -> None:
+    """Poll a paused watch again on its schedule.
+
+    \b
+    Example:
+      provenance watch resume 3
+    """
+    _set_enabled(app, watch_id, True)
+
+
+@contextmanager
+def poll_progress() -> Iterator[Any]:
+    """A bar per watch on stderr while polling, silent when stderr is not a terminal."""
+    if not stderr.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=stderr, transient=True) as bar:
+        tasks: dict[int, Any] = {}
+
+        def update(event) -> None:
+            if event.watch.id not in tasks:
+                tasks[event.watch.id] = bar.add_task(f"watch {event.watch.id}", total=None)
+            bar.update(tasks[event.watch.id], completed=event.done, total=event.total or None,
+                       description=f"watch {event.watch.id} {shown(event.url or event.watch.url)[-50:]}")
+
+        yield update
+
+
+def _summary_json(s) -> dict[str, Any]:
+    return {"watch_id": s.watch.id, "url": s.watch.url, "poll_id": s.poll_id, "status": s.status,
+            "items_seen": s.items_seen, "items_new": s.items_new, "items_failed": s.items_failed,
+            "items_waiting": s.items_waiting, "errors": s.errors, "listing_error": s.listing_error,
+            "seconds": {k: round(v, 3) for k, v in s.seconds.items()}}
+
+
+def _print_summary(s) -> None:
+    head = f"watch {s.watch.id} {shown(s.watch.url)}: "
+    if not s.ran:
+        stdout.print(head + f"[red]listing failed[/red]: {shown(s.listing_error)}", highlight=False)
+        return
+    waiting = f", {s.items_waiting} waiting to retry" if s.items_waiting else ""
+    stdout.print(head + f"{s.items_seen} listed, {s.items_new} new, {s.items_failed} failed{waiting}",
+                 highlight=False)
+    for error in s.errors:
+        stdout.print(f"  failed: {shown(error['url'])}: {shown(error['error'])}", highlight=False)
+
+
+@cli.command("run-once")
+@click.option("--watch", "watch_ids", metavar="ID", type=int, multiple=True,
+              help="Poll only this watch (paused or not); repeat for several. Default: every enabled watch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON list of poll summaries.")
+@pass_app
+def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
+    """Poll watches now: download and store what is new, and say what failed.
+
+    Exits 0 when polling ran, even if some items failed (they are retried on
+    later polls, with backoff); exits 1 when nothing could run (no watches,
+    or every listing failed).
+
+    \b
+    Example:
+      provenance run-once
+      provenance run-once --watch 3 --json
+    """
+    from monitor.poll import default_source, poll_all
+
+    ws = app.workspace()
+    for watch_id in watch_ids:
+        _known_watch(app, watch_id)
+    try:
+        source = default_source(ws.config)
+    except ValueError as exc:
+        raise SetupProblem(f"[ytdlp] settings: {exc}") from exc
+    with poll_progress() as progress:
+        try:
+            summaries = poll_all(ws, list(watch_ids) or None, source=source, progress=progress)
+        except NotFound as exc:
+            raise InputProblem(str(exc)) from exc
+    if as_json:
+        stdout.print_json(json.dumps([_summary_json(s) for s in summaries]))
+    else:
+        for s in summaries:
+            _print_summary(s)
+    if not summaries:
+        raise SetupProblem("no enabled watches to poll; add one with `provenance watch add URL`")
+    if not any(s.ran for s in summaries):
+        raise SetupProblem("no watch could be listed (see the errors above); check the URLs and the network")
+
+
+@cli.command("polls")
+@click.option("--watch", "watch_id", metavar="ID", type=int, help="Only this watch's polls.")
+@click.option("--limit", default=20, show_default=True, help="How many of the newest polls to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@pass_app
+def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
+    """Recent polls, newest first: when, how many items were new or failed, and why.
+
+    \b
+    Example:
+      provenance polls --watch 3
+      provenance polls --json --limit 100
+    """
+    if watch_id is not None:
+        _known_watch(app, watch_id)
+    records = app.workspace().repository.list_polls(watch_id, limit=limit)
+    if as_json:
+        stdout.print_json(json.dumps([
+            {"id": p.id, "watch_id": p.watch_id, "started_at": _iso(p.started_at), "finished_at": _iso(p.finished_at),
+             "status": p.status, "items_seen": p.items_seen, "items_new": p.items_new,
+             "items_failed": p.items_failed, "errors": p.errors} for p in records]))
+        return
+    if not records:
+        stdout.print("no polls yet; run `provenance run-once` or `provenance daemon`")
+        return
+    table = Table("poll", "watch", "started", "took", "status", "seen", "new", "failed", "errors")
+    for p in records:
+        took = f"{(p.finished_at - p.started_at).total_seconds():.1f} s" if p.finished_at else "running"
+        errors = "\n".join(f"{shown(e.get('url') or '')}: {shown(e.get('error') or '')}" for e in p.errors[:5])
+        if len(p.errors) > 5:
+            errors += f"\n(+{len(p.errors) - 5} more)"
+        table.add_row(str(p.id), str(p.watch_id), _iso(p.started_at), took, p.status, str(p.items_seen),
+                      str(p.items_new), str(p.items_failed), errors)
+    stdout.print(table)
+
+
+@cli.command("daemon")
+@click.option("--exit-if-locked", is_flag=True,
+              help="Exit (code 1) when another daemon schedules this database, instead of waiting as standby.")
+@pass_app
+def daemon(app: App, exit_if_locked: bool) -> None:
+    """Poll every enabled watch on its schedule until stopped (SIGTERM or Ctrl-C).
+
+    Watches added, paused or removed meanwhile are picked up without a
+    restart. One daemon per database schedules; another one started on the
+    same database waits as standby and takes over when the first stops.
+    Stopping lets the item in hand finish, so nothing is half-stored.
+
+    \b
+    Example:
+      provenance -v daemon
+      provenance --db postgresql://provenance@db/provenance daemon --exit-if-locked
+    """
+    from monitor.daemon import LockHeld, run_daemon, stop_on_signals
+
+    provenance_log = logging.getLogger("provenance")
+    if not provenance_log.isEnabledFor(logging.INFO):
+        provenance_log.setLevel(logging.INFO)  # a daemon's log is its output: polls and items by default
+    try:
+        run_daemon(app.config, stop_event=stop_on_signals(), exit_if_locked=exit_if_locked)
+    except LockHeld as exc:
+        raise SetupProblem(str(exc)) from exc
+    except ValueError as exc:
+        raise SetupProblem(f"[ytdlp] settings: {exc}") from exc
