@@ -1,0 +1,147 @@
+"""`provenance daemon` as a real process: scheduled polls, clean SIGTERM, one scheduler per database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from monitor.daemon import WatchJobs
+from monitor.pipeline import Workspace
+from monitor.poll import default_source
+from storage import SqlRepository, open_database
+from tests.monitor.test_poll import Site, rfc822, site, tiny_clips, workspace  # noqa: F401 (fixtures)
+
+ROOT = Path(__file__).resolve().parents[2]
+DAEMON_CONFIG = """
+[ytdlp]
+retries = 0
+socket_timeout = 5
+
+[daemon]
+jitter_seconds = 0
+refresh_seconds = 1
+lock_stale_seconds = 30
+standby_retry_seconds = 1
+"""
+
+
+class Daemon:
+    """A `provenance daemon` subprocess whose log goes to a file."""
+
+    def __init__(self, tmp_path: Path, db_url: str, name: str) -> None:
+        config = tmp_path / "daemon.toml"
+        config.write_text(DAEMON_CONFIG)
+        self.log = tmp_path / f"{name}.log"
+        self.process = subprocess.Popen(
+            # not `-m monitor.cli`: run as __main__, cli.py registers the monitoring commands on another copy
+            [sys.executable, "-c", "from monitor.cli import main; main()", "--db", db_url, "--data-dir", str(tmp_path / "data"),
+             "--config", str(config), "daemon"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+
+    def text(self) -> str:
+        text = self.log.read_text()
+        if self.process.poll() not in (None, 0):
+            pytest.fail(f"the daemon exited with code {self.process.returncode}:\n{text}")
+        return text
+
+    def stop(self, timeout: float = 10) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def wait_for(condition, timeout: float = 30, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def repo(database_url):
+    database = open_database(database_url)
+    yield SqlRepository(database)
+    database.dispose()
+
+
+def test_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, database_url, repo, site, tiny_clips):
+    watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
+    daemon = Daemon(tmp_path, database_url, "daemon")
+    try:
+        wait_for(lambda: any(p.finished_at for p in repo.list_polls(watch.id)), what="a first poll")
+        clip = site.file("/1.mp4", tiny_clips["testsrc2"])
+        site.rss("/feed.rss", [("One", rfc822(datetime(2024, 3, 2, tzinfo=UTC)), clip)])
+        post = wait_for(lambda: repo.get_post_by_archive_key(f"generic {clip}"), what="the added item")
+        assert post.watch_id == watch.id
+
+        started = time.monotonic()
+        assert daemon.stop() == 0
+        assert time.monotonic() - started < 5
+    finally:
+        daemon.kill()
+    log = daemon.text()
+    assert "lock acquired" in log and "lock released" in log and "daemon stopped" in log
+    assert f"item stored watch={watch.id}" in log and "Traceback" not in log
+    assert repo.acquire_lock("daemon", "test", 3600)  # released: free for anyone
+    assert all(p.status != "running" for p in repo.list_polls(watch.id))
+
+
+def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_path, database_url, repo, site):
+    watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
+    first = Daemon(tmp_path, database_url, "first")
+    second = None
+    try:
+        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
+        second = Daemon(tmp_path, database_url, "second")
+        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+        wait_for(lambda: len(repo.list_polls(watch.id)) >= 3, what="three polls")
+        assert "poll started" not in second.text()
+
+        assert first.stop() == 0
+        wait_for(lambda: "lock acquired" in second.text(), what="the standby daemon to take over")
+        polls_before = len(repo.list_polls(watch.id))
+        wait_for(lambda: len(repo.list_polls(watch.id)) > polls_before, what="a poll by the second daemon")
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second:
+            second.kill()
+    standby_log = second.text()
+    assert standby_log.index("standby") < standby_log.index("lock acquired") < standby_log.index("poll started")
+    polls = sorted(repo.list_polls(watch.id), key=lambda p: p.started_at)
+    assert all(p.finished_at for p in polls)
+    for earlier, later in zip(polls, polls[1:]):
+        assert earlier.finished_at <= later.started_at, "two polls of one watch overlapped"
+
+
+def test_refresh_follows_the_watches_table(workspace):
+    repo = workspace.repository
+    kept = repo.add_watch("https://example.org/a.rss", "rss", interval_seconds=60)
+    paused = repo.add_watch("https://example.org/b.rss", "rss", interval_seconds=60)
+    scheduler = BackgroundScheduler(timezone=UTC)  # never started: jobs only wait in it
+    jobs = WatchJobs(scheduler, workspace, default_source(workspace.config), halt=None, jitter_seconds=30)
+
+    jobs.refresh()
+    assert sorted(j.id for j in scheduler.get_jobs()) == [f"watch-{kept.id}", f"watch-{paused.id}"]
+    assert scheduler.get_job(f"watch-{kept.id}").trigger.jitter == 6  # capped to a tenth of the interval
+
+    repo.set_watch_enabled(paused.id, False)
+    added = repo.add_watch("https://example.org/c.rss", "rss", interval_seconds=600)
+    repo.remove_watch(kept.id)
+    jobs.refresh()
+
+    assert [j.id for j in scheduler.get_jobs()] == [f"watch-{added.id}"]
+    assert scheduler.get_job(f"watch-{added.id}").trigger.interval.total_seconds() == 600
