@@ -11,6 +11,7 @@ how much of the stored video is in the query ("contains").
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -187,13 +188,14 @@ def _group(hits: IndexHits) -> dict[int, np.ndarray]:
 def match_fingerprint(
     query: VideoFingerprint,
     index: FrameIndex,
-    stored_durations: dict[int, float],
+    stored_durations: Mapping[int, float],
     params: MatchParams | None = None,
     exclude: set[int] | None = None,
 ) -> list[VideoMatch]:
     """All stored videos that `query` matches, best first.
 
-    Both the frame hashes and the mirrored hashes are looked up; a stored
+    `stored_durations[media_id]` gives a stored video's length (a mapping
+    that loads on demand is fine).  Both the frame hashes and the mirrored hashes are looked up; a stored
     video matched better by the mirrored ones is reported as mirrored.
     """
     params = params or MatchParams()
@@ -210,7 +212,7 @@ def match_fingerprint(
                 continue
             match = align_candidate(media_id, times, hits.query_positions[rows], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
-                                    stored_durations.get(media_id, 0.0), step, mirrored, params)
+                                    stored_durations[media_id], step, mirrored, params)
             if match is None:
                 continue
             current = best.get(media_id)

@@ -105,9 +105,13 @@ def analysis_size(info: VideoStreamInfo, long_side: int) -> tuple[int, int]:
 
 
 def iter_gray_frames(
-    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None
+    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None, skip_bframes: bool = False
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(timestamp_seconds, gray_uint8_frame)`` at `fps` frames per second.
+
+    With `skip_bframes` the decoder drops B-frames (nothing else references
+    them in common encodes); the fixed-rate output then repeats the nearest
+    earlier frame, so a timestamp can be up to two source frames late.
 
     Raises `VideoDecodeError` when nothing can be decoded or when the decode
     stops well short of the declared duration (a truncated file).
@@ -116,6 +120,7 @@ def iter_gray_frames(
     w, h = analysis_size(info, long_side)
     cmd = [
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
+        *(["-skip_frame", "bidir"] if skip_bframes else []),
         "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn",
         "-vf", f"fps={fps},scale={w}:{h}:flags=area",
         "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1",

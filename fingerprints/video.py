@@ -75,7 +75,8 @@ def fingerprint_video(
             _hash_one(result, hasher, settings, t, crop(frame, box), cut)
         chunk.clear()
 
-    for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info):
+    for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
+                                     settings.skip_bframes):
         result.frames_decoded += 1
         last_t = t
         taken, cut = sampler.take(t, frame)

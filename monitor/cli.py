@@ -22,6 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from monitor.config import Config, ConfigError, load_config
+from monitor.report import shown
 from storage import StorageError
 from storage.records import PRECISION_DAY, PRECISION_SECOND, SOURCE_USER, NewPost
 
@@ -44,11 +45,6 @@ class SetupProblem(click.ClickException):
 
     def show(self, file: Any = None) -> None:
         click.echo(f"error: {self.message}", err=True)
-
-
-def shown(text: str | Path) -> str:
-    """A name safe to print on one line: control characters are escaped."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
 
 
 class App:
@@ -162,7 +158,7 @@ def _analyse(ws, path: Path):
     from monitor.pipeline import analyse_file
 
     with fingerprint_progress(path) as progress:
-        return analyse_file(path, ws.settings, progress)
+        return analyse_file(path, ws.settings, progress, ws.exif)
 
 
 def _match_rows(result) -> list[dict[str, Any]]:
@@ -281,7 +277,8 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
         path = Path(video)
         if not path.exists():
             raise InputProblem(f"{shown(video)}: no such file (give a path or an http(s) URL)")
-        report = find_earliest(ws, path, analysed=_analyse(ws, path))
+        with fingerprint_progress(path) as progress:
+            report = find_earliest(ws, path, progress=progress)
         text = _render(fmt, report, ws, output)
     if text is None:
         return

@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fingerprints.align import VideoMatch
-from monitor.pipeline import AnalysedFile, MatchView, Workspace, analyse_file, find_matches
+from monitor.pipeline import (AnalysedFile, MatchView, Workspace, analyse_file, find_matches,
+                              stored_fingerprinted_media, stored_match_views)
 from storage.records import PRECISION_DAY, MediaRecord, PostRecord
 
 FLAG_AMBIGUOUS = "ambiguous"
@@ -101,8 +102,18 @@ def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
 def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
                   analysed: AnalysedFile | None = None,
                   progress: Callable[[float], None] | None = None) -> EarliestReport:
-    """Fingerprint `path` (without storing it) and report every stored appearance."""
-    analysed = analysed or analyse_file(path, ws.settings, progress)
+    """Every stored appearance of the footage in `path`; the query itself is not stored.
+
+    A file whose exact bytes are already stored is answered from the matches
+    computed at ingest time; anything else is fingerprinted and looked up.
+    """
+    same = None if analysed else stored_fingerprinted_media(ws, path)
+    if same is not None:
+        views = [MatchView(same, None), *stored_match_views(ws, same.id)]
+        return EarliestReport(query_path=Path(path), query_sha256=same.sha256,
+                              query_duration=same.duration or 0.0, query_url=query_url,
+                              appearances=appearances_for(ws, views))
+    analysed = analysed or analyse_file(path, ws.settings, progress, ws.exif)
     same = ws.repository.get_media_by_sha256(analysed.sha256)
     exclude = {same.id} if same else set()
     views = [MatchView(ws.repository.get_media(m.media_id), m)

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,16 +44,39 @@ def safe_link(path: Path) -> Iterator[Path]:
         yield link
 
 
-def exiftool_metadata(path: Path) -> dict[str, Any]:
-    """exiftool's report for one file (grouped keys, numeric values)."""
-    if shutil.which("exiftool") is None:
-        raise MetadataError("exiftool not found: install it (apt-get install libimage-exiftool-perl)")
-    try:
-        with exiftool.ExifToolHelper() as tool:
-            (report,) = tool.get_metadata(str(path))
-    except (exiftool.exceptions.ExifToolException, ValueError) as exc:
-        raise MetadataError(f"exiftool could not read the file: {' '.join(str(exc).split())[:200]}") from exc
-    return {k: v for k, v in report.items() if k not in _LINK_FIELDS}
+class ExiftoolReader:
+    """One long-lived exiftool process (perl starts slowly), shared by a workspace's jobs."""
+
+    def __init__(self) -> None:
+        self._tool: exiftool.ExifToolHelper | None = None
+        self._lock = threading.Lock()
+
+    def read(self, path: Path) -> dict[str, Any]:
+        """exiftool's report for one file (grouped keys, numeric values)."""
+        if shutil.which("exiftool") is None:
+            raise MetadataError("exiftool not found: install it (apt-get install libimage-exiftool-perl)")
+        with self._lock:
+            try:
+                if self._tool is None:
+                    self._tool = exiftool.ExifToolHelper()
+                    self._tool.run()
+                (report,) = self._tool.get_metadata(str(path))
+            except (exiftool.exceptions.ExifToolException, ValueError, OSError) as exc:
+                self._close_locked()
+                raise MetadataError(f"exiftool could not read the file: {' '.join(str(exc).split())[:200]}") from exc
+        return {k: v for k, v in report.items() if k not in _LINK_FIELDS}
+
+    def _close_locked(self) -> None:
+        if self._tool is not None:
+            try:
+                self._tool.terminate()
+            except Exception:  # noqa: BLE001 - the process may already be gone
+                pass
+            self._tool = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_locked()
 
 
 def container_created(exif: dict[str, Any]) -> tuple[str | None, datetime | None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from fingerprints.model import FingerprintSettings, VideoFingerprint
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.config import Config
 from monitor.ffprobe import probe as ffprobe
-from monitor.metadata import MetadataError, container_created, exiftool_metadata, safe_link, store_extension, stream_summary
+from monitor.metadata import (ExiftoolReader, MetadataError, container_created, safe_link, store_extension,
+                              stream_summary)
 from monitor.sources.base import NotAVideo
 from storage import MediaStore, SqlRepository, open_database, sha256_file
 from storage.db import default_database_url
@@ -47,6 +48,7 @@ class Workspace:
     settings: FingerprintSettings
     settings_id: int
     match_params: MatchParams
+    exif: ExiftoolReader = field(default_factory=ExiftoolReader)
     _index: BruteForceIndex | None = None
     _durations: _Durations | None = None
 
@@ -61,6 +63,7 @@ class Workspace:
                    settings=settings, settings_id=settings_id, match_params=config.match_params)
 
     def close(self) -> None:
+        self.exif.close()
         self.repository.database.dispose()
 
     def index(self) -> BruteForceIndex:
@@ -134,7 +137,8 @@ class IngestResult:
 
 
 def analyse_file(path: Path, settings: FingerprintSettings,
-                 progress: Callable[[float], None] | None = None) -> AnalysedFile:
+                 progress: Callable[[float], None] | None = None,
+                 exif: ExiftoolReader | None = None) -> AnalysedFile:
     """Verify, describe and fingerprint a file; raises `InputError` for anything unusable."""
     path = Path(path)
     if not path.exists():
@@ -148,13 +152,18 @@ def analyse_file(path: Path, settings: FingerprintSettings,
         with safe_link(path) as link:
             probe = ffprobe(link)
             fingerprint = fingerprint_video(link, settings, info=stream_info(link, probe), progress=progress)
-            exif = exiftool_metadata(link)
+            reader = exif or ExiftoolReader()
+            try:
+                exif_report = reader.read(link)
+            finally:
+                if exif is None:
+                    reader.close()
             sha = sha256_file(link)
     except (VideoDecodeError, NotAVideo, MetadataError) as exc:
         raise InputError(_one_line(str(exc)).replace("input: ", "")) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}") from exc
-    return AnalysedFile(path=path, sha256=sha, size_bytes=size, probe=probe, exiftool=exif,
+    return AnalysedFile(path=path, sha256=sha, size_bytes=size, probe=probe, exiftool=exif_report,
                         fingerprint=fingerprint, extension=store_extension(probe))
 
 
@@ -190,8 +199,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
     stored_post = repo.add_post(NewPost(**{**post.__dict__, "media_id": media.id}))
     views = [MatchView(repo.get_media(m.media_id), m) for m in matches]
     if not new_media and not matches:
-        views = [MatchView(repo.get_media(r.stored_media_id), _from_record(r))
-                 for r in repo.matches_for_media(media.id, ws.settings_id)]
+        views = stored_match_views(ws, media.id)
     log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s",
              media.id, media.sha256[:12], new_media, len(views), stored_post.id)
     return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views)
@@ -200,14 +208,26 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
 def ingest_file(ws: Workspace, path: Path, post: NewPost,
                 progress: Callable[[float], None] | None = None) -> IngestResult:
     """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
-    known = ws.repository.get_media_by_sha256(sha256_file(path)) if Path(path).is_file() else None
-    if known is not None and ws.repository.has_fingerprint(known.id, ws.settings_id):
+    known = stored_fingerprinted_media(ws, path)
+    if known is not None:
         # the very same bytes are stored and fingerprinted: only a new appearance to record
         stored_post = ws.repository.add_post(NewPost(**{**post.__dict__, "media_id": known.id}))
-        views = [MatchView(ws.repository.get_media(r.stored_media_id), _from_record(r))
-                 for r in ws.repository.matches_for_media(known.id, ws.settings_id)]
-        return IngestResult(media=known, post=stored_post, new_media=False, matches=views)
-    return ingest_analysed(ws, analyse_file(path, ws.settings, progress), post)
+        return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id))
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif), post)
+
+
+def stored_match_views(ws: Workspace, media_id: int) -> list[MatchView]:
+    """The matches computed when `media_id` or its matches were ingested, seen from `media_id`."""
+    return [MatchView(ws.repository.get_media(r.stored_media_id), _from_record(r))
+            for r in ws.repository.matches_for_media(media_id, ws.settings_id)]
+
+
+def stored_fingerprinted_media(ws: Workspace, path: Path) -> MediaRecord | None:
+    """The stored media with the same bytes as `path`, if it was fingerprinted with today's settings."""
+    if not Path(path).is_file():
+        return None
+    media = ws.repository.get_media_by_sha256(sha256_file(path))
+    return media if media and ws.repository.has_fingerprint(media.id, ws.settings_id) else None
 
 
 def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMatch:

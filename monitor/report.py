@@ -28,6 +28,11 @@ FORMATS = ("text", "json", "markdown", "html")
 HTML_FRAMES_PER_APPEARANCE = 4
 
 
+def shown(text: str | Path) -> str:
+    """A name safe to print on one line: control characters are escaped."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
+
+
 def _iso(at: datetime | None) -> str | None:
     return at.isoformat().replace("+00:00", "Z") if at else None
 
@@ -125,7 +130,7 @@ def _match_text(a: Appearance) -> str:
 
 def render_text(report: EarliestReport, console: Console) -> None:
     """A table for people, earliest first, with the evidence for each row."""
-    console.print(f"[bold]Query[/bold] {escape(str(report.query_path))}  sha256 {report.query_sha256[:16]}…  "
+    console.print(f"[bold]Query[/bold] {escape(shown(report.query_path))}  sha256 {report.query_sha256[:16]}…  "
                   f"{report.query_duration:.1f} s")
     if not report.appearances:
         console.print("No stored appearance of this footage.")
@@ -151,7 +156,7 @@ def _md(text: str | None) -> str:
 
 
 def render_markdown(report: EarliestReport) -> str:
-    lines = [f"# Earliest appearance of `{_md(report.query_path.name)}`", "",
+    lines = [f"# Earliest appearance of `{_md(shown(report.query_path.name))}`", "",
              f"- Query SHA-256: `{report.query_sha256}`", f"- Duration: {report.query_duration:.2f} s"]
     if report.earliest:
         e = report.earliest
@@ -194,8 +199,8 @@ padding:1em;border:1px solid #ddd;border-radius:6px}h2{font-size:1.1em}code{font
 
 def render_html(report: EarliestReport, store: MediaStore) -> str:
     e = html.escape
-    parts = [f"<!doctype html><meta charset='utf-8'><title>Earliest appearance: {e(report.query_path.name)}</title>",
-             f"<style>{_CSS}</style>", f"<h1>Earliest appearance of <code>{e(report.query_path.name)}</code></h1>",
+    parts = [f"<!doctype html><meta charset='utf-8'><title>Earliest appearance: {e(shown(report.query_path.name))}</title>",
+             f"<style>{_CSS}</style>", f"<h1>Earliest appearance of <code>{e(shown(report.query_path.name))}</code></h1>",
              f"<p>Query SHA-256 <code>{report.query_sha256}</code>, {report.query_duration:.2f} s.</p>"]
     if not report.appearances:
         parts.append("<p>No stored appearance of this footage.</p>")

@@ -33,8 +33,8 @@ def _scene_sources(seed: int, seconds: float, size: str, fps: int) -> list[str]:
     """Four visually different generated scenes; the seed changes every one of them."""
     x, y = _MANDELBROT_POINTS[seed % len(_MANDELBROT_POINTS)]
     return [
-        f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale=0.3:end_scale=0.003"
-        f":end_pts={seconds:.1f}:inner=period",
+        f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale=0.3:end_scale=0.05"
+        f":end_pts={seconds:.1f}:inner=period:maxiter=200",
         f"life=size={size}:rate={fps}:seed={seed * 7919 % 100003}:ratio=0.{3 + seed % 4}:mold=10"
         ":life_color=#{:06x}:death_color=#102030".format((seed * 2654435761) % 0xFFFFFF),
         f"cellauto=size={size}:rate={fps}:rule={[18, 22, 26, 30, 45, 57, 73, 90, 105, 110, 126, 150][seed % 12]}"
