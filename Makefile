@@ -1,9 +1,17 @@
 PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install demo test bench
+.PHONY: deps install demo test bench docs
 
-install:
+# ffmpeg/ffprobe and exiftool from Debian's packages, only when missing.
+deps:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v exiftool >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg libimage-exiftool-perl; \
+	fi
+
+install: deps
 	$(PIP) install -q -e '.[test]'
 
 # The main job, offline: a local fixture site is watched, polled and queried.
@@ -16,3 +24,7 @@ test: install
 
 bench: install
 	$(PYTHON) benchmarks/fingerprint_speed.py
+	$(PYTHON) benchmarks/poll_throughput.py
+
+docs:
+	$(PYTHON) -m monitor.clidoc > docs/cli.md

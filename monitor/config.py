@@ -17,6 +17,7 @@ from typing import Any
 
 from fingerprints.align import MatchParams
 from fingerprints.model import FingerprintSettings
+from monitor.sources.ytdlp import ytdlp_options
 
 
 class ConfigError(Exception):
@@ -27,16 +28,12 @@ DEFAULTS: dict[str, Any] = {
     "storage": {"data_dir": "", "db": ""},
     "fingerprint": {},  # FingerprintSettings fields; defaults in fingerprints/model.py
     "matching": {},  # MatchParams fields; defaults in fingerprints/align.py
-    "ytdlp": {
-        "format": "bv*[height<=1080]+ba/b[height<=1080]/bv*+ba/b",
-        "cookies_file": "",
-        "proxy": "",
-        "rate_limit": "",
-        "sleep_seconds": 0,
-        "concurrent_per_domain": 1,
+    "ytdlp": {  # more keys: see monitor/sources/ytdlp.py CONFIG_KEYS and config.toml
+        "format": "bv*[height<=1080]+ba/b[height<=1080]/b",
         "max_filesize": "2G",
         "socket_timeout": 30,
         "retries": 3,
+        "concurrent_per_domain": 1,
     },
     "watch": {"default_interval": "30m"},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
@@ -49,15 +46,20 @@ def default_data_dir() -> Path:
     return Path(base) / "provenance"
 
 
-def _merge(base: dict, extra: dict, where: str) -> dict:
+# Sections whose keys are checked by the code that uses them, not against DEFAULTS.
+_OPEN_SECTIONS = ("fingerprint", "matching", "ytdlp")
+
+
+def _merge(base: dict, extra: dict, where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
+        name = f"{where}.{key}" if where else key
         if isinstance(out.get(key), dict) and isinstance(value, dict):
-            out[key] = _merge(out[key], value, f"{where}.{key}")
-        elif key in out or where in ("fingerprint", "matching"):
+            out[key] = _merge(out[key], value, name)
+        elif key in out or where in _OPEN_SECTIONS:
             out[key] = value
         else:
-            raise ConfigError(f"unknown setting '{where}.{key}' in the config file: see config.toml for the list")
+            raise ConfigError(f"unknown setting '{name}' in the config file: see config.toml for the list")
     return out
 
 
@@ -103,10 +105,9 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
         if not source.is_file():
             raise ConfigError(f"config file not found: {source} (check --config or PROVENANCE_CONFIG)")
         try:
-            raw = _merge(raw, tomllib.loads(source.read_text(encoding="utf-8")), "")
+            raw = _merge(raw, tomllib.loads(source.read_text(encoding="utf-8")))
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"config file {source} is not valid TOML: {exc}") from exc
-        raw = {k.lstrip("."): v for k, v in raw.items()}
     chosen_dir = data_dir or os.environ.get("PROVENANCE_DATA_DIR") or raw["storage"]["data_dir"]
     resolved_dir = Path(chosen_dir).expanduser() if chosen_dir else default_data_dir()
     if source is not None and chosen_dir and not Path(chosen_dir).expanduser().is_absolute() and not data_dir \
@@ -116,4 +117,8 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
     config = Config(data_dir=resolved_dir.resolve(), db_url=url, raw=raw, source=source)
     config.fingerprint_settings  # validate early: a typo should fail now, not mid-poll
     config.match_params
+    try:
+        ytdlp_options(config.ytdlp)
+    except ValueError as exc:
+        raise ConfigError(f"[ytdlp]: {exc}") from exc
     return config
