@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -196,7 +196,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
         ws.index().add(media.id, np.array([f.timestamp for f in fp.frames]),
                        np.array([f.hash for f in fp.frames], dtype=np.uint64))
         ws.durations()[media.id] = media.duration or 0.0
-    stored_post = repo.add_post(NewPost(**{**post.__dict__, "media_id": media.id}))
+    stored_post = repo.add_post(replace(post, media_id=media.id))
     views = [MatchView(repo.get_media(m.media_id), m) for m in matches]
     if not new_media and not matches:
         views = stored_match_views(ws, media.id)
@@ -211,7 +211,7 @@ def ingest_file(ws: Workspace, path: Path, post: NewPost,
     known = stored_fingerprinted_media(ws, path)
     if known is not None:
         # the very same bytes are stored and fingerprinted: only a new appearance to record
-        stored_post = ws.repository.add_post(NewPost(**{**post.__dict__, "media_id": known.id}))
+        stored_post = ws.repository.add_post(replace(post, media_id=known.id))
         return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id))
     return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif), post)
 
