@@ -403,4 +403,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m monitor.cli`: run the imported module's group, on which cli_watch registered its commands
+    from monitor.cli import main as imported_main
+
+    imported_main()

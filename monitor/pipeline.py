@@ -50,6 +50,7 @@ class Workspace:
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
     _index: BruteForceIndex | None = None
+    _indexed: set[int] = field(default_factory=set)
     _durations: _Durations | None = None
 
     @classmethod
@@ -67,11 +68,23 @@ class Workspace:
         self.repository.database.dispose()
 
     def index(self) -> BruteForceIndex:
-        """The frame index of every stored media, loaded once per process."""
+        """The frame index of every stored media, kept current with what other processes store."""
+        repo = self.repository
         if self._index is None:
-            table = self.repository.frame_table(self.settings_id)
+            self._indexed = repo.fingerprinted_media_ids(self.settings_id)
+            table = repo.frame_table(self.settings_id)
             self._index = BruteForceIndex.build(table.media_ids, table.timestamps, table.hashes)
+            return self._index
+        for media_id in sorted(repo.fingerprinted_media_ids(self.settings_id) - self._indexed):
+            self.add_to_index(media_id, repo.frames_for_media(media_id, self.settings_id))
         return self._index
+
+    def add_to_index(self, media_id: int, frames: list) -> None:
+        """Add one media's frames (anything with .timestamp and .hash) to the loaded index."""
+        if self._index is not None and media_id not in self._indexed:
+            self._index.add(media_id, np.array([f.timestamp for f in frames], dtype=np.float64),
+                            np.array([f.hash for f in frames], dtype=np.uint64))
+        self._indexed.add(media_id)
 
     def durations(self) -> _Durations:
         if self._durations is None:
@@ -193,8 +206,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
                                                  "frames_skipped_flat": fp.frames_skipped_flat})
         for m in matches:
             repo.save_match(to_new_match(media.id, ws.settings_id, m))
-        ws.index().add(media.id, np.array([f.timestamp for f in fp.frames]),
-                       np.array([f.hash for f in fp.frames], dtype=np.uint64))
+        ws.add_to_index(media.id, fp.frames)
         ws.durations()[media.id] = media.duration or 0.0
     stored_post = repo.add_post(replace(post, media_id=media.id))
     views = [MatchView(repo.get_media(m.media_id), m) for m in matches]

@@ -80,19 +80,8 @@ class PollSummary:
         return self.listing_error is None
 
 
-def source_settings(config: Config) -> dict[str, Any]:
-    """The [ytdlp] table as `YtDlpSource` takes it: an empty value means "not set".
-
-    config.toml calls yt-dlp's sleep between requests `sleep_seconds`.
-    """
-    settings = {key: value for key, value in config.ytdlp.items() if value != ""}
-    if sleep := settings.pop("sleep_seconds", 0):
-        settings["sleep_requests"] = sleep
-    return settings
-
-
 def default_source(config: Config) -> YtDlpSource:
-    return YtDlpSource(source_settings(config))
+    return YtDlpSource(config.ytdlp)
 
 
 def retry_delay(poll_settings: Mapping[str, Any], failures: int) -> timedelta:
@@ -209,7 +198,7 @@ def _poll_item(ws: Workspace, watch: WatchRecord, source: Source, item: ListedIt
             known = ws.repository.get_media_by_sha256(sha256_file(got.path))
             # the very same bytes are stored and fingerprinted: ingest_file only records the new post
             analysed = None if known and ws.repository.has_fingerprint(known.id, ws.settings_id) \
-                else analyse_file(got.path, ws.settings)
+                else analyse_file(got.path, ws.settings, exif=ws.exif)
         finally:
             summary.seconds["analyse"] += time.perf_counter() - started
         started = time.perf_counter()

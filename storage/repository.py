@@ -351,6 +351,13 @@ class SqlRepository:
             hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
         )
 
+    def fingerprinted_media_ids(self, settings_id: int) -> set[int]:
+        """Ids of media fingerprinted with `settings_id` (including those with no usable frame)."""
+        with self.database.session() as session:
+            return set(session.scalars(
+                sa.select(MediaFingerprintModel.media_id).where(MediaFingerprintModel.settings_id == settings_id)
+            ))
+
     def media_without_fingerprint(self, settings_id: int) -> list[int]:
         """Ids of media not yet fingerprinted with `settings_id`, oldest first."""
         done = sa.select(MediaFingerprintModel.media_id).where(

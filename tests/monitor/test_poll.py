@@ -21,7 +21,7 @@ import pytest
 
 from monitor.config import load_config
 from monitor.pipeline import Workspace
-from monitor.poll import poll_all, poll_watch, retry_delay, source_settings
+from monitor.poll import default_source, poll_all, poll_watch, retry_delay
 from monitor.sources import SOURCE_TELEGRAM_TIME, DownloadedItem, ListedItem, YtDlpSource
 from monitor.sources.platforms import post_metadata
 from storage.mediastore import SHA256_PATTERN
@@ -332,7 +332,5 @@ def test_platform_info_dicts_keep_their_fields(workspace, tiny_clips):
     assert (again.items_seen, again.items_new, source.downloads) == (3, 0, 3)
 
 
-def test_source_settings_read_the_config_defaults(tmp_path):
-    settings = source_settings(load_config(None, tmp_path))
-    assert "" not in settings.values() and "sleep_seconds" not in settings
-    YtDlpSource(settings)  # accepted as they are
+def test_the_default_source_takes_the_config_defaults(tmp_path):
+    assert isinstance(default_source(load_config(None, tmp_path)), YtDlpSource)

@@ -1,0 +1,22 @@
+"""A long-lived workspace (the daemon's) sees media that other processes store."""
+
+from __future__ import annotations
+
+from monitor.config import load_config
+from monitor.earliest import find_earliest
+from monitor.pipeline import Workspace, ingest_file
+from storage.records import NewPost
+
+
+def test_index_picks_up_media_stored_by_another_workspace(tmp_path, database_url, sample_clips):
+    config = load_config(None, tmp_path / "data", database_url)
+    daemon_side, other = Workspace.open(config), Workspace.open(config)
+    try:
+        assert find_earliest(daemon_side, sample_clips.edits["mirror"]).appearances == []  # index loaded, empty
+        ingest_file(other, sample_clips.source, NewPost(media_id=0, url="https://example.org/source"))
+        report = find_earliest(daemon_side, sample_clips.edits["mirror"])
+        assert [a.post.url for a in report.appearances] == ["https://example.org/source"]
+        assert report.appearances[0].match.mirrored
+    finally:
+        daemon_side.close()
+        other.close()
