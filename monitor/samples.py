@@ -27,19 +27,32 @@ _MANDELBROT_POINTS = [
     (-0.170337, -1.065060),
     (0.432539867562512, 0.226118675951765),
 ]
+_SECOND_SCENE_POINTS = [
+    (-0.774680610626904, -0.137416885603787),
+    (-0.235125, 0.827215),
+    (-0.722, 0.246),
+    (-0.1592, -1.0317),
+    (0.375000120061866, -0.216639388437713),
+    (-0.811531234045835, 0.201429611243366),
+    (-1.401155189, 0.000000001),
+    (-0.7453, 0.1127),
+]
 
 
 def _scene_sources(seed: int, seconds: float, size: str, fps: int) -> list[str]:
     """Four visually different generated scenes; the seed changes every one of them."""
-    x, y = _MANDELBROT_POINTS[seed % len(_MANDELBROT_POINTS)]
+    def mandelbrot(points: list[tuple[float, float]]) -> str:
+        x, y = points[seed % len(points)]
+        return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale=0.3:end_scale=0.05"
+                f":end_pts={seconds:.1f}:inner=period:maxiter=200")
+
     return [
-        f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale=0.3:end_scale=0.05"
-        f":end_pts={seconds:.1f}:inner=period:maxiter=200",
+        mandelbrot(_MANDELBROT_POINTS),
         f"life=size={size}:rate={fps}:seed={seed * 7919 % 100003}:ratio=0.{3 + seed % 4}:mold=10"
         ":life_color=#{:06x}:death_color=#102030".format((seed * 2654435761) % 0xFFFFFF),
         f"cellauto=size={size}:rate={fps}:rule={[18, 22, 26, 30, 45, 57, 73, 90, 105, 110, 126, 150][seed % 12]}"
         f":seed={seed}:scroll=1",
-        f"gradients=size={size}:rate={fps}:seed={seed}:speed=0.05:n={3 + seed % 5}:type=spiral",
+        mandelbrot(_SECOND_SCENE_POINTS),
     ]
 
 
