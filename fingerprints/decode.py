@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,7 +54,7 @@ def _last_line(blob: bytes, path: Path | None = None) -> str:
     """ffmpeg's last complaint, on one line, without the (possibly hostile) file name."""
     text = blob.decode("utf-8", "replace")
     if path is not None:
-        text = text.replace(str(path), "input")
+        text = text.replace(f"file:{Path(path).resolve()}", "input").replace(str(path), "input")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return " ".join(lines[-1].split())[:300] if lines else ""
 
@@ -95,59 +96,77 @@ def stream_info(path: Path, probe: dict | None = None) -> VideoStreamInfo:
     return VideoStreamInfo(width=width, height=height, fps=fps, duration=duration, start_time=start)
 
 
-def analysis_size(info: VideoStreamInfo, long_side: int) -> tuple[int, int]:
-    """Output size keeping the display aspect, long side `long_side`, even numbers."""
-    scale = long_side / max(info.width, info.height)
-    scale = min(scale, 1.0)
-    w = max(2, int(round(info.width * scale / 2)) * 2)
-    h = max(2, int(round(info.height * scale / 2)) * 2)
-    return w, h
+def _scale_filter(long_side: int) -> str:
+    """Scale to the display aspect (sample aspect ratio applied), long side at most `long_side`, even sizes."""
+    fit = f"min(1,{long_side}/max(iw*sar,ih))"
+    return (f"scale=w='max(2,2*round(iw*sar*{fit}/2))':h='max(2,2*round(ih*{fit}/2))':flags=area,"
+            "setsar=1")
+
+
+def _read_exactly(stream, size: int) -> bytes:
+    chunks, got = [], 0
+    while got < size:
+        chunk = stream.read(size - got)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def iter_gray_frames(
-    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None, skip_bframes: bool = False
+    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None, fast_decode: bool = False
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield ``(timestamp_seconds, gray_uint8_frame)`` at `fps` frames per second.
 
-    With `skip_bframes` the decoder drops B-frames (nothing else references
-    them in common encodes); the fixed-rate output then repeats the nearest
-    earlier frame, so a timestamp can be up to two source frames late.
+    ffmpeg writes YUV4MPEG ("mono"), whose header carries the frame size, so
+    no separate probe is needed.  With `fast_decode` the decoder drops
+    B-frames (nothing else references them in common encodes) and skips the
+    deblocking filter (its effect is gone after down-scaling); the fixed-rate
+    output then repeats the nearest earlier frame, so a timestamp can be up to
+    two source frames late.  Decoding is single-threaded: the most video per
+    CPU second, and several files can be fingerprinted side by side.
 
-    Raises `VideoDecodeError` when nothing can be decoded or when the decode
-    stops well short of the declared duration (a truncated file).
+    Raises `VideoDecodeError` when nothing can be decoded, or when the decode
+    stops short: a "partial file", or well short of `info.duration`.
     """
-    info = info or stream_info(path)
-    w, h = analysis_size(info, long_side)
     cmd = [
-        "ffmpeg", "-nostdin", "-hide_banner", "-v", "error",
-        *(["-skip_frame", "bidir"] if skip_bframes else []),
-        "-i", str(path), "-map", "0:v:0", "-an", "-sn", "-dn",
-        "-vf", f"fps={fps},scale={w}:{h}:flags=area",
-        "-pix_fmt", "gray", "-f", "rawvideo", "pipe:1",
+        "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
+        *(["-skip_frame", "bidir", "-skip_loop_filter", "all"] if fast_decode else []),
+        "-i", f"file:{Path(path).resolve()}", "-map", "0:v:0", "-an", "-sn", "-dn",
+        "-vf", f"fps={fps},{_scale_filter(long_side)}",
+        "-pix_fmt", "gray", "-strict", "-1", "-f", "yuv4mpegpipe", "pipe:1",
     ]
-    frame_bytes = w * h
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, bufsize=frame_bytes * 4)
     count = 0
-    try:
-        assert proc.stdout is not None
-        while True:
-            buf = proc.stdout.read(frame_bytes)
-            if len(buf) < frame_bytes:
-                break
-            yield count / fps, np.frombuffer(buf, dtype=np.uint8).reshape(h, w)
-            count += 1
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        _, err = proc.communicate()
+    with tempfile.TemporaryFile() as errors:  # a file, not a pipe: ffmpeg never blocks on its complaints
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errors)
+        try:
+            assert proc.stdout is not None
+            header = proc.stdout.readline(256)
+            fields = dict((f[0], f[1:]) for f in header.decode("ascii", "replace").split()[1:] if f)
+            if header.startswith(b"YUV4MPEG2") and "W" in fields and "H" in fields:
+                w, h = int(fields["W"]), int(fields["H"])
+                while True:
+                    marker = proc.stdout.readline(256)
+                    buf = _read_exactly(proc.stdout, w * h) if marker.startswith(b"FRAME") else b""
+                    if len(buf) < w * h:
+                        break
+                    yield count / fps, np.frombuffer(buf, dtype=np.uint8).reshape(h, w)
+                    count += 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            errors.seek(0)
+            err = errors.read()
     complaint = _last_line(err, path)
     if count == 0:
         raise VideoDecodeError(f"not a readable video: {complaint or 'no frame could be decoded'}")
     decoded = count / fps
-    declared = info.duration or 0.0
+    declared = (info.duration if info else None) or 0.0
     if b"partial file" in err or (declared > 2.0 and decoded < 0.8 * declared - 1.0):
         raise VideoDecodeError(
-            f"truncated or corrupt video: decoded {decoded:.1f} s of the {declared:.1f} s it declares"
+            f"truncated or corrupt video: decoded {decoded:.1f} s"
+            + (f" of the {declared:.1f} s it declares" if declared else "")
             + (f" ({complaint})" if complaint else "")
         )

