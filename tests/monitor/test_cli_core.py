@@ -223,3 +223,29 @@ def test_unreachable_database_and_bad_config_are_setup_errors(tmp_path):
     bad.write_text("[matching]\nmax_distanse = 3\n")
     result = runner.invoke(cli, ["--config", str(bad), "--data-dir", str(tmp_path), "db", "status"])
     assert result.exit_code == 1 and "max_distanse" in result.stderr
+
+
+def test_find_earliest_url_downloads_answers_and_optionally_ingests(prov, sample_clips, http_server):
+    from datetime import UTC, datetime
+
+    prov("ingest", str(sample_clips.source), "--url", "https://example.org/source", "--published-at", "2024-05-01")
+    url = http_server.add_file("/cli/mirror-repost.mp4", sample_clips.edits["mirror"], "video/mp4",
+                               last_modified=datetime(2024, 6, 1, 8, 0, tzinfo=UTC))
+    report = prov.json("find-earliest", url, "--format", "json")
+    assert report["query"]["url"] == url
+    assert [a["url"] for a in report["appearances"]] == ["https://example.org/source"]
+    assert report["earliest"]["match"]["mirrored"] is True
+    assert "media: 1  posts: 1" in prov("db", "status").stdout  # the query was not stored
+
+    report = prov.json("find-earliest", url, "--ingest", "--format", "json")
+    by_url = {a["url"]: a for a in report["appearances"]}
+    assert set(by_url) == {"https://example.org/source", url}
+    assert by_url[url]["published_at"] == "2024-06-01T08:00:00Z"
+    assert by_url[url]["published_source"] == "http last-modified"
+    assert "media: 2  posts: 2" in prov("db", "status").stdout
+
+
+def test_find_earliest_dead_url_is_an_input_error(prov_sqlite, http_server):
+    for url in (http_server.url("/cli/missing.mp4"), http_server.refused_url("/x.mp4")):
+        result = prov_sqlite("find-earliest", url, expect=2)
+        assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
