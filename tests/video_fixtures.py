@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,6 +35,23 @@ def sample_clips(tmp_path_factory) -> SampleClips:
     orders = [(3, 2, 1, 0), (1, 3, 0, 2), (2, 0, 3, 1)]
     clips.unrelated = [make_source_clip(root / f"unrelated-{seed}.mp4", seed=seed, scene_order=order)
                        for seed, order in zip((2, 3, 5), orders)]
+    return clips
+
+
+TINY_PATTERNS = ("testsrc2", "mandelbrot", "life", "cellauto", "testsrc")
+
+
+@pytest.fixture(scope="session")
+def tiny_clips(tmp_path_factory) -> dict[str, Path]:
+    """Five visibly different 2 s, 160x120 H.264 clips, for tests where content hardly matters."""
+    root = tmp_path_factory.mktemp("tiny")
+    clips = {}
+    for pattern in TINY_PATTERNS:
+        clips[pattern] = root / f"{pattern}.mp4"
+        subprocess.run(
+            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=10", "-t", "2",
+             "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(clips[pattern])],
+            check=True)
     return clips
 
 

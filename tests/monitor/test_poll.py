@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -38,22 +37,7 @@ from storage.records import (
 
 DATA = Path(__file__).parent / "data"
 MODIFIED = datetime(2024, 2, 20, 7, 30, 15, tzinfo=UTC)
-CLIP_PATTERNS = ("testsrc2", "mandelbrot", "life", "cellauto", "testsrc")
 TEST_POLL_SETTINGS = {"retry_base_seconds": 60, "retry_max_seconds": 600, "max_items_per_poll": 0}
-
-
-@pytest.fixture(scope="session")
-def tiny_clips(tmp_path_factory) -> dict[str, Path]:
-    """Five visibly different 2 s, 160x120 H.264 clips, made once per session."""
-    root = tmp_path_factory.mktemp("tiny")
-    clips = {}
-    for pattern in CLIP_PATTERNS:
-        clips[pattern] = root / f"{pattern}.mp4"
-        subprocess.run(
-            ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"{pattern}=size=160x120:rate=10", "-t", "2",
-             "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(clips[pattern])],
-            check=True)
-    return clips
 
 
 def workspace_config(data_dir: Path, db_url: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,15 +29,8 @@ MODIFIED = datetime(2024, 2, 20, 7, 30, 15, tzinfo=UTC)
 
 
 @pytest.fixture(scope="session")
-def clip(tmp_path_factory) -> Path:
-    """A 2 s, 160x120 H.264 mp4, generated once per session."""
-    path = tmp_path_factory.mktemp("clips") / "clip.mp4"
-    subprocess.run(
-        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-t", "2",
-         "-pix_fmt", "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(path)],
-        check=True,
-    )
-    return path
+def clip(tiny_clips) -> Path:
+    return tiny_clips["testsrc2"]
 
 
 @pytest.fixture(scope="session")
