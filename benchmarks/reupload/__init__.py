@@ -1,0 +1,1 @@
+"""Helpers for `benchmarks/reupload_suite.py`: corpus, ffmpeg transforms, peer methods, scoring."""
