@@ -126,11 +126,12 @@ def watch_list(app: App, as_json: bool) -> None:
     if not watches:
         stdout.print("no watches yet; add one with `provenance watch add URL`")
         return
-    table = Table("id", "kind", "url", "label", "every", "enabled", "last polled")
+    posts = app.workspace().repository.post_counts_by_watch()
+    table = Table("id", "kind", "url", "label", "every", "enabled", "last polled", "posts")
     table.columns[2].overflow = "fold"  # a URL is evidence: never shortened with an ellipsis
     for w in watches:
         table.add_row(str(w.id), w.kind, shown(w.url), shown(w.label or ""), format_interval(w.interval_seconds),
-                      "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never")
+                      "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never", str(posts.get(w.id, 0)))
     stdout.print(table)
 
 

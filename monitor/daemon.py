@@ -92,12 +92,14 @@ def run_daemon(config: Config, stop_event: threading.Event | None = None, holder
                     ws.repository.release_lock(LOCK_NAME, holder)
                     log.info("lock released %s", kv(holder=holder))
                 continue
+            current = ws.repository.lock_holder(LOCK_NAME)
+            owner = f"{current[0]} (last heartbeat {current[1].isoformat()})" if current else "another daemon"
             if exit_if_locked:
-                raise LockHeld("another daemon holds the lock on this database and schedules its polls; "
+                raise LockHeld(f"{owner} holds the lock on this database and schedules its polls; "
                                "stop it, or run `provenance daemon` without --exit-if-locked to wait as standby")
             if not said_standby:
-                log.warning("standby: another daemon holds the lock on this database; retrying every %ss %s",
-                            settings["standby_retry_seconds"], kv(holder=holder))
+                log.warning("standby: %s holds the lock on this database; retrying every %ss %s",
+                            owner, settings["standby_retry_seconds"], kv(holder=holder))
                 said_standby = True
             stop.wait(float(settings["standby_retry_seconds"]))
     finally:

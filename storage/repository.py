@@ -423,6 +423,13 @@ class SqlRepository:
             )
             return [_post_record(row) for row in rows]
 
+    def post_counts_by_watch(self) -> dict[int, int]:
+        """How many posts each watch has stored."""
+        with self.database.session() as session:
+            rows = session.execute(sa.select(PostModel.watch_id, sa.func.count()).where(PostModel.watch_id.is_not(None))
+                                   .group_by(PostModel.watch_id))
+            return {watch_id: count for watch_id, count in rows}
+
     def list_posts(self) -> list[PostRecord]:
         with self.database.session() as session:
             return [_post_record(row) for row in session.scalars(sa.select(PostModel).order_by(PostModel.id))]
@@ -675,6 +682,12 @@ class SqlRepository:
                 return False
             # released between our INSERT and UPDATE: try again
         return False
+
+    def lock_holder(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds lock `name` and when they last said so, or None."""
+        with self.database.session() as session:
+            row = session.get(DaemonLockModel, name)
+            return (row.holder, row.heartbeat_at) if row else None
 
     def heartbeat_lock(self, name: str, holder: str) -> bool:
         """Refresh our heartbeat; False means the lock is no longer ours."""

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from monitor.cli import cli
 from monitor.cli_watch import format_interval, parse_interval
-from tests.monitor.test_poll import Site, rfc822, site, tiny_clips  # noqa: F401 (fixtures)
+from tests.monitor.test_poll import Site, rfc822, site  # noqa: F401 (fixtures)
 
 TEST_CONFIG = """
 [ytdlp]

@@ -16,7 +16,7 @@ from monitor.daemon import WatchJobs
 from monitor.pipeline import Workspace
 from monitor.poll import default_source
 from storage import SqlRepository, open_database
-from tests.monitor.test_poll import Site, rfc822, site, tiny_clips, workspace  # noqa: F401 (fixtures)
+from tests.monitor.test_poll import Site, rfc822, site, workspace  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON_CONFIG = """

@@ -428,3 +428,11 @@ def test_lock_race_has_exactly_one_winner(database):
             pool.map(lambda pair: pair[1].acquire_lock("race", f"holder-{pair[0]}", 60), enumerate(repositories))
         )
     assert results.count(True) == 1
+
+
+def test_lock_holder_and_post_counts_by_watch(repository):
+    assert repository.lock_holder("daemon") is None
+    assert repository.acquire_lock("daemon", "host:1:abc", stale_after_seconds=60)
+    holder, heartbeat = repository.lock_holder("daemon")
+    assert holder == "host:1:abc" and heartbeat.tzinfo is not None
+    assert repository.post_counts_by_watch() == {}
