@@ -22,7 +22,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from monitor.config import Config, ConfigError, load_config
-from monitor.report import shown
+from monitor.display import shown
 from storage import StorageError
 from storage.records import PRECISION_DAY, PRECISION_SECOND, SOURCE_USER, NewPost
 
@@ -154,11 +154,11 @@ def fingerprint_progress(path: Path):
         raise InputProblem(f"{shown(path)}: {exc}") from exc
 
 
-def _analyse(ws, path: Path):
+def _analyse(ws, path: Path, describe: bool):
     from monitor.pipeline import analyse_file
 
     with fingerprint_progress(path) as progress:
-        return analyse_file(path, ws.settings, progress, ws.exif)
+        return analyse_file(path, ws.settings, progress, ws.exif, describe=describe)
 
 
 def _match_rows(result) -> list[dict[str, Any]]:
@@ -317,7 +317,7 @@ def _find_earliest_url(ws, url: str, workdir: Path, also_ingest: bool):
             item = source.download(ListedItem(url=url, archive_key=None), workdir)
     except SourceError as exc:
         raise InputProblem(f"{shown(url)}: {exc}") from exc
-    analysed = _analyse(ws, item.path)
+    analysed = _analyse(ws, item.path, describe=also_ingest)
     if also_ingest:
         existing = item.post.archive_key and ws.repository.get_post_by_archive_key(item.post.archive_key)
         if not existing:

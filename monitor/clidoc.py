@@ -12,20 +12,22 @@ import click
 from monitor.cli import cli
 
 
-def _walk(command: click.Command, path: list[str]):
-    yield path, command
+def _walk(command: click.Command, name: str, parent: click.Context | None):
+    """Each command with a context made the way click makes it (settings pass from parent to child)."""
+    settings = {**(cli.context_settings if parent is None else {}), "terminal_width": 100, "max_content_width": 100}
+    ctx = click.Context(command, info_name=name, parent=parent, **settings)
+    yield ctx
     if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            yield from _walk(command.commands[name], [*path, name])
+        for sub in sorted(command.commands):
+            yield from _walk(command.commands[sub], sub, ctx)
 
 
 def render() -> str:
     lines = ["# CLI reference", "",
              "Generated from the code by `python -m monitor.clidoc > docs/cli.md`; "
              "`tests/test_docs.py` checks it is current.", ""]
-    for path, command in _walk(cli, ["provenance"]):
-        ctx = click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100)
-        lines += [f"## `{' '.join(path)}`", "", "```text", command.get_help(ctx).rstrip(), "```", ""]
+    for ctx in _walk(cli, "provenance", None):
+        lines += [f"## `{ctx.command_path}`", "", "```text", ctx.command.get_help(ctx).rstrip(), "```", ""]
     return "\n".join(lines)
 
 

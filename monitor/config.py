@@ -17,7 +17,6 @@ from typing import Any
 
 from fingerprints.align import MatchParams
 from fingerprints.model import FingerprintSettings
-from monitor.sources.ytdlp import ytdlp_options
 
 
 class ConfigError(Exception):
@@ -117,8 +116,11 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
     config = Config(data_dir=resolved_dir.resolve(), db_url=url, raw=raw, source=source)
     config.fingerprint_settings  # validate early: a typo should fail now, not mid-poll
     config.match_params
-    try:
-        ytdlp_options(config.ytdlp)
-    except ValueError as exc:
-        raise ConfigError(f"[ytdlp]: {exc}") from exc
+    if config.ytdlp != DEFAULTS["ytdlp"]:  # checking needs yt-dlp, a slow import: only for custom values
+        from monitor.sources.ytdlp import ytdlp_options
+
+        try:
+            ytdlp_options(config.ytdlp)
+        except ValueError as exc:
+            raise ConfigError(f"[ytdlp]: {exc}") from exc
     return config

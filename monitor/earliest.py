@@ -113,7 +113,7 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
         return EarliestReport(query_path=Path(path), query_sha256=same.sha256,
                               query_duration=same.duration or 0.0, query_url=query_url,
                               appearances=appearances_for(ws, views))
-    analysed = analysed or analyse_file(path, ws.settings, progress, ws.exif)
+    analysed = analysed or analyse_file(path, ws.settings, progress, ws.exif, describe=False)
     same = ws.repository.get_media_by_sha256(analysed.sha256)
     exclude = {same.id} if same else set()
     views = [MatchView(ws.repository.get_media(m.media_id), m)

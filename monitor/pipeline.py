@@ -151,8 +151,11 @@ class IngestResult:
 
 def analyse_file(path: Path, settings: FingerprintSettings,
                  progress: Callable[[float], None] | None = None,
-                 exif: ExiftoolReader | None = None) -> AnalysedFile:
-    """Verify, describe and fingerprint a file; raises `InputError` for anything unusable."""
+                 exif: ExiftoolReader | None = None, describe: bool = True) -> AnalysedFile:
+    """Verify, describe and fingerprint a file; raises `InputError` for anything unusable.
+
+    `describe=False` skips exiftool, for a query that will not be stored.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError("no such file")
@@ -165,12 +168,14 @@ def analyse_file(path: Path, settings: FingerprintSettings,
         with safe_link(path) as link:
             probe = ffprobe(link)
             fingerprint = fingerprint_video(link, settings, info=stream_info(link, probe), progress=progress)
-            reader = exif or ExiftoolReader()
-            try:
-                exif_report = reader.read(link)
-            finally:
-                if exif is None:
-                    reader.close()
+            exif_report: dict[str, Any] = {}
+            if describe:
+                reader = exif or ExiftoolReader()
+                try:
+                    exif_report = reader.read(link)
+                finally:
+                    if exif is None:
+                        reader.close()
             sha = sha256_file(link)
     except (VideoDecodeError, NotAVideo, MetadataError) as exc:
         raise InputError(_one_line(str(exc)).replace("input: ", "")) from exc

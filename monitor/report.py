@@ -21,16 +21,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from fingerprints.align import VideoMatch
+from monitor.display import shown
 from monitor.earliest import Appearance, EarliestReport
 from storage import MediaStore
 
 FORMATS = ("text", "json", "markdown", "html")
 HTML_FRAMES_PER_APPEARANCE = 4
-
-
-def shown(text: str | Path) -> str:
-    """A name safe to print on one line: control characters are escaped."""
-    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in str(text))
 
 
 def _iso(at: datetime | None) -> str | None:

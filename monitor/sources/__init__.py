@@ -25,7 +25,16 @@ from monitor.sources.base import (
     UnsupportedURL,
 )
 from monitor.sources.classify import classify_watch_url
-from monitor.sources.ytdlp import DomainLimiter, YtDlpSource
+
+_LAZY = ("DomainLimiter", "YtDlpSource")  # importing yt-dlp takes a second: only when a command needs it
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from monitor.sources import ytdlp
+
+        return getattr(ytdlp, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "SOURCE_TELEGRAM_TIME",

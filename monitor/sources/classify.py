@@ -24,15 +24,14 @@ import functools
 import posixpath
 import urllib.parse
 
-from yt_dlp.extractor import gen_extractor_classes
-from yt_dlp.utils import MEDIA_EXTENSIONS
-
 from monitor.sources.base import UnsupportedURL
 from monitor.sources.telegram import channel_name
 
 
 @functools.cache
 def _extractors() -> tuple[type, ...]:
+    from yt_dlp.extractor import gen_extractor_classes  # a slow import, only when a URL is classified
+
     return tuple(ie for ie in gen_extractor_classes() if ie.ie_key() != "Generic")
 
 
@@ -59,6 +58,8 @@ def classify_watch_url(url: str) -> str:
             "give a post, channel, feed or media URL starting with https://"
         )
     ext = posixpath.splitext(parts.path)[1].lower().lstrip(".")
+    from yt_dlp.utils import MEDIA_EXTENSIONS
+
     if ext in MEDIA_EXTENSIONS.video:
         return "post"
     if ext in ("rss", "atom"):
