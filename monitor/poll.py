@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
-from monitor.pipeline import InputError, Workspace, analyse_file, ingest_analysed, ingest_file
+from monitor.pipeline import (InputError, Workspace, analyse_file, ingest_analysed, ingest_file,
+                              stored_fingerprinted_media)
 from monitor.sources import DownloadedItem, ListedItem, Source, SourceError, YtDlpSource
-from storage import NotFound, StorageError, sha256_file
+from storage import NotFound, StorageError
 from storage.records import WatchItemRecord, WatchRecord
 
 log = logging.getLogger("provenance.poll")
@@ -195,9 +196,8 @@ def _poll_item(ws: Workspace, watch: WatchRecord, source: Source, item: ListedIt
         post = got.post.to_new_post(0, watch_id=watch.id)
         started = time.perf_counter()
         try:
-            known = ws.repository.get_media_by_sha256(sha256_file(got.path))
-            # the very same bytes are stored and fingerprinted: ingest_file only records the new post
-            analysed = None if known and ws.repository.has_fingerprint(known.id, ws.settings_id) \
+            # the very same bytes stored and fingerprinted already: ingest_file only records the new post
+            analysed = None if stored_fingerprinted_media(ws, got.path) \
                 else analyse_file(got.path, ws.settings, exif=ws.exif)
         finally:
             summary.seconds["analyse"] += time.perf_counter() - started
