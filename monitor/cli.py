@@ -131,24 +131,25 @@ def progress_reporter(label: str, total: float | None):
     if not stderr.is_terminal:
         yield None
         return
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
                   TimeRemainingColumn(), console=stderr, transient=True) as bar:
-        task = bar.add_task(label, total=total or None)
-        yield lambda seconds: bar.update(task, completed=seconds)
+        task = bar.add_task(label, total=total or None, detail="")
+
+        def update(done: float, new_total: float | None = None) -> None:
+            end = new_total or bar.tasks[0].total
+            detail = f"{done:.0f}/{end:.0f} s" if end else f"{done:.0f} s"
+            bar.update(task, completed=done, detail=detail, **({"total": new_total} if new_total else {}))
+
+        yield update
 
 
 @contextmanager
 def fingerprint_progress(path: Path):
     """Progress over the video's duration while it is analysed; input errors become exit 2."""
-    from fingerprints.decode import VideoDecodeError, stream_info
     from monitor.pipeline import InputError
 
     try:
-        total = stream_info(path).duration if path.is_file() and path.stat().st_size else None
-    except (VideoDecodeError, OSError):
-        total = None
-    try:
-        with progress_reporter(f"fingerprinting {shown(path.name)[:40]}", total) as progress:
+        with progress_reporter(f"fingerprinting {shown(path.name)[:40]}", None) as progress:
             yield progress
     except InputError as exc:
         raise InputProblem(f"{shown(path)}: {exc}") from exc

@@ -101,7 +101,7 @@ def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
 
 def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
                   analysed: AnalysedFile | None = None,
-                  progress: Callable[[float], None] | None = None) -> EarliestReport:
+                  progress: Callable[[float, float | None], None] | None = None) -> EarliestReport:
     """Every stored appearance of the footage in `path`; the query itself is not stored.
 
     A file whose exact bytes are already stored is answered from the matches

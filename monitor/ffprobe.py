@@ -32,8 +32,8 @@ def probe(path: Path | str, *, timeout: float = 60) -> dict[str, Any]:
     except subprocess.TimeoutExpired as exc:
         raise NotAVideo(f"ffprobe gave up on {Path(path).name} after {timeout:.0f} s") from exc
     if done.returncode != 0:
-        reason = (done.stderr.strip().splitlines() or ["unreadable file"])[-1]
-        raise NotAVideo(f"ffprobe cannot read {Path(path).name}: {reason}")
+        reason = (done.stderr.strip().splitlines() or ["unreadable file"])[-1].replace(f"{path}: ", "")
+        raise NotAVideo(f"not a readable video ({' '.join(reason.split())})")
     return json.loads(done.stdout or "{}")
 
 

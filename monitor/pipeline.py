@@ -150,10 +150,11 @@ class IngestResult:
 
 
 def analyse_file(path: Path, settings: FingerprintSettings,
-                 progress: Callable[[float], None] | None = None,
+                 progress: Callable[[float, float | None], None] | None = None,
                  exif: ExiftoolReader | None = None, describe: bool = True) -> AnalysedFile:
     """Verify, describe and fingerprint a file; raises `InputError` for anything unusable.
 
+    `progress(seconds_done, seconds_total)` is called as the video is fingerprinted.
     `describe=False` skips exiftool, for a query that will not be stored.
     """
     path = Path(path)
@@ -167,7 +168,9 @@ def analyse_file(path: Path, settings: FingerprintSettings,
     try:
         with safe_link(path) as link:
             probe = ffprobe(link)
-            fingerprint = fingerprint_video(link, settings, info=stream_info(link, probe), progress=progress)
+            info = stream_info(link, probe)
+            fingerprint = fingerprint_video(link, settings, info=info,
+                                            progress=(lambda t: progress(t, info.duration)) if progress else None)
             exif_report: dict[str, Any] = {}
             if describe:
                 reader = exif or ExiftoolReader()
@@ -178,7 +181,7 @@ def analyse_file(path: Path, settings: FingerprintSettings,
                         reader.close()
             sha = sha256_file(link)
     except (VideoDecodeError, NotAVideo, MetadataError) as exc:
-        raise InputError(_one_line(str(exc)).replace("input: ", "")) from exc
+        raise InputError(_one_line(str(exc))) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}") from exc
     return AnalysedFile(path=path, sha256=sha, size_bytes=size, probe=probe, exiftool=exif_report,
@@ -223,7 +226,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
 
 
 def ingest_file(ws: Workspace, path: Path, post: NewPost,
-                progress: Callable[[float], None] | None = None) -> IngestResult:
+                progress: Callable[[float, float | None], None] | None = None) -> IngestResult:
     """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
     known = stored_fingerprinted_media(ws, path)
     if known is not None:
