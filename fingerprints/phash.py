@@ -27,10 +27,6 @@ def bits_to_int(bits: np.ndarray) -> int:
     return value
 
 
-def int_to_hex(value: int) -> str:
-    return f"{value:016x}"
-
-
 class PHashFingerprinter:
     """64-bit pHash of a greyscale frame, as `imagehash.phash` computes it."""
 
