@@ -196,6 +196,7 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
           --uploader channel --published-at 2024-03-01T10:15:00Z
     """
     from monitor.pipeline import file_url, ingest_file
+    from monitor.report import detected_edits
 
     at, precision = parse_published_at(published_at)
     ws = app.workspace()
@@ -230,8 +231,7 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
             continue
         segs = "; ".join(f"{s.query_start:.1f}–{s.query_end:.1f} ↔ {s.stored_start:.1f}–{s.stored_end:.1f}"
                          for s in m.segments[:3])
-        edits = ", ".join(e for e, on in (("mirrored", m.mirrored), (f"speed ×{m.speed:.2f}", abs(m.speed - 1) > .02))
-                          if on)
+        edits = ", ".join(detected_edits(m))
         table.add_row(str(view.media.id), view.media.sha256[:12] + "…", f"{m.query_coverage:.0%}",
                       f"{m.stored_coverage:.0%}", segs, edits)
     stdout.print(f"matches: {len(result.matches)}")

@@ -42,13 +42,31 @@ def _seconds(value: float) -> str:
     return f"{int(minutes)}:{seconds:04.1f}"
 
 
+def detected_edits(m: VideoMatch | None) -> list[str]:
+    """The re-upload edits a match shows, in words (normalised borders and pads are not visible here)."""
+    if m is None:
+        return []
+    edits = []
+    if m.mirrored:
+        edits.append("mirrored")
+    if abs(m.speed - 1.0) > 0.02:
+        edits.append(f"speed ×{m.speed:.2f}")
+    if m.query_coverage >= 0.9 > m.stored_coverage:
+        edits.append("excerpt of the stored video")
+    elif m.stored_coverage >= 0.9 > m.query_coverage:
+        edits.append("contains the stored video")
+    if len(m.segments) > 1:
+        edits.append(f"re-cut: {len(m.segments)} segments")
+    return edits
+
+
 def match_json(match: VideoMatch | None, query_duration: float, stored_duration: float | None) -> dict[str, Any]:
     if match is None:
         end = round(query_duration, 3)
         return {"exact": True, "query_coverage": 1.0, "stored_coverage": 1.0, "mirrored": False, "speed": 1.0,
                 "offset": 0.0, "segments": [{"query_start": 0.0, "query_end": end, "stored_start": 0.0,
                                              "stored_end": round(stored_duration or query_duration, 3)}],
-                "matched_frames": None, "mean_distance": 0.0, "frames": []}
+                "matched_frames": None, "mean_distance": 0.0, "edits": [], "frames": []}
     return {
         "exact": False,
         "query_coverage": match.query_coverage,
@@ -60,6 +78,7 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
                       "stored_start": s.stored_start, "stored_end": s.stored_end} for s in match.segments],
         "matched_frames": match.matched_frames,
         "mean_distance": match.mean_distance,
+        "edits": detected_edits(match),
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}
                    for p in match.pairs],
     }
@@ -119,7 +138,7 @@ def _match_text(a: Appearance) -> str:
     segs = ", ".join(f"q {_seconds(s.query_start)}–{_seconds(s.query_end)} ↔ "
                      f"{_seconds(s.stored_start)}–{_seconds(s.stored_end)}" for s in m.segments[:3])
     more = f" (+{len(m.segments) - 3})" if len(m.segments) > 3 else ""
-    edits = [e for e, on in (("mirrored", m.mirrored), (f"speed ×{m.speed:.2f}", abs(m.speed - 1) > 0.02)) if on]
+    edits = detected_edits(m)
     return (f"{m.query_coverage:.0%} of query / {m.stored_coverage:.0%} of stored; {segs}{more}"
             + (f"; {', '.join(edits)}" if edits else ""))
 

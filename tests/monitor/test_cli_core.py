@@ -96,6 +96,9 @@ def test_generated_edits_are_found_and_unrelated_clips_are_not(prov_sqlite, samp
         assert [a["url"] for a in report["appearances"]] == ["https://example.org/source"], edit
         match = report["earliest"]["match"]
         assert match["mirrored"] is (edit == "mirror")
+        assert ("mirrored" in match["edits"]) is (edit == "mirror")
+        assert any(e.startswith("speed ×1.2") for e in match["edits"]) is (edit == "speed_1.25x")
+        assert ("excerpt of the stored video" in match["edits"]) is (edit == "excerpt_6s")
         if edit == "excerpt_6s":
             assert match["segments"][0]["stored_start"] == pytest.approx(EXCERPT_START, abs=0.5)
         assert match["frames"] and all(f["distance"] <= 14 for f in match["frames"])
