@@ -21,7 +21,7 @@ class FingerprintSettings:
     """
 
     algorithm: str = "phash64"
-    version: int = 1
+    version: int = 2  # 2: the active area is estimated per shot
     analysis_fps: float = 8.0  # frames per second decoded for analysis
     analysis_size: int = 320  # long side of decoded analysis frames, pixels
     floor_interval: float = 0.25  # a frame is hashed at least this often (s)

@@ -21,6 +21,7 @@ from .normalize import crop, detect_active_area
 from .phash import PHashFingerprinter
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
+SHOT_FRAMES = 8  # a scene cut starts a new estimate once the chunk has this many frames
 AREA_SAMPLE = 16  # frames of a chunk used for the estimate
 
 
@@ -84,6 +85,8 @@ def fingerprint_video(
         last_t = t
         taken, cut = sampler.take(t, frame)
         if taken:
+            if cut and len(chunk) >= SHOT_FRAMES:
+                flush()  # compilations change framing at cuts: estimate each shot's area on its own
             chunk.append((t, frame.copy(), cut))
             if len(chunk) >= CHUNK_FRAMES:
                 flush()

@@ -95,7 +95,7 @@ def test_speed_grid_contains_real_time_and_the_limits():
 
 def test_settings_key_is_stable_and_changes_with_any_parameter():
     a, b = FingerprintSettings(), FingerprintSettings()
-    assert a.key() == b.key() and a.key().startswith("phash64-v1-")
+    assert a.key() == b.key() and a.key().startswith(f"phash64-v{a.version}-")
     assert FingerprintSettings(floor_interval=0.5).key() != a.key()
 
 
