@@ -126,7 +126,7 @@ def parse_published_at(value: str | None) -> tuple[datetime | None, str | None]:
 
 
 @contextmanager
-def progress_reporter(label: str, total: float | None):
+def progress_reporter(label: str, total: float | None, unit: str = "s"):
     """A progress bar on stderr for long work, silent when stderr is not a terminal."""
     if not stderr.is_terminal:
         yield None
@@ -137,7 +137,7 @@ def progress_reporter(label: str, total: float | None):
 
         def update(done: float, new_total: float | None = None) -> None:
             end = new_total or bar.tasks[0].total
-            detail = f"{done:.0f}/{end:.0f} s" if end else f"{done:.0f} s"
+            detail = f"{done:.0f}/{end:.0f} {unit}" if end else f"{done:.0f} {unit}"
             bar.update(task, completed=done, detail=detail, **({"total": new_total} if new_total else {}))
 
         yield update
@@ -268,6 +268,7 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
     from monitor.earliest import find_earliest
 
     ws = app.workspace()
+    warn_if_unfingerprinted(ws)
     if _is_url(video):
         with tempfile.TemporaryDirectory(prefix="provenance-query-") as tmp:
             report = _find_earliest_url(ws, video, Path(tmp), also_ingest)
@@ -326,6 +327,41 @@ def _find_earliest_url(ws, url: str, workdir: Path, also_ingest: bool):
     report = find_earliest(ws, item.path, query_url=url, analysed=analysed)
     report.query_path = Path(url)
     return report
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@pass_app
+def refingerprint(app: App, as_json: bool) -> None:
+    """Fingerprint stored media made with other fingerprint settings, so they can be matched again.
+
+    Fingerprints made with different settings are never compared, so after a
+    settings change (or an upgrade that changes the algorithm) older media are
+    invisible to find-earliest until this runs. Older fingerprints are kept.
+
+    \b
+    Example:
+      provenance refingerprint
+    """
+    from monitor.pipeline import refingerprint_stored
+
+    ws = app.workspace()
+    with progress_reporter("refingerprinting", None, unit="media") as progress:
+        summary = refingerprint_stored(ws, (lambda n, total: progress(n, total)) if progress else None)
+    if as_json:
+        stdout.print_json(json.dumps(summary))
+        return
+    stdout.print(f"{summary['fingerprinted']} of {summary['todo']} media fingerprinted with {summary['settings']}")
+    for failure in summary["failed"]:
+        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): {shown(failure['error'])}")
+
+
+def warn_if_unfingerprinted(ws) -> None:
+    """Say so when stored media cannot be matched because they lack current fingerprints."""
+    missing = ws.repository.media_without_fingerprint(ws.settings_id)
+    if missing:
+        stderr.print(f"warning: {len(missing)} stored media have no fingerprint with the current settings "
+                     "and cannot be matched; run `provenance refingerprint`")
 
 
 @cli.group()

@@ -206,16 +206,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
         media = repo.add_media(analysed.new_media(store_path))
     matches: list[VideoMatch] = []
     if not repo.has_fingerprint(media.id, ws.settings_id):
-        fp = analysed.fingerprint
-        matches = find_matches(ws, fp, exclude={media.id})
-        repo.add_fingerprint(media.id, ws.settings_id,
-                             [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality) for f in fp.frames],
-                             fp.frames_decoded, {"crops": crops_summary(fp.crops),
-                                                 "frames_skipped_flat": fp.frames_skipped_flat})
-        for m in matches:
-            repo.save_match(to_new_match(media.id, ws.settings_id, m))
-        ws.add_to_index(media.id, fp.frames)
-        ws.durations()[media.id] = media.duration or 0.0
+        matches = store_fingerprint(ws, media, analysed.fingerprint)
     stored_post = repo.add_post(replace(post, media_id=media.id))
     views = [MatchView(repo.get_media(m.media_id), m) for m in matches]
     if not new_media and not matches:
@@ -223,6 +214,44 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
     log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s",
              media.id, media.sha256[:12], new_media, len(views), stored_post.id)
     return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views)
+
+
+def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -> list[VideoMatch]:
+    """Match a stored media's new fingerprint against the index, then store both and index it."""
+    repo = ws.repository
+    matches = find_matches(ws, fp, exclude={media.id})
+    repo.add_fingerprint(media.id, ws.settings_id,
+                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality) for f in fp.frames],
+                         fp.frames_decoded, {"crops": crops_summary(fp.crops),
+                                             "frames_skipped_flat": fp.frames_skipped_flat})
+    for m in matches:
+        repo.save_match(to_new_match(media.id, ws.settings_id, m))
+    ws.add_to_index(media.id, fp.frames)
+    ws.durations()[media.id] = media.duration or 0.0
+    return matches
+
+
+def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Fingerprint every stored media that lacks a fingerprint with the current settings.
+
+    Fingerprints made with other settings are kept (never compared, never lost);
+    matches are computed afresh under the current settings.
+    """
+    todo = ws.repository.media_without_fingerprint(ws.settings_id)
+    done, failed = 0, []
+    for n, media_id in enumerate(todo, 1):
+        media = ws.repository.get_media(media_id)
+        try:
+            path = ws.store.path(media.store_path)
+            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None))
+            store_fingerprint(ws, media, fp)
+            done += 1
+        except (VideoDecodeError, OSError, ValueError) as exc:
+            failed.append({"media_id": media_id, "sha256": media.sha256, "error": _one_line(str(exc))})
+            log.warning("refingerprint failed media=%s error=%s", media_id, _one_line(str(exc)))
+        if progress:
+            progress(n, len(todo))
+    return {"settings": ws.settings.key(), "todo": len(todo), "fingerprinted": done, "failed": failed}
 
 
 def ingest_file(ws: Workspace, path: Path, post: NewPost,

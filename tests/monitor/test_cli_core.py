@@ -252,3 +252,18 @@ def test_find_earliest_dead_url_is_an_input_error(prov_sqlite, http_server):
     for url in (http_server.url("/cli/missing.mp4"), http_server.refused_url("/x.mp4")):
         result = prov_sqlite("find-earliest", url, expect=2)
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_settings_change_is_announced_and_refingerprint_restores_matching(tmp_path, sample_clips):
+    old = tmp_path / "old.toml"
+    old.write_text("[fingerprint]\nfloor_interval = 0.5\n")
+    data = ["--data-dir", str(tmp_path / "data")]
+    runner = CliRunner()
+    assert runner.invoke(cli, [*data, "--config", str(old), "ingest", str(sample_clips.source)]).exit_code == 0
+    result = runner.invoke(cli, [*data, "find-earliest", str(sample_clips.edits["grey"]), "--format", "json"])
+    assert "provenance refingerprint" in result.stderr
+    assert json.loads(result.stdout)["appearances"] == []  # fingerprints of other settings are never compared
+    result = runner.invoke(cli, [*data, "refingerprint", "--json"])
+    assert json.loads(result.stdout)["fingerprinted"] == 1
+    result = runner.invoke(cli, [*data, "find-earliest", str(sample_clips.edits["grey"]), "--format", "json"])
+    assert "refingerprint" not in result.stderr and len(json.loads(result.stdout)["appearances"]) == 1
