@@ -219,9 +219,23 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
              f"<p>Query SHA-256 <code>{report.query_sha256}</code>, {report.query_duration:.2f} s.</p>"]
     if not report.appearances:
         parts.append("<p>No stored appearance of this footage.</p>")
+    else:
+        first = report.earliest
+        parts.append(f"<p><b>Earliest:</b> <a href='#a1'>{e(first.post.url)}</a> — {e(_claim_text(first))}"
+                     + "".join(f" <span class='flag'>[{e(f)}]</span>" for f in first.flags) + "</p>")
+        index = {a.post.id: n for n, a in enumerate(report.appearances, 1)}
+        rows = "".join(
+            f"<tr><td><a href='#a{n}'>{n}</a></td><td>{e(_claim_text(a))}</td><td>{e(_when(a.post.first_seen_at))}</td>"
+            f"<td>{e(a.post.platform or '')} · {e(a.post.uploader or '')}</td><td>{e(_match_text(a))}</td>"
+            f"<td>{e(', '.join(a.flags))}"
+            + (f" (with #{', #'.join(str(index[p]) for p in a.ambiguous_with if p in index)})" if a.ambiguous_with else "")
+            + "</td></tr>"
+            for n, a in enumerate(report.appearances, 1))
+        parts.append("<table><tr><th>#</th><th>published (claim)</th><th>first seen</th><th>where</th>"
+                     f"<th>match</th><th>flags</th></tr>{rows}</table>")
     for i, a in enumerate(report.appearances, 1):
         flags = "".join(f" <span class='flag'>[{e(f)}]</span>" for f in a.flags)
-        parts.append(f"<section><h2>{i}. {e(a.post.platform or '?')} · {e(a.post.uploader or '?')}{flags}</h2>")
+        parts.append(f"<section id='a{i}'><h2>{i}. {e(a.post.platform or '?')} · {e(a.post.uploader or '?')}{flags}</h2>")
         parts.append("<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in (
             ("URL", f"<a href='{e(a.post.url)}'>{e(a.post.url)}</a>"),
             ("title", e(a.post.title or "")),
