@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import FrameIndex, IndexHits
-from .model import VideoFingerprint
+from .model import VideoFingerprint, matchable_hashes
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
@@ -35,6 +35,11 @@ class MatchParams:
     min_speed: float = 0.5
     max_speed: float = 2.0
     speed_step: float = 1.02  # ratio between neighbouring speeds tried
+    off_line_gap: float = 1.5  # seconds off the line beyond which a hit is another moment
+    specific_margin: int = 3  # bits by which a frame's match must beat its best match at another moment
+    min_specific_share: float = 0.25  # of the matched frames, that must be specific
+    static_max_distance: float = 2.0  # a match with few specific frames needs this mean distance or less ...
+    static_margin: float = 0.5  # ... and must be this close to the nearest such candidate
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,7 @@ class VideoMatch:
     matched_frames: int
     mean_distance: float
     pairs: list[FramePair] = field(default_factory=list)  # best pair per matched query frame
+    specific_frames: int = 0  # matched frames that match this moment clearly better than any other
 
 
 def speed_grid(params: MatchParams) -> np.ndarray:
@@ -152,6 +158,7 @@ def align_candidate(
             seg_frames.append(i - start)
             start = i
     keep = [k for k, n in enumerate(seg_frames) if n >= 2] or [int(np.argmax(seg_frames))]
+    specific = _specific_frames(query_positions, distances, residual, pos, d, speed, params)
     segments = [segments[k] for k in keep]
     matched = int(sum(seg_frames[k] for k in keep))
 
@@ -175,7 +182,24 @@ def align_candidate(
     return VideoMatch(media_id=media_id, query_coverage=round(q_cov, 4), stored_coverage=round(s_cov, 4),
                       segments=segments, mirrored=mirrored, speed=round(speed, 4), offset=round(offset, 3),
                       score=round(score, 3), matched_frames=matched, mean_distance=round(mean_d, 2),
-                      pairs=pairs)
+                      pairs=pairs, specific_frames=specific)
+
+
+def _specific_frames(query_positions: np.ndarray, distances: np.ndarray, residual: np.ndarray,
+                     line_positions: np.ndarray, line_distances: np.ndarray, speed: float,
+                     params: MatchParams) -> int:
+    """How many matched query frames match their line clearly better than any other moment.
+
+    A shared account template (banner, badge, title band) or a static camera
+    makes every frame of one video resemble every frame of the other: the
+    hits are spread over all offsets, and the best line is no better than the
+    rest.  Footage that really is the same matches one moment best.
+    """
+    off = residual > params.off_line_gap * max(1.0, speed)
+    best_off = np.full(int(query_positions.max()) + 1, params.max_distance + params.specific_margin,
+                       dtype=np.float64)
+    np.minimum.at(best_off, query_positions[off], distances[off])
+    return int((best_off[line_positions] - line_distances >= params.specific_margin).sum())
 
 
 def _group(hits: IndexHits) -> dict[int, np.ndarray]:
@@ -203,20 +227,43 @@ def match_fingerprint(
         return []
     times = np.array([f.timestamp for f in query.frames], dtype=np.float64)
     step = query.settings.floor_interval
-    best: dict[int, VideoMatch] = {}
-    for mirrored, hashes in ((False, [f.hash for f in query.frames]),
-                             (True, [f.mirrored_hash for f in query.frames])):
-        hits = index.query(np.array(hashes, dtype=np.uint64), params.max_distance)
+    candidates: list[VideoMatch] = []
+    for mirrored in (False, True):
+        frame_of, _, hashes = matchable_hashes(query.frames, mirrored)
+        hits = index.query(hashes, params.max_distance)
         for media_id, rows in _group(hits).items():
             if exclude and media_id in exclude:
                 continue
-            match = align_candidate(media_id, times, hits.query_positions[rows], hits.timestamps[rows],
+            match = align_candidate(media_id, times, frame_of[hits.query_positions[rows]], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
                                     stored_durations[media_id], step, mirrored, params)
-            if match is None:
-                continue
-            current = best.get(media_id)
-            # a symmetric picture matches both ways: mirrored only when clearly better
-            if current is None or match.score > current.score * (1.2 if mirrored else 1.0):
-                best[media_id] = match
+            if match is not None:
+                candidates.append(match)
+    best: dict[int, VideoMatch] = {}
+    for match in _specific_or_nearest(candidates, params):
+        current = best.get(match.media_id)
+        # a symmetric picture matches both ways: mirrored only when clearly better
+        if current is None or match.score > current.score * (1.2 if match.mirrored else 1.0):
+            best[match.media_id] = match
     return sorted(best.values(), key=lambda m: (-m.score, m.media_id))
+
+
+def is_specific(match: VideoMatch, params: MatchParams) -> bool:
+    return match.specific_frames >= params.min_specific_share * match.matched_frames
+
+
+def _specific_or_nearest(candidates: list[VideoMatch], params: MatchParams) -> list[VideoMatch]:
+    """Candidates whose frames pin down a moment, plus the nearest of those that cannot.
+
+    Footage in which every moment looks alike (a static camera, a slide) and
+    unrelated posts in one account template both give matches with no
+    specific frames.  Of those only near-identical ones are kept, and only the
+    nearest: a static scene can be told from another take of it by distance,
+    not by timing.
+    """
+    specific = [m for m in candidates if is_specific(m, params)]
+    vague = [m for m in candidates if not is_specific(m, params) and m.mean_distance <= params.static_max_distance]
+    if vague:
+        nearest = min(m.mean_distance for m in vague)
+        specific += [m for m in vague if m.mean_distance <= nearest + params.static_margin]
+    return specific

@@ -3,10 +3,21 @@
 An index has four verbs: build, add, query, serialize.  `BruteForceIndex`
 compares every query hash with every stored hash; it is exact, and it is the
 reference every faster index is tested against.
+
+`MultiIndexHashIndex` returns the same hits without comparing a query with
+every stored frame, so a store of millions of frames still answers a query
+video in milliseconds to a fraction of a second rather than tens of seconds
+(figures in docs/benchmarks.md).  It is multi-index hashing (Norouzi, Punjani
+and Fleet, "Fast Search in Hamming Space with Multi-Index Hashing", CVPR 2012):
+the 64 bits are cut into a few bands, and a hash within distance r of the query
+is within a known small distance of it on at least one band, so looking up the
+query's near band values in a per-band bucket table finds every candidate, and
+the exact distance of each candidate is then checked.
 """
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from typing import Protocol
@@ -15,6 +26,10 @@ import numpy as np
 
 # Elements of the query x stored distance matrix computed at once (bounds memory).
 _BLOCK_ELEMENTS = 1 << 22
+# Query x probe lookups, and candidate rows, expanded at once by the banded index:
+# arrays this small stay in cache and are reused by the allocator, which halves the cost.
+_PROBE_BLOCK = 1 << 16
+_CANDIDATE_BLOCK = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,41 @@ class FrameIndex(Protocol):
     def serialize(self) -> bytes: ...
 
     def __len__(self) -> int: ...
+
+    def media_ids(self) -> set[int]: ...
+
+
+def _empty_hits() -> IndexHits:
+    empty = np.zeros(0, dtype=np.int64)
+    return IndexHits(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.int16))
+
+
+def _brute_force(query: np.ndarray, stored: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query index, stored index, distance) of every pair within `max_distance`, query-major."""
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    if len(stored) and len(query):
+        rows = max(1, _BLOCK_ELEMENTS // len(stored))
+        for start in range(0, len(query), rows):
+            block = query[start:start + rows]
+            dist = np.bitwise_count(block[:, None] ^ stored[None, :])
+            qi, si = np.nonzero(dist <= max_distance)
+            parts.append((qi + start, si, dist[qi, si]))
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int16)
+    return (np.concatenate([p[0] for p in parts]).astype(np.int64),
+            np.concatenate([p[1] for p in parts]).astype(np.int64),
+            np.concatenate([p[2] for p in parts]).astype(np.int16))
+
+
+def _load_columns(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    with np.load(io.BytesIO(blob)) as data:
+        return data["media"], data["times"], data["hashes"]
+
+
+def _save_columns(media: np.ndarray, times: np.ndarray, hashes: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.savez_compressed(out, media=media, times=times, hashes=hashes)
+    return out.getvalue()
 
 
 class BruteForceIndex:
@@ -88,29 +138,363 @@ class BruteForceIndex:
     def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
         self._consolidate()
         query = np.asarray(hashes, dtype=np.uint64)
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        if len(self._hashes) and len(query):
-            rows = max(1, _BLOCK_ELEMENTS // len(self._hashes))
-            for start in range(0, len(query), rows):
-                block = query[start:start + rows]
-                dist = np.bitwise_count(block[:, None] ^ self._hashes[None, :])
-                qi, si = np.nonzero(dist <= max_distance)
-                parts.append((qi + start, si, dist[qi, si]))
-        if not parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return IndexHits(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.int16))
-        qi = np.concatenate([p[0] for p in parts]).astype(np.int64)
-        si = np.concatenate([p[1] for p in parts])
-        dist = np.concatenate([p[2] for p in parts]).astype(np.int16)
+        qi, si, dist = _brute_force(query, self._hashes, max_distance)
+        if not len(qi):
+            return _empty_hits()
         return IndexHits(qi, self._media[si], self._times[si], dist)
+
+    def nbytes(self) -> int:
+        """Memory held by the stored columns."""
+        self._consolidate()
+        return self._media.nbytes + self._times.nbytes + self._hashes.nbytes
 
     def serialize(self) -> bytes:
         self._consolidate()
-        out = io.BytesIO()
-        np.savez_compressed(out, media=self._media, times=self._times, hashes=self._hashes)
-        return out.getvalue()
+        return _save_columns(self._media, self._times, self._hashes)
 
     @classmethod
     def deserialize(cls, blob: bytes) -> BruteForceIndex:
-        with np.load(io.BytesIO(blob)) as data:
-            return cls.build(data["media"], data["times"], data["hashes"])
+        return cls.build(*_load_columns(blob))
+
+
+# --- multi-index hashing -------------------------------------------------------------
+
+
+@functools.cache
+def _probe_masks(width: int, radius: int) -> np.ndarray:
+    """Every XOR mask of `width` bits with at most `radius` bits set, fewest bits first."""
+    layers = [np.zeros(1, dtype=np.int64)]
+    bits = np.arange(width)
+    for _ in range(min(radius, width)):
+        last = layers[-1]
+        top = np.frexp(last.astype(np.float64))[1] - 1  # highest set bit; -1 for no bit
+        # extend each mask by one bit above its highest, so every mask is made once
+        owner, bit = np.nonzero(bits[None, :] > top[:, None])
+        layers.append(last[owner] | (np.int64(1) << bit))
+    return np.concatenate(layers)
+
+
+def _band_radii(bands: int, max_distance: int) -> list[int]:
+    """Per-band search radii that cannot miss a hash within `max_distance`.
+
+    Generalised pigeonhole: if the radii sum to ``max_distance - bands + 1`` and
+    a hash differs from the query by more than radius_i on every band i, it
+    differs by at least ``max_distance + 1`` bits in all.  A radius of -1 means
+    the band need not be searched.  Wider bands (listed first) get the spare bits.
+    """
+    base, extra = divmod(max_distance - bands + 1, bands)
+    return [base + (1 if i < extra else 0) for i in range(bands)]
+
+
+def _band_layout(bands: int) -> list[tuple[int, int]]:
+    """(shift, width) of each band, wider bands first, covering all 64 bits."""
+    widths = [64 // bands + (1 if i < 64 % bands else 0) for i in range(bands)]
+    shifts = np.concatenate([[0], np.cumsum(widths)[:-1]])
+    return [(int(s), w) for s, w in zip(shifts, widths)]
+
+
+_ARANGE = np.arange(_CANDIDATE_BLOCK)
+DEFAULT_BANDS = 4
+
+
+def _row_dtype(rows: int) -> type:
+    return np.int32 if rows < 2**31 else np.int64
+
+
+def _stable_order(values: np.ndarray, width: int) -> np.ndarray:
+    """argsort of band values; as uint16 numpy radix-sorts them, ~4x faster than int64."""
+    return np.argsort(values.astype(np.uint16) if width <= 16 else values, kind="stable")
+
+
+def _arange(n: int) -> np.ndarray:
+    return _ARANGE[:n] if n <= len(_ARANGE) else np.arange(n)
+
+
+class _BandedSegment:
+    """Hashes bucketed by each band's value, so a band value's rows are one slice.
+
+    Per band: ``offsets[v]:offsets[v + 1]`` is the slice of rows whose band
+    equals v; ``rows`` holds their row numbers and ``hashes`` a copy of their
+    full hashes, so checking candidates reads memory in order.
+    """
+
+    def __init__(self, hashes: np.ndarray, bands: int) -> None:
+        self.bands = bands
+        self.layout = _band_layout(bands)
+        self.size = len(hashes)
+        self.offsets: list[np.ndarray] = []
+        self.rows: list[np.ndarray] = []
+        self.hashes: list[np.ndarray] = []
+        for shift, width in self.layout:
+            values = self._values(hashes, shift, width)
+            order = _stable_order(values, width).astype(_row_dtype(len(hashes)))
+            self.offsets.append(np.concatenate([[0], np.cumsum(np.bincount(values, minlength=1 << width))]))
+            self.rows.append(order)
+            self.hashes.append(hashes[order])
+
+    @staticmethod
+    def _values(hashes: np.ndarray, shift: int, width: int) -> np.ndarray:
+        return ((hashes >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.int64)
+
+    def insert(self, hashes: np.ndarray) -> None:
+        """Add rows ``size .. size + len(hashes) - 1`` without re-sorting the rest."""
+        new_rows = np.arange(self.size, self.size + len(hashes), dtype=_row_dtype(self.size + len(hashes)))
+        for band, (shift, width) in enumerate(self.layout):
+            values = self._values(hashes, shift, width)
+            order = _stable_order(values, width)
+            at = self.offsets[band][values[order] + 1]  # after the bucket's present rows
+            self.rows[band] = np.insert(self.rows[band].astype(new_rows.dtype, copy=False), at, new_rows[order])
+            self.hashes[band] = np.insert(self.hashes[band], at, hashes[order])
+            self.offsets[band] = self.offsets[band] + np.concatenate(
+                [[0], np.cumsum(np.bincount(values, minlength=1 << width))])
+        self.size += len(hashes)
+
+    def probe_cost(self, max_distance: int) -> int:
+        return sum(len(_probe_masks(w, r)) for (_, w), r in zip(self.layout, _band_radii(self.bands, max_distance))
+                   if r >= 0)
+
+    def query(self, query: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query index, row, distance) of every stored hash within `max_distance`, unordered."""
+        radii = _band_radii(self.bands, max_distance)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for band, ((shift, width), radius) in enumerate(zip(self.layout, radii)):
+            if radius < 0:
+                continue
+            masks = _probe_masks(width, radius)
+            offsets = self.offsets[band]
+            step = max(1, _PROBE_BLOCK // len(masks))
+            for q0 in range(0, len(query), step):
+                block = query[q0:q0 + step]
+                probes = self._values(block, shift, width)[:, None] ^ masks[None, :]
+                starts = offsets[probes]
+                lengths = (offsets[probes + 1] - starts).ravel()
+                hit = np.flatnonzero(lengths)
+                if not len(hit):
+                    continue
+                starts, lengths = starts.ravel()[hit], lengths[hit]
+                owners = hit // len(masks) + q0
+                # cut the probes into runs of about _CANDIDATE_BLOCK candidate rows
+                cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CANDIDATE_BLOCK, lengths.sum(),
+                                                                    _CANDIDATE_BLOCK), side="right")
+                for s, n, o in zip(np.split(starts, cuts), np.split(lengths, cuts), np.split(owners, cuts)):
+                    parts.append(self._check(band, radii, query, s, n, o, max_distance))
+        if not parts:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int16)
+        return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                np.concatenate([p[2] for p in parts]))
+
+    def _check(self, band: int, radii: list[int], query: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               owners: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Exact distances of one run of candidates; keeps each pair for the first band that finds it."""
+        ends = np.cumsum(lengths)
+        positions = np.repeat(starts - (ends - lengths), lengths)
+        positions += _arange(len(positions))
+        xor = self.hashes[band][positions]
+        xor ^= np.repeat(query[owners], lengths)
+        keep = np.flatnonzero(np.bitwise_count(xor) <= max_distance)
+        positions, xor = positions[keep], xor[keep]
+        qi = owners[np.searchsorted(ends, keep, side="right")]
+        for earlier in range(band):
+            if radii[earlier] >= 0:
+                shift, width = self.layout[earlier]
+                new = np.bitwise_count(self._values(xor, shift, width)) > radii[earlier]
+                positions, qi, xor = positions[new], qi[new], xor[new]
+        return qi.astype(np.int64), self.rows[band][positions].astype(np.int64), np.bitwise_count(xor).astype(np.int16)
+
+
+class MultiIndexHashIndex:
+    """Exact Hamming search by multi-index hashing: BruteForceIndex's hits, in its order.
+
+    Not approximate: every stored hash within ``max_distance`` is returned, with
+    its exact distance; only the work is smaller.  A query looks up, per band,
+    the band values within that band's radius (2,228 bucket lookups per query
+    hash with 4 bands at distance 14) and checks the stored hashes found there:
+    3.4% of a store of uniform hashes, more where stored band values cluster
+    around the query's.  So the cost is still linear in the store, with a
+    constant 20-30 times smaller than brute force at 10^7 hashes.  When the
+    lookups would cost more than a brute-force pass (large distances, small
+    stores) a segment is searched by brute force.
+
+    Storage is log-structured.  ``add`` only queues; queued rows go to a small
+    ``recent`` segment, itself banded, that is merged into the ``main`` segment
+    (by inserting into the sorted bands, not by rebuilding them) once it holds
+    an eighth of main or `merge_rows`, whichever is smaller.  ``remove`` marks
+    rows dead; they are dropped when a quarter of main is dead.
+
+    `bands`: 4 bands of 16 bits were fastest at 10^7 stored hashes and distance
+    14 (benchmarks/index_speed.py, docs/benchmarks.md); 5 bands of 12-13 bits
+    are up to twice as fast below about 10^6, where either answers in tens of
+    milliseconds.  3 bands give fewer candidates but many more scattered
+    bucket lookups, which cost more in numpy.
+    """
+
+    def __init__(self, bands: int = DEFAULT_BANDS, merge_rows: int = 1 << 18) -> None:
+        self._bands = bands
+        self._merge_rows = merge_rows
+        # main segment: rows in insertion order, banded, with a liveness flag
+        self._media = np.zeros(0, dtype=np.int64)
+        self._times = np.zeros(0, dtype=np.float64)
+        self._hashes = np.zeros(0, dtype=np.uint64)
+        self._alive = np.zeros(0, dtype=bool)
+        self._dead = 0
+        self._main: _BandedSegment | None = None
+        # recent segment: later rows, banded, removed eagerly
+        self._recent_media = np.zeros(0, dtype=np.int64)
+        self._recent_times = np.zeros(0, dtype=np.float64)
+        self._recent_hashes = np.zeros(0, dtype=np.uint64)
+        self._recent: _BandedSegment | None = None
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+
+    @classmethod
+    def build(cls, media_ids: np.ndarray, timestamps: np.ndarray, hashes: np.ndarray,
+              bands: int = DEFAULT_BANDS) -> MultiIndexHashIndex:
+        index = cls(bands=bands)
+        index._set_main(np.asarray(media_ids, dtype=np.int64).copy(),
+                        np.asarray(timestamps, dtype=np.float64).copy(),
+                        np.asarray(hashes, dtype=np.uint64).copy())
+        return index
+
+    def _set_main(self, media: np.ndarray, times: np.ndarray, hashes: np.ndarray) -> None:
+        self._media, self._times, self._hashes = media, times, hashes
+        self._alive = np.ones(len(hashes), dtype=bool)
+        self._dead = 0
+        self._main = _BandedSegment(hashes, self._bands) if len(hashes) else None
+
+    def add(self, media_id: int, timestamps: np.ndarray, hashes: np.ndarray) -> None:
+        times = np.asarray(timestamps, dtype=np.float64)
+        self._pending.append((np.full(len(times), media_id, dtype=np.int64), times,
+                              np.asarray(hashes, dtype=np.uint64)))
+
+    def _consolidate(self) -> None:
+        if not self._pending:
+            return
+        media, times, hashes = (np.concatenate(c) for c in zip(*self._pending))
+        self._pending.clear()
+        self._recent_media = np.concatenate([self._recent_media, media])
+        self._recent_times = np.concatenate([self._recent_times, times])
+        self._recent_hashes = np.concatenate([self._recent_hashes, hashes])
+        if len(self._recent_hashes) >= self._merge_at():
+            self._merge_recent()
+        elif self._recent is None:
+            self._recent = _BandedSegment(self._recent_hashes, self._bands)
+        else:
+            self._recent.insert(hashes)
+
+    def _merge_at(self) -> int:
+        """Recent rows that trigger a merge: an eighth of main, within [1024, merge_rows]."""
+        return min(self._merge_rows, max(len(self._hashes) // 8, 1024))
+
+    def _merge_recent(self) -> None:
+        media = np.concatenate([self._media, self._recent_media])
+        times = np.concatenate([self._times, self._recent_times])
+        hashes = np.concatenate([self._hashes, self._recent_hashes])
+        if self._main is None:
+            self._set_main(media, times, hashes)
+        else:
+            self._main.insert(self._recent_hashes)
+            self._alive = np.concatenate([self._alive, np.ones(len(self._recent_hashes), dtype=bool)])
+            self._media, self._times, self._hashes = media, times, hashes
+        self._recent_media = np.zeros(0, dtype=np.int64)
+        self._recent_times = np.zeros(0, dtype=np.float64)
+        self._recent_hashes = np.zeros(0, dtype=np.uint64)
+        self._recent = None
+
+    def remove(self, media_id: int) -> None:
+        self._consolidate()
+        keep = self._recent_media != media_id
+        if not keep.all():
+            self._recent_media, self._recent_times, self._recent_hashes = (
+                self._recent_media[keep], self._recent_times[keep], self._recent_hashes[keep])
+            self._recent = _BandedSegment(self._recent_hashes, self._bands) if len(self._recent_hashes) else None
+        gone = self._alive & (self._media == media_id)
+        self._alive &= ~gone
+        self._dead += int(gone.sum())
+        if self._dead and self._dead * 4 >= len(self._hashes):
+            self._set_main(self._media[self._alive], self._times[self._alive], self._hashes[self._alive])
+
+    def __len__(self) -> int:
+        self._consolidate()
+        return len(self._hashes) - self._dead + len(self._recent_hashes)
+
+    def media_ids(self) -> set[int]:
+        self._consolidate()
+        return set(np.unique(self._media[self._alive]).tolist()) | set(np.unique(self._recent_media).tolist())
+
+    @staticmethod
+    def _search(segment: _BandedSegment | None, stored: np.ndarray, query: np.ndarray,
+                max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if segment is None or segment.probe_cost(max_distance) * 4 >= len(stored):
+            return _brute_force(query, stored, max_distance)
+        return segment.query(query, max_distance)
+
+    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
+        self._consolidate()
+        query = np.asarray(hashes, dtype=np.uint64)
+        if not len(query) or not len(self) or max_distance < 0:
+            return _empty_hits()
+        # frames of one video often repeat a hash: look each distinct hash up once
+        distinct, inverse = np.unique(query, return_inverse=True)
+        qi, rows, dist = self._search(self._main, self._hashes, distinct, max_distance)
+        live = self._alive[rows]
+        qi, rows, dist = qi[live], rows[live], dist[live]
+        rqi, rrows, rdist = self._search(self._recent, self._recent_hashes, distinct, max_distance)
+        media = np.concatenate([self._media[rows], self._recent_media[rrows]])
+        times = np.concatenate([self._times[rows], self._recent_times[rrows]])
+        rows = np.concatenate([rows, rrows + len(self._hashes)])  # recent rows come after main's
+        qi = np.concatenate([qi, rqi])
+        dist = np.concatenate([dist, rdist])
+        # back to query positions: one hit per query frame holding that hash
+        order = np.argsort(inverse, kind="stable")
+        counts = np.bincount(inverse, minlength=len(distinct))
+        first = np.cumsum(counts) - counts
+        per_hit = counts[qi]
+        which = np.repeat(np.arange(len(qi)), per_hit)
+        nth = np.arange(len(which)) - np.repeat(np.cumsum(per_hit) - per_hit, per_hit)
+        positions = order[first[qi[which]] + nth].astype(np.int64)
+        ordered = which[np.lexsort((rows[which], positions))]  # BruteForceIndex's order: query, then insertion
+        positions = np.sort(positions)
+        return IndexHits(positions, media[ordered], times[ordered], dist[ordered].astype(np.int16))
+
+    def nbytes(self) -> int:
+        """Memory held by the stored columns and both segments' bands."""
+        self._consolidate()
+        columns = (self._media, self._times, self._hashes, self._alive,
+                   self._recent_media, self._recent_times, self._recent_hashes)
+        bands = [a for seg in (self._main, self._recent) if seg for a in (*seg.offsets, *seg.rows, *seg.hashes)]
+        return sum(a.nbytes for a in (*columns, *bands))
+
+    def serialize(self) -> bytes:
+        """The live rows in BruteForceIndex's format: either class loads the other's bytes."""
+        self._consolidate()
+        return _save_columns(np.concatenate([self._media[self._alive], self._recent_media]),
+                             np.concatenate([self._times[self._alive], self._recent_times]),
+                             np.concatenate([self._hashes[self._alive], self._recent_hashes]))
+
+    @classmethod
+    def deserialize(cls, blob: bytes, bands: int = DEFAULT_BANDS) -> MultiIndexHashIndex:
+        return cls.build(*_load_columns(blob), bands=bands)
+
+
+INDEX_KINDS = {"brute": BruteForceIndex, "mih": MultiIndexHashIndex}
+MIH_FROM_ROWS = 4096  # stored frames from which "auto" picks multi-index hashing (it wins from ~3,000)
+
+
+def index_kind_for(rows: int) -> str:
+    """The kind "auto" resolves to for a store of `rows` frames."""
+    return "mih" if rows >= MIH_FROM_ROWS else "brute"
+
+
+def make_index(kind: str = "auto", media_ids: np.ndarray | None = None, timestamps: np.ndarray | None = None,
+               hashes: np.ndarray | None = None) -> BruteForceIndex | MultiIndexHashIndex:
+    """An index of `kind` ("brute", "mih" or "auto"), built from the columns when given.
+
+    Example: ``make_index("auto", frames.media_ids, frames.timestamps, frames.hashes)``.
+    """
+    rows = 0 if hashes is None else len(hashes)
+    name = index_kind_for(rows) if kind == "auto" else kind
+    if name not in INDEX_KINDS:
+        raise ValueError(f"unknown index kind {kind!r}: use one of 'auto', {', '.join(map(repr, INDEX_KINDS))}")
+    cls = INDEX_KINDS[name]
+    if hashes is None:
+        return cls()
+    return cls.build(media_ids, timestamps, hashes)

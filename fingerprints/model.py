@@ -11,6 +11,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class FingerprintSettings:
@@ -21,7 +23,7 @@ class FingerprintSettings:
     """
 
     algorithm: str = "phash64"
-    version: int = 2  # 2: the active area is estimated per shot
+    version: int = 3  # 2: the active area per shot; 3: centre hashes, account templates
     analysis_fps: float = 8.0  # frames per second decoded for analysis
     analysis_size: int = 320  # long side of decoded analysis frames, pixels
     floor_interval: float = 0.25  # a frame is hashed at least this often (s)
@@ -63,6 +65,14 @@ class FrameHash:
     mirrored_hash: int  # hash of the horizontally flipped frame (used for queries)
     is_scene_cut: bool = False
     quality: float = 0.0  # grey-level standard deviation of the normalised frame
+    centre_hash: int | None = None  # hash of the central part of the active area (crops, account templates)
+    centre_mirrored_hash: int | None = None
+    template: bool = False  # a still overlay (banner, badge) was masked out before hashing
+
+
+KIND_FULL = 0  # hash of the whole active area
+KIND_CENTRE = 1  # hash of its central CENTRE_SHARE x CENTRE_SHARE
+CENTRE_SHARE = 0.7
 
 
 @dataclass
@@ -73,3 +83,24 @@ class VideoFingerprint:
     crops: list[tuple[float, CropBox]] = field(default_factory=list)  # (from time, box)
     frames_decoded: int = 0
     frames_skipped_flat: int = 0
+
+
+def matchable_hashes(frames: list[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame positions, kinds, hashes) that are indexed and looked up.
+
+    Every frame contributes its whole-area hash and the hash of its centre:
+    a re-upload cropped to about CENTRE_SHARE matches the centre of the
+    original with its whole area, and the centre of a frame stays clear of
+    the banners and badges that account templates draw at the edges.
+    """
+    positions, kinds, hashes = [], [], []
+    for k, f in enumerate(frames):
+        positions.append(k)
+        kinds.append(KIND_FULL)
+        hashes.append(f.mirrored_hash if mirrored else f.hash)
+        if f.centre_hash is not None:
+            positions.append(k)
+            kinds.append(KIND_CENTRE)
+            hashes.append(f.centre_mirrored_hash if mirrored else f.centre_hash)
+    return (np.array(positions, dtype=np.int64), np.array(kinds, dtype=np.int8),
+            np.array(hashes, dtype=np.uint64))

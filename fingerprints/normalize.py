@@ -110,3 +110,49 @@ def detect_active_area(frames: Sequence[np.ndarray], border_threshold: int = 24)
 
 def crop(frame: np.ndarray, box: CropBox) -> np.ndarray:
     return frame[box.y:box.y + box.height, box.x:box.x + box.width]
+
+
+# Template detection: pixels that do not change while the footage moves.
+STATIC_STD = 2.0  # grey levels of temporal standard deviation below which a pixel is static
+MOVING_STD = 6.0  # median temporal deviation of the footage for the test to mean anything
+MIN_OVERLAY_SHARE = 0.02  # still share of the picture below which nothing is masked
+MAX_OVERLAY_SHARE = 0.6  # ... and above which the stillness is the footage's own
+_TEMPLATE_GRID = 64  # frames are compared at this size
+
+
+def static_overlay_mask(frames: Sequence[np.ndarray]) -> np.ndarray | None:
+    """Where an overlay (banner, badge, caption box) stands still over moving footage, else None.
+
+    Such an overlay is the same on every post of an account, so a hash of
+    the frame would partly hash the account.  It shows as cells that stay
+    still while the footage moves.  Returns a boolean mask at frame size, or
+    None when nothing is still, or when most of the picture is (a static
+    camera, a slide: then the stillness is the footage).
+    """
+    if len(frames) < 4:
+        return None
+    height, width = frames[0].shape[:2]
+    small = np.stack([cv2.resize(f, (_TEMPLATE_GRID, _TEMPLATE_GRID), interpolation=cv2.INTER_AREA)
+                      for f in frames]).astype(np.float32)
+    std = small.std(axis=0)
+    if float(np.median(std)) < MOVING_STD:
+        return None
+    still = std < STATIC_STD
+    share = float(still.mean())
+    if share < MIN_OVERLAY_SHARE or share > MAX_OVERLAY_SHARE:
+        return None
+    return cv2.resize(still.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+
+
+def fill_masked(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The frame with masked pixels set to the mean of the others (neutral for a DCT hash)."""
+    out = frame.copy()
+    out[mask] = np.uint8(round(float(frame[~mask].mean())))
+    return out
+
+
+def centre(frame: np.ndarray, share: float) -> np.ndarray:
+    """The central `share` x `share` of a frame."""
+    h, w = frame.shape[:2]
+    dy, dx = int(round(h * (1 - share) / 2)), int(round(w * (1 - share) / 2))
+    return frame[dy:h - dy, dx:w - dx]

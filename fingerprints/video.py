@@ -16,8 +16,8 @@ import cv2
 import numpy as np
 
 from .decode import VideoStreamInfo, iter_gray_frames
-from .model import CropBox, FingerprintSettings, FrameHash, VideoFingerprint
-from .normalize import crop, detect_active_area
+from .model import CENTRE_SHARE, CropBox, FingerprintSettings, FrameHash, VideoFingerprint
+from .normalize import centre, crop, detect_active_area, fill_masked, static_overlay_mask
 from .phash import PHashFingerprinter
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
@@ -75,8 +75,11 @@ def fingerprint_video(
         box = detect_active_area([f for _, f, _ in chunk[::step]], settings.border_threshold)
         if not result.crops or result.crops[-1][1] != box:
             result.crops.append((chunk[0][0], box))
+        mask = static_overlay_mask([crop(f, box) for _, f, _ in chunk[::step]])
         for t, frame, cut in chunk:
-            _hash_one(result, hasher, settings, t, crop(frame, box), cut)
+            active = crop(frame, box)
+            _hash_one(result, hasher, settings, t, active if mask is None else fill_masked(active, mask), cut,
+                      mask is not None)
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
@@ -101,14 +104,17 @@ def fingerprint_video(
 
 
 def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,
-              t: float, active: np.ndarray, cut: bool) -> None:
+              t: float, active: np.ndarray, cut: bool, template: bool) -> None:
     quality = float(active.std())
     if quality < settings.min_frame_std or min(active.shape) < 8:
         result.frames_skipped_flat += 1
         return
     h, m = hasher.hash_frame_and_mirror(active)
+    ch, cm = hasher.hash_frame_and_mirror(centre(active, CENTRE_SHARE))
     result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hash=h,
-                                   mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2)))
+                                   mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2),
+                                   centre_hash=ch, centre_mirrored_hash=cm, template=template))
+
 
 
 def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:

@@ -429,6 +429,7 @@ def db_status(app: App) -> None:
 
 # Monitoring commands (watch, run-once, daemon) live in their own module and register on `cli`.
 from monitor import cli_watch  # noqa: E402,F401
+from monitor import cli_calibrate  # noqa: E402,F401
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, match_fingerprint
 from fingerprints.decode import VideoDecodeError, stream_info
-from fingerprints.index import BruteForceIndex
+from fingerprints.index import FrameIndex, MultiIndexHashIndex
 from fingerprints.model import FingerprintSettings, VideoFingerprint
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.config import Config
@@ -49,7 +49,7 @@ class Workspace:
     settings_id: int
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
-    _index: BruteForceIndex | None = None
+    _index: FrameIndex | None = None
     _indexed: set[int] = field(default_factory=set)
     _durations: _Durations | None = None
 
@@ -67,23 +67,32 @@ class Workspace:
         self.exif.close()
         self.repository.database.dispose()
 
-    def index(self) -> BruteForceIndex:
+    def index(self) -> FrameIndex:
         """The frame index of every stored media, kept current with what other processes store."""
         repo = self.repository
         if self._index is None:
             self._indexed = repo.fingerprinted_media_ids(self.settings_id)
             table = repo.frame_table(self.settings_id)
-            self._index = BruteForceIndex.build(table.media_ids, table.timestamps, table.hashes)
+            centre = table.has_centre
+            # exact, and sub-linear: it falls back to a scan by itself while the store is small
+            self._index = MultiIndexHashIndex.build(
+                np.concatenate([table.media_ids, table.media_ids[centre]]),
+                np.concatenate([table.timestamps, table.timestamps[centre]]),
+                np.concatenate([table.hashes, table.centre_hashes[centre]]))
             return self._index
         for media_id in sorted(repo.fingerprinted_media_ids(self.settings_id) - self._indexed):
             self.add_to_index(media_id, repo.frames_for_media(media_id, self.settings_id))
         return self._index
 
     def add_to_index(self, media_id: int, frames: list) -> None:
-        """Add one media's frames (anything with .timestamp and .hash) to the loaded index."""
+        """Add one media's frames (FrameHash or FrameRow: both hashes of each) to the loaded index."""
         if self._index is not None and media_id not in self._indexed:
-            self._index.add(media_id, np.array([f.timestamp for f in frames], dtype=np.float64),
-                            np.array([f.hash for f in frames], dtype=np.uint64))
+            with_centre = [f for f in frames if f.centre_hash is not None]
+            self._index.add(media_id,
+                            np.array([f.timestamp for f in frames] + [f.timestamp for f in with_centre],
+                                     dtype=np.float64),
+                            np.array([f.hash for f in frames] + [f.centre_hash for f in with_centre],
+                                     dtype=np.uint64))
         self._indexed.add(media_id)
 
     def durations(self) -> _Durations:
@@ -221,7 +230,8 @@ def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -
     repo = ws.repository
     matches = find_matches(ws, fp, exclude={media.id})
     repo.add_fingerprint(media.id, ws.settings_id,
-                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality) for f in fp.frames],
+                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template)
+                          for f in fp.frames],
                          fp.frames_decoded, {"crops": crops_summary(fp.crops),
                                              "frames_skipped_flat": fp.frames_skipped_flat})
     for m in matches:

@@ -167,6 +167,8 @@ class FrameModel(Base):
     hash: Mapped[int] = mapped_column(sa.BigInteger)  # unsigned 64-bit, two's complement
     is_scene_cut: Mapped[bool]
     quality: Mapped[float]
+    centre_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v3 on; same encoding
+    overlay_masked: Mapped[bool] = mapped_column(server_default=sa.false(), default=False)
 
 
 class MatchModel(Base):

@@ -98,6 +98,8 @@ class FrameRow:
     hash: int  # unsigned 64-bit perceptual hash
     is_scene_cut: bool = False
     quality: float = 0.0
+    centre_hash: int | None = None  # hash of the picture's centre (settings v3 on)
+    overlay_masked: bool = False  # a still overlay was masked out before hashing
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,8 @@ class FrameTable:
     media_ids: "Any"  # numpy int64 array
     timestamps: "Any"  # numpy float64 array
     hashes: "Any"  # numpy uint64 array
+    centre_hashes: "Any" = None  # numpy uint64 array, 0 where has_centre is False
+    has_centre: "Any" = None  # numpy bool array
 
 
 @dataclass(frozen=True)

@@ -281,6 +281,8 @@ class SqlRepository:
                 "hash": to_signed64(frame.hash),
                 "is_scene_cut": frame.is_scene_cut,
                 "quality": frame.quality,
+                "centre_hash": None if frame.centre_hash is None else to_signed64(frame.centre_hash),
+                "overlay_masked": frame.overlay_masked,
             }
             for frame in frames
         ]
@@ -314,6 +316,8 @@ class SqlRepository:
                     FrameModel.hash,
                     FrameModel.is_scene_cut,
                     FrameModel.quality,
+                    FrameModel.centre_hash,
+                    FrameModel.overlay_masked,
                 )
                 .where(FrameModel.media_id == media_id, FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.idx)
@@ -325,15 +329,17 @@ class SqlRepository:
                     hash=to_unsigned64(value),
                     is_scene_cut=bool(is_scene_cut),
                     quality=quality,
+                    centre_hash=None if centre is None else to_unsigned64(centre),
+                    overlay_masked=bool(masked),
                 )
-                for idx, timestamp, value, is_scene_cut, quality in rows
+                for idx, timestamp, value, is_scene_cut, quality, centre, masked in rows
             ]
 
     def frame_table(self, settings_id: int) -> FrameTable:
         """Every frame made with `settings_id`, column-wise, ordered by media and index."""
         with self.database.session() as session:
             rows = session.execute(
-                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash)
+                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash, FrameModel.centre_hash)
                 .where(FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.media_id, FrameModel.idx)
             ).all()
@@ -342,13 +348,18 @@ class SqlRepository:
                 media_ids=np.empty(0, dtype=np.int64),
                 timestamps=np.empty(0, dtype=np.float64),
                 hashes=np.empty(0, dtype=np.uint64),
+                centre_hashes=np.empty(0, dtype=np.uint64),
+                has_centre=np.empty(0, dtype=bool),
             )
-        media_ids, timestamps, hashes = zip(*rows)
+        media_ids, timestamps, hashes, centres = zip(*rows)
+        has_centre = np.array([c is not None for c in centres], dtype=bool)
         return FrameTable(
             media_ids=np.array(media_ids, dtype=np.int64),
             timestamps=np.array(timestamps, dtype=np.float64),
             # The stored signed values reinterpreted bit for bit: two's complement.
             hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
+            centre_hashes=np.array([0 if c is None else c for c in centres], dtype=np.int64).view(np.uint64),
+            has_centre=has_centre,
         )
 
     def fingerprinted_media_ids(self, settings_id: int) -> set[int]:

@@ -198,9 +198,11 @@ def build_corpus(quick: bool = False, families: set[str] | None = None) -> Corpu
         simple("logo", s, s, T.logo())
     for s, f in (("chair", 0.45), ("bikes", 0.5), ("bbb", 0.4), ("gen0", 0.5), ("gen3", 0.45)):
         simple("overlay", f"{s}-{f}", s, T.centre_overlay(f))
+    # The background footage is not stored as an original, but two posts over the same background do share
+    # footage (most of the frame): it is a part of both, so matching them is right.
     for k, (s, f) in enumerate((("chair", 0.5), ("bikes", 0.6), ("bbb", 0.7), ("gen1", 0.6), ("gen2", 0.5))):
         add("pip", f"{s}-{f}", T.Recipe([T.Input(src[s]), T.Input(backgrounds[k % 2])], [T.pip(1, f)]),
-            [Part(s, 0.0, SOURCES_SECONDS[s])])
+            [Part(s, 0.0, SOURCES_SECONDS[s]), Part(f"pipbg{k % 2}", 0.0, SOURCES_SECONDS[s])])
     for s, k in (("chair", 0.8), ("bikes", 1.25), ("bbb", 1.1), ("gen0", 0.9), ("gen3", 1.2)):
         add("speed", f"{s}-{k}x", T.Recipe([T.Input(src[s])], [T.speed(k)]), [Part(s, 0.0, SOURCES_SECONDS[s])])
     for s, a, d in (("chair", 2.5, 6.0), ("chair", 12.0, 9.0), ("bikes", 3.0, 5.0), ("gen1", 5.0, 4.0),
@@ -232,7 +234,8 @@ def build_corpus(quick: bool = False, families: set[str] | None = None) -> Corpu
     add("combo", "bbb-vertical-reencode", T.Recipe([T.Input(src["bbb"])], [T.vertical(), T.reencode_360p()], crf=35),
         [Part("bbb", 0.0, 5.28)])
     add("combo", "gen3-pip-flip", T.Recipe([T.Input(src["gen3"]), T.Input(backgrounds[0])],
-                                           [T.vf("hflip"), T.pip(1, 0.6)]), [Part("gen3", 0.0, 12.0)])
+                                           [T.vf("hflip"), T.pip(1, 0.6)]),
+        [Part("gen3", 0.0, 12.0), Part("pipbg0", 0.0, 12.0)])
     add("combo", "chair-excerpt-crop-colour-fps", T.Recipe(
         [T.Input(src["chair"], 5.0, 10.0)], [T.crop(0.8), T.vf("eq=saturation=1.6:contrast=1.2"), T.fps(12)]),
         [Part("chair", 5.0, 15.0)])

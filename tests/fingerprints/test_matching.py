@@ -7,7 +7,9 @@ import pytest
 
 from fingerprints.align import match_fingerprint
 from fingerprints.index import BruteForceIndex
+from fingerprints.model import matchable_hashes
 from fingerprints.video import fingerprint_video
+from monitor.samples import make_edit
 from tests.video_fixtures import EXCERPT_START
 
 CHAIR_FAMILY = [
@@ -27,8 +29,8 @@ def _index(fingerprints: dict[str, object]) -> tuple[BruteForceIndex, dict[str, 
     index = BruteForceIndex()
     ids = {name: i for i, name in enumerate(fingerprints)}
     for name, fp in fingerprints.items():
-        index.add(ids[name], np.array([f.timestamp for f in fp.frames]),
-                  np.array([f.hash for f in fp.frames], dtype=np.uint64))
+        positions, _, hashes = matchable_hashes(fp.frames)
+        index.add(ids[name], np.array([f.timestamp for f in fp.frames])[positions], hashes)
     return index, ids, {ids[n]: fp.duration for n, fp in fingerprints.items()}
 
 
@@ -61,6 +63,16 @@ def test_trims_are_placed_at_their_offset_in_the_original(chair, trim):
     assert original.query_coverage > 0.9
 
 
+def test_chair_in_an_account_template_is_masked_and_matches_its_family(chair, chair_dir, tmp_path):
+    fps, index, ids, durations = chair
+    templated = fingerprint_video(make_edit(chair_dir / CHAIR_FAMILY[0], tmp_path / "template.mp4", TEMPLATE))
+    assert sum(f.template for f in templated.frames) >= 0.8 * len(templated.frames)
+    matches = {m.media_id: m for m in match_fingerprint(templated, index, durations)}
+    assert set(matches) == {ids[name] for name in CHAIR_FAMILY}
+    original = matches[ids[CHAIR_FAMILY[0]]]
+    assert original.query_coverage > 0.9 and abs(original.offset) <= 0.25
+
+
 def test_negative_matches_nothing_either_way(chair):
     fps, index, ids, durations = chair
     assert match_fingerprint(fps[NEGATIVE], index, durations, exclude={ids[NEGATIVE]}) == []
@@ -69,16 +81,34 @@ def test_negative_matches_nothing_either_way(chair):
         assert ids[NEGATIVE] not in matched
 
 
+# An account template: a banner with lettering on top, a caption box at the bottom, a corner badge.
+# (Flat, letterless bands would be taken for padding and cropped, like black bars.)
+TEMPLATE = ",".join(
+    ["drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0x3060a0@1:t=fill"]
+    + [f"drawbox=x=iw*{0.04 + 0.09 * k:.2f}:y=ih*0.03:w=iw*0.05:h=ih*0.08:color=white@1:t=fill" for k in range(6)]
+    + ["drawbox=x=0:y=ih*0.82:w=iw:h=ih*0.14:color=black@0.7:t=fill",
+       "drawbox=x=iw*0.05:y=ih*0.86:w=iw*0.5:h=ih*0.05:color=yellow@1:t=fill",
+       "drawbox=x=iw*0.76:y=ih*0.2:w=iw*0.2:h=ih*0.13:color=0xd01030@1:t=fill"])
+
+
 @pytest.fixture(scope="module")
-def generated(sample_clips):
+def generated(sample_clips, tmp_path_factory):
     fps = {"source": fingerprint_video(sample_clips.source)}
     for i, path in enumerate(sample_clips.unrelated):
         fps[f"unrelated-{i}"] = fingerprint_video(path)
     edits = {name: fingerprint_video(path) for name, path in sample_clips.edits.items()}
+    root = tmp_path_factory.mktemp("v3-edits")
+    edits["crop_70"] = fingerprint_video(make_edit(sample_clips.source, root / "crop.mp4", "crop=iw*0.7:ih*0.7"))
+    # the same template over unrelated footage: stored, and queried
+    fps["unrelated-0-template"] = fingerprint_video(
+        make_edit(sample_clips.unrelated[0], root / "unrelated-template.mp4", TEMPLATE))
+    edits["unrelated-1-template"] = fingerprint_video(
+        make_edit(sample_clips.unrelated[1], root / "unrelated-1-template.mp4", TEMPLATE))
     return fps, edits, *_index(fps)
 
 
-@pytest.mark.parametrize("edit", ["mirror", "letterbox", "blurpad_9x16", "speed_1.25x", "grey", "excerpt_6s"])
+@pytest.mark.parametrize("edit", ["mirror", "letterbox", "blurpad_9x16", "speed_1.25x", "grey", "excerpt_6s",
+                                  "crop_70"])
 def test_reupload_edits_find_the_source_only(generated, edit):
     _, edits, index, ids, durations = generated
     matches = match_fingerprint(edits[edit], index, durations)
@@ -96,11 +126,20 @@ def test_reupload_edits_find_the_source_only(generated, edit):
         assert m.query_coverage > 0.8 and m.stored_coverage > 0.8
 
 
+def test_template_is_masked_and_does_not_make_unrelated_posts_match(generated):
+    fps, edits, index, ids, durations = generated
+    assert sum(f.template for f in fps["unrelated-0-template"].frames) >= 0.6 * len(fps["unrelated-0-template"].frames)
+    matched = {m.media_id for m in match_fingerprint(edits["unrelated-1-template"], index, durations)}
+    assert matched <= {ids["unrelated-1"]} and ids["unrelated-0-template"] not in matched
+
+
 def test_unrelated_clips_do_not_match_each_other_or_the_source(generated):
     fps, _, index, ids, durations = generated
     for name in fps:
         if name.startswith("unrelated"):
-            assert match_fingerprint(fps[name], index, durations, exclude={ids[name]}) == []
+            same_footage = {ids[n] for n in fps if n.split("-template")[0] == name.split("-template")[0]}
+            assert [m.media_id for m in match_fingerprint(fps[name], index, durations)
+                    if m.media_id not in same_footage] == []
 
 
 def test_segments_report_both_sides(generated):

@@ -25,13 +25,22 @@ def table_names(database: Database) -> set[str]:
     return set(sa.inspect(database.engine).get_table_names())
 
 
+def frame_columns(database: Database) -> set[str]:
+    return {c["name"] for c in sa.inspect(database.engine).get_columns("frames")}
+
+
 def test_upgrade_then_downgrade_round_trip(database_url):
     database = Database(database_url)
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0002_monitoring" == database.head_revision()
+        assert database.current_revision() == "0003_centre_hashes" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
+        assert {"centre_hash", "overlay_masked"} <= frame_columns(database)
+
+        database.downgrade("0002_monitoring")
+        assert database.current_revision() == "0002_monitoring"
+        assert not {"centre_hash", "overlay_masked"} & frame_columns(database)
 
         database.downgrade("0001_core")
         assert database.current_revision() == "0001_core"
@@ -91,7 +100,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0002_monitoring"
+    assert first.current_revision() == second.current_revision() == "0003_centre_hashes"
     first.dispose()
     second.dispose()
 
@@ -112,7 +121,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0002_monitoring"
+    assert Database(url).current_revision() == "0003_centre_hashes"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):
@@ -162,3 +171,29 @@ def test_alembic_command_line_uses_provenance_db(tmp_path):
     database = Database(url)
     assert database.current_revision() == database.head_revision()
     database.dispose()
+
+
+def test_frames_stored_before_0003_survive_it(database_url):
+    """Upgrading to centre hashes keeps every stored frame (SQLite copies the table in batch mode)."""
+    database = Database(database_url)
+    now = datetime(2024, 5, 1, tzinfo=timezone.utc).replace(tzinfo=None)
+    try:
+        database.upgrade("0002_monitoring")
+        with database.engine.begin() as connection:
+            media_id = connection.execute(sa.text(
+                "INSERT INTO media (sha256, size_bytes, store_path, exiftool, ffprobe, created_at)"
+                " VALUES (:sha, 1, 'm', '{}', '{}', :now) RETURNING id"), {"sha": "b" * 64, "now": now}).scalar_one()
+            settings_id = connection.execute(sa.text(
+                "INSERT INTO fingerprint_settings (key, algorithm, params, created_at)"
+                " VALUES ('phash64-v2-x', 'phash64', '{}', :now) RETURNING id"), {"now": now}).scalar_one()
+            connection.execute(sa.text(
+                "INSERT INTO frames (media_id, settings_id, idx, timestamp, hash, is_scene_cut, quality)"
+                " VALUES (:m, :s, :i, :t, :h, false, 20.0)"),
+                [{"m": media_id, "s": settings_id, "i": i, "t": i * 0.25, "h": -(i + 1)} for i in range(3)])
+        database.upgrade()
+        with database.engine.connect() as connection:
+            rows = connection.execute(sa.text(
+                "SELECT idx, hash, centre_hash, overlay_masked FROM frames ORDER BY idx")).all()
+        assert [tuple(r) for r in rows] == [(0, -1, None, False), (1, -2, None, False), (2, -3, None, False)]
+    finally:
+        database.dispose()

@@ -1,0 +1,161 @@
+"""`provenance calibrate`: edited copies of stored footage are matched, scored, and nothing is stored."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitor import transforms as T
+from monitor.calibrate import (FAMILIES, SWEEP, CalibrationError, CopyOutcome, Source, calibrate, parse_families,
+                               recipe_for, summarise)
+from monitor.cli_calibrate import FAMILY_NAMES
+from monitor.config import load_config
+from monitor.pipeline import Workspace
+from storage.models import Base
+from tests.monitor.test_cli_core import Provenance
+
+
+@pytest.fixture
+def store(tmp_path, sample_clips, monkeypatch) -> Provenance:
+    """A SQLite store holding the source clip and two unrelated clips (12 s each); copies are made of 6 s of each."""
+    monkeypatch.setattr("monitor.calibrate.WINDOW_SECONDS", 6.0)
+    prov = Provenance(tmp_path / "data", None)
+    for path in (sample_clips.source, *sample_clips.unrelated[:2]):
+        prov("ingest", str(path))
+    return prov
+
+
+@pytest.fixture
+def workspace(store):
+    ws = Workspace.open(load_config(None, store.data_dir, None))
+    yield ws
+    ws.close()
+
+
+def _snapshot(ws: Workspace) -> dict:
+    """Row counts of every table and every file under the data dir (with size and mtime)."""
+    with ws.repository.database.engine.connect() as connection:
+        counts = {t.name: connection.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
+                  for t in Base.metadata.sorted_tables}
+    files = {str(p.relative_to(ws.store.data_dir)): (p.stat().st_size, p.stat().st_mtime_ns)
+             for p in sorted((ws.store.data_dir / "media").rglob("*")) if p.is_file()}
+    return {"rows": counts, "files": files}
+
+
+def test_flips_and_reencodes_find_their_source_and_nothing_is_stored(workspace):
+    before = _snapshot(workspace)
+    assert before["rows"]["media"] == 3 and len(before["files"]) == 3
+    calls = []
+    report = calibrate(workspace, sample=2, families=["flip", "reencode"], seed=0,
+                       progress=lambda done, total, label: calls.append((done, total, label)))
+
+    assert _snapshot(workspace) == before
+    assert len(report.sources) == 2 and report.stored_videos == 3
+    assert [f.family for f in report.families] == ["reencode", "flip"]  # suite order
+    configured = workspace.match_params.max_distance
+    assert report.configured_max_distance == configured
+    for family in report.families:
+        assert (family.copies, family.failed) == (2, 0), family.family
+        assert family.configured.max_distance == configured
+        assert family.configured.recall == 1.0 and family.configured.false_matches == 0, family.family
+        assert [s.max_distance for s in family.sweep] == sorted(set(SWEEP) | {configured})
+    for copy in report.copies:
+        assert copy.error is None and copy.path is None  # nothing kept without a workdir
+        assert copy.found[configured] and copy.false[configured] == []
+        assert 0 < copy.query_coverage <= 1
+    overall = report.overall
+    assert (overall.copies, overall.configured.found) == (4, 4)
+    assert overall.configured.precision == 1.0
+    # the configured threshold is clean, so the suggestion is at least as wide and keeps the precision
+    assert overall.suggested.max_distance >= configured and overall.suggested.precision >= 0.99
+    tightest = overall.sweep[0]
+    assert tightest.recall <= overall.configured.recall
+
+    assert calls[0][:2] == (0, 4) and calls[-1] == (4, 4, "done")
+    data = json.loads(json.dumps(report.as_dict()))
+    assert data["overall"]["configured"]["recall"] == 1.0
+    assert {c["family"] for c in data["copies"]} == {"flip", "reencode"}
+    assert all(c["found"] is True for c in data["copies"])
+
+
+def test_cli_json_and_table_keep_copies(store, tmp_path):
+    keep = tmp_path / "copies"
+    data = store.json("calibrate", "--sample", "2", "--families", "flip", "--seed", "1", "--json", "--keep", str(keep))
+    assert [f["family"] for f in data["families"]] == ["flip"]
+    assert data["families"][0]["configured"]["recall"] == 1.0
+    assert data["families"][0]["configured"]["false_matches"] == 0
+    kept = sorted(keep.glob("*.mp4"))
+    assert len(kept) == 2 and sorted(c["path"] for c in data["copies"]) == [str(p) for p in kept]
+    assert not list(keep.glob(".*part*"))
+
+    out = store("calibrate", "--sample", "2", "--families", "flip", "--seed", "1", "--keep", str(keep)).stdout
+    assert "recall @ 14" in out and "100% (2/2)" in out
+    assert "configured max_distance 14: recall 100%, precision 1.000" in out
+    assert "suggested max_distance" in out
+    assert sorted(keep.glob("*.mp4")) == kept  # reused, not rendered again
+
+
+def test_too_few_stored_videos_is_a_setup_error(tmp_path, sample_clips):
+    prov = Provenance(tmp_path / "data", None)
+    result = prov("calibrate", expect=1)
+    assert "at least 2 stored videos" in result.stderr and "provenance ingest" in result.stderr
+    prov("ingest", str(sample_clips.source))
+    result = prov("calibrate", "--families", "flip", expect=1)
+    assert "found 1" in result.stderr
+    ws = Workspace.open(load_config(None, prov.data_dir, None))
+    try:
+        with pytest.raises(CalibrationError, match="at least 2"):
+            calibrate(ws, families=["flip"])
+    finally:
+        ws.close()
+
+
+def test_unknown_family_is_an_input_error(tmp_path):
+    result = Provenance(tmp_path / "data", None)("calibrate", "--families", "flip,sepia", expect=2)
+    assert "unknown transform family sepia" in result.stderr
+    assert parse_families("Crop, flip") == ["flip", "crop"]
+    assert FAMILY_NAMES == ", ".join(FAMILIES)  # the help text lists the real names
+
+
+def _outcome(found: dict[int, bool], false: dict[int, list[int]], error: str | None = None) -> CopyOutcome:
+    return CopyOutcome("flip", 1, found=found, false=false, error=error)
+
+
+def test_scores_and_the_suggested_threshold():
+    outcomes = [_outcome({10: False, 14: True, 18: True}, {10: [], 14: [], 18: [7]}),
+                _outcome({10: True, 14: True, 18: True}, {10: [], 14: [], 18: [7, 8]}),
+                _outcome({}, {}, error="ffmpeg failed")]
+    report = summarise("flip", outcomes, [10, 14, 18], 14, 0.99)
+    assert (report.copies, report.failed) == (2, 1)
+    assert [(s.found, s.false_matches) for s in report.sweep] == [(1, 0), (2, 0), (2, 3)]
+    assert report.configured.recall == 1.0 and report.sweep[0].recall == 0.5
+    assert report.sweep[2].precision == pytest.approx(0.4)
+    assert report.suggested.max_distance == 14
+    assert summarise("flip", outcomes, [10, 14, 18], 14, 0.4).suggested.max_distance == 18
+    nothing = summarise("flip", [_outcome({10: False}, {10: []})], [10], 10, 0.99)
+    assert nothing.configured.precision is None and nothing.suggested is None
+
+
+def test_every_family_renders(tmp_path):
+    """Each family's filter graph runs (on a tiny clip); ffmpeg failures are clear and leave nothing behind."""
+    clip = T.render(T.Recipe([T.Input(Path("testsrc2=size=192x108:rate=10"), duration=1.0, lavfi=True)]),
+                    tmp_path / "src.mp4")
+    source = Source(1, "ab" * 32, clip, 1.0, 192, 108)
+    background = T.Input(clip, duration=1.0, loop=True)
+    for family in FAMILIES:
+        recipe = recipe_for(family, source, background)
+        if family == "excerpt":
+            assert recipe is None  # too short for a 5 s excerpt
+            long = recipe_for(family, Source(1, "ab" * 32, clip, 60.0, 192, 108), None)
+            assert (long.inputs[0].start, long.inputs[0].duration) == (27.5, 5.0)
+            continue
+        out = T.render(recipe, tmp_path / f"{family}.mp4")
+        assert out.stat().st_size > 500, family
+    portrait = Source(2, "cd" * 32, clip, 1.0, 108, 192)
+    assert "pad=trunc(ih*1.0/2)*2:ih" in recipe_for("borders", portrait, None).graph()  # pillarbox, not letterbox
+    with pytest.raises(T.RenderError, match="nosuchfilter"):
+        T.render(T.Recipe([T.Input(clip)], [T.vf("nosuchfilter")]), tmp_path / "bad.mp4")
+    assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*part*"))
