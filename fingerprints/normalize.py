@@ -120,28 +120,35 @@ MAX_OVERLAY_SHARE = 0.6  # ... and above which the stillness is the footage's ow
 _TEMPLATE_GRID = 64  # frames are compared at this size
 
 
-def static_overlay_mask(frames: Sequence[np.ndarray]) -> np.ndarray | None:
-    """Where an overlay (banner, badge, caption box) stands still over moving footage, else None.
+def static_overlay_mask(frames: Sequence[np.ndarray], previous: np.ndarray | None = None) -> np.ndarray | None:
+    """Cells (of a _TEMPLATE_GRID square grid) where an overlay stands still over moving footage, else None.
 
-    Such an overlay is the same on every post of an account, so a hash of
-    the frame would partly hash the account.  It shows as cells that stay
-    still while the footage moves.  Returns a boolean mask at frame size, or
-    None when nothing is still, or when most of the picture is (a static
-    camera, a slide: then the stillness is the footage).
+    An overlay (banner, badge, caption box) is the same on every post of an
+    account, so a hash of the frame would partly hash the account.  It shows
+    as cells that stay still while the footage moves.  None when nothing is
+    still, or when most of the picture is (a static camera, a slide: then the
+    stillness is the footage).  `previous` is the last shot's overlay: while
+    its cells stay still it is kept through slow shots, where there is too
+    little movement to find it afresh.
     """
     if len(frames) < 4:
         return None
-    height, width = frames[0].shape[:2]
     small = np.stack([cv2.resize(f, (_TEMPLATE_GRID, _TEMPLATE_GRID), interpolation=cv2.INTER_AREA)
                       for f in frames]).astype(np.float32)
     std = small.std(axis=0)
-    if float(np.median(std)) < MOVING_STD:
-        return None
     still = std < STATIC_STD
-    share = float(still.mean())
-    if share < MIN_OVERLAY_SHARE or share > MAX_OVERLAY_SHARE:
-        return None
-    return cv2.resize(still.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
+    if float(np.median(std)) >= MOVING_STD:
+        share = float(still.mean())
+        if MIN_OVERLAY_SHARE <= share <= MAX_OVERLAY_SHARE:
+            return still
+    if previous is not None and float(still[previous].mean()) >= 0.9 and float(still.mean()) < 0.9:
+        return previous
+    return None
+
+
+def mask_at(cells: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A cell mask at frame size."""
+    return cv2.resize(cells.astype(np.uint8), (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST).astype(bool)
 
 
 def fill_masked(frame: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -156,3 +163,68 @@ def centre(frame: np.ndarray, share: float) -> np.ndarray:
     h, w = frame.shape[:2]
     dy, dx = int(round(h * (1 - share) / 2)), int(round(w * (1 - share) / 2))
     return frame[dy:h - dy, dx:w - dx]
+
+
+# Picture-in-picture: a window of footage inside other footage.
+EDGE_STRENGTH = 12.0  # grey-level step across a window's border, in the median over time
+MIN_WINDOW_SHARE = 0.15  # a window's sides are at least this share of the frame's
+MIN_WINDOW_AREA = 0.06  # ... and its area this share of the frame's
+MAX_LINE_SHARE = 0.97  # lines longer than this span the frame (bars, banners), not a window
+
+
+def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Longest run of True in each row of a 2-D mask: (lengths, starts)."""
+    lengths = np.zeros(mask.shape[0], dtype=np.int64)
+    starts = np.zeros(mask.shape[0], dtype=np.int64)
+    padded = np.zeros((mask.shape[0], mask.shape[1] + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    for r in np.flatnonzero(mask.any(axis=1)):
+        begin = np.flatnonzero(steps[r] == 1)
+        end = np.flatnonzero(steps[r] == -1)
+        k = int(np.argmax(end - begin))
+        lengths[r], starts[r] = end[k] - begin[k], begin[k]
+    return lengths, starts
+
+
+def detect_inner_window(frames: Sequence[np.ndarray]) -> CropBox | None:
+    """A rectangle of footage shown inside other footage (picture-in-picture), or None.
+
+    The border of such a window is an edge that stays put while the
+    footage on both sides of it moves: in the median over time of the
+    gradient, only borders like it survive.  Two horizontal borders of the
+    much the same extent, with vertical borders between them, make a window.
+    """
+    if len(frames) < 4:
+        return None
+    stack = np.stack(frames).astype(np.float32)
+    _, height, width = stack.shape
+    across_rows = np.median(np.abs(np.diff(stack, axis=1)), axis=0) > EDGE_STRENGTH  # horizontal borders
+    across_cols = np.median(np.abs(np.diff(stack, axis=2)), axis=0) > EDGE_STRENGTH  # vertical borders
+    row_len, row_start = _runs(across_rows)
+    col_len, col_start = _runs(across_cols.T)
+    lines = [r for r in np.flatnonzero((row_len >= MIN_WINDOW_SHARE * width) & (row_len <= MAX_LINE_SHARE * width))]
+    best: tuple[int, CropBox] | None = None
+    for i, top in enumerate(lines):
+        for bottom in lines[i + 1:]:
+            if bottom - top < MIN_WINDOW_SHARE * height or bottom - top > MAX_LINE_SHARE * height:
+                continue
+            x0 = int(max(row_start[top], row_start[bottom]))
+            x1 = int(min(row_start[top] + row_len[top], row_start[bottom] + row_len[bottom]))
+            if x1 - x0 < 0.6 * max(row_len[top], row_len[bottom]) or x1 - x0 < MIN_WINDOW_SHARE * width:
+                continue  # not two borders of one rectangle
+            side = int(bottom - top)
+            # vertical borders along a good part of the way between the two
+            upright = np.flatnonzero((col_len >= 0.3 * side) & (col_start >= top - 3)
+                                     & (col_start + col_len <= bottom + 4))
+            near = upright[(upright >= x0 - side) & (upright <= x1 + side)]
+            if not len(near):
+                continue
+            if near.max() - near.min() >= MIN_WINDOW_SHARE * width:
+                x0, x1 = int(near.min()), int(near.max())  # horizontal borders can fade where both sides agree
+            area = (x1 - x0) * side
+            if x1 - x0 > MAX_LINE_SHARE * width or area < MIN_WINDOW_AREA * width * height:
+                continue
+            if best is None or area > best[0]:
+                best = (area, CropBox(x0 + 1, int(top) + 1, x1 - x0 - 1, side - 1, width, height))
+    return None if best is None else best[1]

@@ -17,7 +17,8 @@ import numpy as np
 
 from .decode import VideoStreamInfo, iter_gray_frames
 from .model import CENTRE_SHARE, CropBox, FingerprintSettings, FrameHash, VideoFingerprint
-from .normalize import centre, crop, detect_active_area, fill_masked, static_overlay_mask
+from .normalize import (centre, crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
+                        static_overlay_mask)
 from .phash import PHashFingerprinter
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
@@ -67,6 +68,7 @@ def fingerprint_video(
     result = VideoFingerprint(settings=settings, duration=(info.duration if info else None) or 0.0)
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
+    overlay: dict[str, object] = {}  # the last shot's active area and still-overlay cells
 
     def flush() -> None:
         if not chunk:
@@ -75,11 +77,26 @@ def fingerprint_video(
         box = detect_active_area([f for _, f, _ in chunk[::step]], settings.border_threshold)
         if not result.crops or result.crops[-1][1] != box:
             result.crops.append((chunk[0][0], box))
-        mask = static_overlay_mask([crop(f, box) for _, f, _ in chunk[::step]])
+        sample = [crop(f, box) for _, f, _ in chunk[::step]]
+        cells = static_overlay_mask(sample, overlay.get("cells") if overlay.get("box") == box else None)
+        overlay.update(box=box, cells=cells)
+        mask = None if cells is None else mask_at(cells, sample[0].shape)
+        window = detect_inner_window(sample)
+        if window is not None:  # the footage in the window may have bars of its own
+            inner = detect_active_area([crop(f, window) for f in sample], settings.border_threshold)
+            window = CropBox(window.x + inner.x, window.y + inner.y, inner.width, inner.height,
+                             box.width, box.height)
+        blank = None
+        if window is not None:
+            blank = np.zeros(sample[0].shape, dtype=bool)
+            blank[window.y:window.y + window.height, window.x:window.x + window.width] = True
+            if mask is not None:
+                blank |= mask
         for t, frame, cut in chunk:
             active = crop(frame, box)
             _hash_one(result, hasher, settings, t, active if mask is None else fill_masked(active, mask), cut,
-                      mask is not None)
+                      mask is not None, None if window is None else crop(active, window),
+                      None if blank is None else fill_masked(active, blank))
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
@@ -104,16 +121,23 @@ def fingerprint_video(
 
 
 def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,
-              t: float, active: np.ndarray, cut: bool, template: bool) -> None:
+              t: float, active: np.ndarray, cut: bool, template: bool, window: np.ndarray | None,
+              surround: np.ndarray | None) -> None:
     quality = float(active.std())
     if quality < settings.min_frame_std or min(active.shape) < 8:
         result.frames_skipped_flat += 1
         return
     h, m = hasher.hash_frame_and_mirror(active)
     ch, cm = hasher.hash_frame_and_mirror(centre(active, CENTRE_SHARE))
+    wh = wm = sh = sm = None
+    if window is not None and min(window.shape) >= 8 and float(window.std()) >= settings.min_frame_std:
+        wh, wm = hasher.hash_frame_and_mirror(window)
+        sh, sm = hasher.hash_frame_and_mirror(surround)
     result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hash=h,
                                    mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2),
-                                   centre_hash=ch, centre_mirrored_hash=cm, template=template))
+                                   centre_hash=ch, centre_mirrored_hash=cm, template=template,
+                                   window_hash=wh, window_mirrored_hash=wm,
+                                   surround_hash=sh, surround_mirrored_hash=sm))
 
 
 

@@ -20,6 +20,8 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+# The newest migration; a test checks it against alembic/versions, so a new migration must update it.
+HEAD_REVISION = "0003_centre_hashes"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Any constant works; it only has to be the same for every process of this service.
 PG_MIGRATION_LOCK_ID = 0x70726F76  # "prov"
@@ -128,6 +130,7 @@ class Database:
     # --- migrations -------------------------------------------------------
 
     # Alembic is imported where it is used: it doubles the start-up time of every command.
+    # `open_database` only loads it when the schema is not at HEAD_REVISION already.
 
     def _alembic_config(self, connection: sa.Connection | None = None):
         from alembic.config import Config
@@ -188,6 +191,15 @@ class Database:
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
+    def at_revision(self, revision: str) -> bool:
+        """Whether the database is at `revision`, asked without loading Alembic (a fifth of a second)."""
+        try:
+            with self.engine.connect() as connection:
+                found = connection.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
+        except sa.exc.DBAPIError:
+            return False  # no version table yet: a new database
+        return found == [revision]
+
     def head_revision(self) -> str:
         """The newest revision this version of the code knows."""
         from alembic.script import ScriptDirectory
@@ -210,6 +222,6 @@ def open_database(url: str, migrate: bool = True) -> Database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     database = Database(url)
     database.check_connection()
-    if migrate:
+    if migrate and not database.at_revision(HEAD_REVISION):
         database.upgrade()
     return database

@@ -12,7 +12,7 @@ from fingerprints.align import MatchParams, speed_grid
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings
-from fingerprints.normalize import detect_active_area
+from fingerprints.normalize import detect_active_area, detect_inner_window, mask_at, static_overlay_mask
 from fingerprints.phash import PHashFingerprinter, bits_to_int, hamming
 from fingerprints.video import fingerprint_video
 
@@ -121,3 +121,49 @@ def test_flat_frames_are_skipped(tmp_path):
                     "-t", "2", "-pix_fmt", "yuv420p", "-c:v", "libx264", str(path)], check=True)
     fp = fingerprint_video(path)
     assert fp.frames == [] and fp.frames_skipped_flat > 0
+
+
+def _moving(n: int, h: int, w: int, seed: int) -> list[np.ndarray]:
+    """n frames of texture that changes from frame to frame."""
+    return [_texture(h, w, seed * 100 + k) for k in range(n)]
+
+
+def test_picture_in_picture_window_is_found():
+    frames = _moving(8, 180, 320, 1)
+    inside = _moving(8, 100, 150, 2)
+    for frame, window in zip(frames, inside):
+        frame[40:140, 160:310] = window
+    box = detect_inner_window(frames)
+    assert box is not None
+    assert abs(box.x - 160) <= 3 and abs(box.y - 40) <= 3
+    assert abs(box.width - 150) <= 4 and abs(box.height - 100) <= 4
+
+
+def test_no_window_in_plain_footage_or_behind_full_width_bands():
+    assert detect_inner_window(_moving(8, 180, 320, 3)) is None
+    banded = _moving(8, 180, 320, 4)
+    for frame in banded:
+        frame[:30] = 40  # a banner across the whole width is framing, not a window
+    assert detect_inner_window(banded) is None
+
+
+def test_still_overlay_is_masked_only_over_moving_footage():
+    frames = _moving(8, 180, 320, 5)
+    for frame in frames:
+        frame[:25] = 200  # a banner
+        frame[150:170, 250:310] = 90  # a badge
+    cells = static_overlay_mask(frames)
+    assert cells is not None
+    mask = mask_at(cells, frames[0].shape)
+    assert mask[:20].mean() > 0.9 and mask[155:165, 260:300].mean() > 0.9
+    assert mask[50:140].mean() < 0.05
+    still_camera = [_texture(180, 320, 6)] * 8
+    assert static_overlay_mask(still_camera) is None
+    # a slow shot keeps the overlay found in the shot before, while it stays still
+    base = (_texture(180, 320, 7) * 0.2 + 100).astype(np.uint8)  # low contrast, panning a pixel a frame
+    slow = [np.roll(base, k, axis=1) for k in range(8)]
+    for frame in slow:
+        frame[:25] = 200
+        frame[150:170, 250:310] = 90
+    assert static_overlay_mask(slow) is None
+    assert static_overlay_mask(slow, previous=cells) is cells

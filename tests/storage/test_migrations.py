@@ -197,3 +197,15 @@ def test_frames_stored_before_0003_survive_it(database_url):
         assert [tuple(r) for r in rows] == [(0, -1, None, False), (1, -2, None, False), (2, -3, None, False)]
     finally:
         database.dispose()
+
+
+def test_head_revision_constant_is_alembic_head(database_url):
+    """`open_database` skips Alembic when the schema is at HEAD_REVISION: it must be the real head."""
+    from storage.db import HEAD_REVISION, open_database
+
+    database = open_database(database_url)
+    try:
+        assert HEAD_REVISION == database.head_revision() == database.current_revision()
+        assert database.at_revision(HEAD_REVISION) and not database.at_revision("0001_core")
+    finally:
+        database.dispose()
