@@ -38,6 +38,7 @@ class MatchParams:
     off_line_gap: float = 1.5  # seconds off the line beyond which a hit is another moment
     specific_margin: int = 3  # bits by which a frame's match must beat its best match at another moment
     min_specific_share: float = 0.4  # of the matched frames, that must be specific (suite: true >= 0.45)
+    edge_margin: float = 1.0  # a match whose pairs average within this of max_distance is noise
     static_max_distance: float = 2.0  # a match with few specific frames needs this mean distance or less ...
     static_margin: float = 0.5  # ... and must be this close to the nearest such candidate
 
@@ -176,6 +177,8 @@ def align_candidate(
     for seg in segments:
         in_segments |= (q >= seg.query_start) & (q <= seg.query_end)
     mean_d = float(d[in_segments].mean()) if in_segments.any() else float(d.mean())
+    if mean_d > params.max_distance - params.edge_margin:
+        return None
     score = matched * (1.0 - mean_d / 64.0)
     pairs = [FramePair(round(float(a), 3), round(float(b), 3), int(c))
              for a, b, c in zip(q[in_segments], s[in_segments], d[in_segments])]

@@ -22,7 +22,7 @@ from .normalize import (centre, crop, detect_active_area, detect_inner_window, f
 from .phash import PHashFingerprinter
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
-SHOT_FRAMES = 8  # a scene cut starts a new estimate once the chunk has this many frames
+SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
 AREA_SAMPLE = 16  # frames of a chunk used for the estimate
 
 
