@@ -297,7 +297,7 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
         segments=[MatchSegmentRecord(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in m.segments],
         # pairs are written from the side of `query_media_id`; `_from_record` turns them round
         evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
-                  "mean_distance": m.mean_distance,
+                  "mean_distance": m.mean_distance, "specific_frames": m.specific_frames, "regions": m.regions,
                   "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
     )
 
@@ -315,7 +315,7 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         segments=segments, mirrored=r.mirrored, speed=round(r.speed, 4),
         offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
-        pairs=pairs,
+        pairs=pairs, specific_frames=ev.get("specific_frames", 0), regions=ev.get("regions", {}),
     )
 
 

@@ -57,7 +57,19 @@ def detected_edits(m: VideoMatch | None) -> list[str]:
         edits.append("contains the stored video")
     if len(m.segments) > 1:
         edits.append(f"re-cut: {len(m.segments)} segments")
+    total = sum(m.regions.values())
+    for region, words in REGION_EDITS.items():
+        if total and m.regions.get(region, 0) >= 0.5 * total:
+            edits.append(words)
     return edits
+
+
+# Most matched frames matched on one region of the query frame: what that says about the edit.
+REGION_EDITS = {
+    "centre": "matched on the centre of the query's picture (framed by a template, or the other is a crop of it)",
+    "window": "shown in a picture-in-picture window",
+    "surround": "under a large overlay or sticker (matched around it)",
+}
 
 
 def match_json(match: VideoMatch | None, query_duration: float, stored_duration: float | None) -> dict[str, Any]:
@@ -78,6 +90,8 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
                       "stored_start": s.stored_start, "stored_end": s.stored_end} for s in match.segments],
         "matched_frames": match.matched_frames,
         "mean_distance": match.mean_distance,
+        "specific_frames": match.specific_frames,
+        "regions": match.regions,
         "edits": detected_edits(match),
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}
                    for p in match.pairs],

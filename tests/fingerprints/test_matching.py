@@ -91,6 +91,11 @@ TEMPLATE = ",".join(
        "drawbox=x=iw*0.76:y=ih*0.2:w=iw*0.2:h=ih*0.13:color=0xd01030@1:t=fill"])
 
 
+# The footage at 60% in a window at the right of other, moving footage.
+PIP = ("[0:v]scale=trunc(iw*0.6/2)*2:trunc(ih*0.6/2)*2[fg];testsrc2=size=320x180:rate=25[bg];"
+       "[bg][fg]overlay=W-w-8:(H-h)/2:shortest=1")
+
+
 @pytest.fixture(scope="module")
 def generated(sample_clips, tmp_path_factory):
     fps = {"source": fingerprint_video(sample_clips.source)}
@@ -99,6 +104,7 @@ def generated(sample_clips, tmp_path_factory):
     edits = {name: fingerprint_video(path) for name, path in sample_clips.edits.items()}
     root = tmp_path_factory.mktemp("v3-edits")
     edits["crop_70"] = fingerprint_video(make_edit(sample_clips.source, root / "crop.mp4", "crop=iw*0.7:ih*0.7"))
+    edits["pip"] = fingerprint_video(make_edit(sample_clips.source, root / "pip.mp4", PIP))
     # the same template over unrelated footage: stored, and queried
     fps["unrelated-0-template"] = fingerprint_video(
         make_edit(sample_clips.unrelated[0], root / "unrelated-template.mp4", TEMPLATE))
@@ -108,7 +114,7 @@ def generated(sample_clips, tmp_path_factory):
 
 
 @pytest.mark.parametrize("edit", ["mirror", "letterbox", "blurpad_9x16", "speed_1.25x", "grey", "excerpt_6s",
-                                  "crop_70"])
+                                  "crop_70", "pip"])
 def test_reupload_edits_find_the_source_only(generated, edit):
     _, edits, index, ids, durations = generated
     matches = match_fingerprint(edits[edit], index, durations)
@@ -121,6 +127,10 @@ def test_reupload_edits_find_the_source_only(generated, edit):
     elif edit == "excerpt_6s":
         assert m.offset == pytest.approx(EXCERPT_START, abs=0.5)
         assert m.query_coverage > 0.85 and m.stored_coverage < 0.6
+    elif edit == "pip":
+        assert m.speed == 1.0 and abs(m.offset) <= 0.25
+        assert m.query_coverage > 0.7 and m.stored_coverage > 0.7
+        assert m.regions.get("window", 0) >= 0.5 * sum(m.regions.values()), m.regions  # and the report says so
     else:
         assert m.speed == 1.0 and abs(m.offset) <= 0.25
         assert m.query_coverage > 0.8 and m.stored_coverage > 0.8
