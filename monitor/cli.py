@@ -308,6 +308,11 @@ def _render(fmt: str, report, ws, output: Path | None) -> str | None:
     return None
 
 
+def render_to_string(fmt: str, report, ws) -> str:
+    """The report in `fmt` as a string (text without colours)."""
+    return _render(fmt, report, ws, Path("/dev/null"))
+
+
 def _find_earliest_url(ws, url: str, workdir: Path, also_ingest: bool):
     from monitor.earliest import find_earliest
     from monitor.pipeline import ingest_analysed
@@ -327,6 +332,47 @@ def _find_earliest_url(ws, url: str, workdir: Path, also_ingest: bool):
     report = find_earliest(ws, item.path, query_url=url, analysed=analysed)
     report.query_path = Path(url)
     return report
+
+
+@cli.command()
+@pass_app
+def serve(app: App) -> None:
+    """Keep the workspace warm and answer `find-earliest` from other terminals.
+
+    A plain `provenance find-earliest` spends about a second starting up
+    (imports, loading the frame index) before it looks at the video.  While
+    `serve` runs, `provenance find-earliest` with the same --data-dir, --db
+    and --config (or environment) hands its query to this process instead,
+    over a socket in the data directory that only its owner can open, and
+    gets the same report back.  Without a server, or for other options,
+    find-earliest runs by itself as before.  Stop with Ctrl-C or SIGTERM.
+
+    \b
+    Example:
+      provenance serve &
+      provenance find-earliest repost.mp4 --format json
+    """
+    import signal
+
+    from monitor.serve import invocation, serve_queries, socket_path
+
+    ws = app.workspace()
+    stopping = {"now": False}
+
+    def stop(signum, frame) -> None:
+        stopping["now"] = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    config_file, data_dir, db = app.options
+    path = socket_path(ws.config.data_dir)
+    try:
+        answered = serve_queries(ws, path, invocation(db, data_dir, config_file), lambda: stopping["now"],
+                                 ready=lambda: stderr.print(f"answering find-earliest on {shown(path)} "
+                                                            "(Ctrl-C to stop)"))
+    except (RuntimeError, OSError) as exc:
+        raise SetupProblem(str(exc)) from exc
+    stderr.print(f"stopped after {answered} queries")
 
 
 @cli.command()
