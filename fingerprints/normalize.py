@@ -77,7 +77,8 @@ def _sharp_band(energy: np.ndarray) -> tuple[int, int] | None:
         return None
     inside = float(smooth[start:end].mean())
     outside = np.concatenate([smooth[:start], smooth[end:]])
-    if outside.size == 0 or float(outside.mean()) > PAD_ENERGY_RATIO * inside:
+    # the median: a title band or lettering drawn on the pad is sharp, but only a few rows of it
+    if outside.size == 0 or float(np.median(outside)) > PAD_ENERGY_RATIO * inside:
         return None
     return start, end
 

@@ -107,9 +107,9 @@ def generated(sample_clips, tmp_path_factory):
     edits["pip"] = fingerprint_video(make_edit(sample_clips.source, root / "pip.mp4", PIP))
     # the same template over unrelated footage: stored, and queried
     fps["unrelated-0-template"] = fingerprint_video(
-        make_edit(sample_clips.unrelated[0], root / "unrelated-template.mp4", TEMPLATE))
+        make_edit(sample_clips.unrelated[0], root / "unrelated-template.mp4", TEMPLATE, duration=8.0))
     edits["unrelated-1-template"] = fingerprint_video(
-        make_edit(sample_clips.unrelated[1], root / "unrelated-1-template.mp4", TEMPLATE))
+        make_edit(sample_clips.unrelated[1], root / "unrelated-1-template.mp4", TEMPLATE, duration=8.0))
     return fps, edits, *_index(fps)
 
 

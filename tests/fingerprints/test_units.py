@@ -55,6 +55,24 @@ def test_blurred_pad_is_cropped_to_the_sharp_footage():
     assert box.width == 180
 
 
+def test_blurred_pad_with_a_title_band_is_cropped_after_a_lossy_reencode():
+    # a 9:16 template re-encoded at low quality: compression noise on the pad, softer footage, and a
+    # title band whose lettering is sharper than anything else (but only a few rows of the pad)
+    rng = np.random.default_rng(3)
+    frames = []
+    for s in range(6):
+        fg = cv2.GaussianBlur(_texture(100, 180, s), (0, 0), 0.7)
+        bg = cv2.GaussianBlur(cv2.resize(fg, (180, 320)), (0, 0), 12).astype(np.float32)
+        bg += rng.normal(0, 1.0, bg.shape)
+        bg[110:210] = fg
+        bg[:36] = 32
+        bg[12:24, 10:120] = np.where(rng.random((12, 110)) < 0.5, 32, 235)  # the lettering
+        frames.append(np.clip(bg, 0, 255).astype(np.uint8))
+    box = detect_active_area(frames)
+    assert abs(box.y - 110) <= 3 and abs(box.height - 100) <= 6
+    assert box.width == 180
+
+
 def test_dark_footage_is_not_cropped_to_nothing():
     frames = [np.full((180, 320), 10, np.uint8) for _ in range(4)]
     assert detect_active_area(frames).is_full
