@@ -7,6 +7,11 @@ line ``stored_time = speed * query_time + offset`` over a grid of speeds
 and cut them into segments where the line is interrupted.  A match reports
 both coverages: how much of the query is in the stored video ("clip of") and
 how much of the stored video is in the query ("contains").
+
+A line is only evidence when its frames match *that* moment: an account
+template shared by unrelated posts, or a static camera, makes every frame
+resemble every other, and such matches are kept only when near-identical
+(see `_specific_or_nearest`).
 """
 
 from __future__ import annotations
@@ -169,7 +174,6 @@ def align_candidate(
             seg_frames.append(i - start)
             start = i
     keep = [k for k, n in enumerate(seg_frames) if n >= 2] or [int(np.argmax(seg_frames))]
-    specific = _specific_frames(query_positions, distances, residual, pos, d, speed, params)
     segments = [segments[k] for k in keep]
     matched = int(sum(seg_frames[k] for k in keep))
 
@@ -187,6 +191,8 @@ def align_candidate(
     for seg in segments:
         in_segments |= (q >= seg.query_start) & (q <= seg.query_end)
     mean_d = float(d[in_segments].mean()) if in_segments.any() else float(d.mean())
+    specific = _specific_frames(query_positions, distances, residual, pos[in_segments], d[in_segments], speed,
+                                params)
     if mean_d > params.max_distance - params.edge_margin:
         return None
     score = matched * (1.0 - mean_d / 64.0)

@@ -3,8 +3,13 @@
 Sampling keeps a dense floor (a frame at least every `floor_interval`
 seconds, on a grid fine enough that a clip starting mid-second still lines
 up) plus the first frame after every scene cut, which is where edited copies
-agree best.  Frames are processed in bounded chunks: the active-area estimate
-is made per chunk, so memory stays flat whatever the video's length.
+agree best.  Frames are processed in bounded chunks (a shot, or at most
+CHUNK_FRAMES): per chunk the active area is estimated (bars and blurred pads
+cut off), still overlays are masked (account banners and badges), and a
+picture-in-picture window is looked for, so memory stays flat whatever the
+video's length.  Each frame gets a hash of its active area and of that
+area's centre, and, where a window was found, of the window and of the
+picture around it (see `fingerprints.model.matchable_hashes`).
 """
 
 from __future__ import annotations
@@ -138,7 +143,6 @@ def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: Fi
                                    centre_hash=ch, centre_mirrored_hash=cm, template=template,
                                    window_hash=wh, window_mirrored_hash=wm,
                                    surround_hash=sh, surround_mirrored_hash=sm))
-
 
 
 def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:
