@@ -22,9 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import FrameIndex, IndexHits
-from .model import KIND_CENTRE, KIND_FULL, KIND_SURROUND, KIND_WINDOW, VideoFingerprint, matchable_hashes
-
-REGION_NAMES = {KIND_FULL: "whole", KIND_CENTRE: "centre", KIND_WINDOW: "window", KIND_SURROUND: "surround"}
+from .model import VideoFingerprint, matchable_hashes
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
@@ -79,7 +77,7 @@ class VideoMatch:
     mean_distance: float
     pairs: list[FramePair] = field(default_factory=list)  # best pair per matched query frame
     specific_frames: int = 0  # matched frames that match this moment clearly better than any other
-    regions: dict[str, int] = field(default_factory=dict)  # matched frames per region of the query frame
+    regions: dict[str, int] = field(default_factory=dict)  # pairs by matching regions (`fingerprints.explain`)
 
 
 def speed_grid(params: MatchParams) -> np.ndarray:
@@ -135,15 +133,8 @@ def align_candidate(
     sample_step: float,
     mirrored: bool,
     params: MatchParams,
-    query_kinds: np.ndarray | None = None,
 ) -> VideoMatch | None:
-    """Align the hits of one stored video; None when they do not make a match.
-
-    `query_kinds` (KIND_* per hit) says which region of the query frame each
-    hit came from; the match counts them in `regions`.
-    """
-    if query_kinds is None:
-        query_kinds = np.zeros(len(query_positions), dtype=np.int8)
+    """Align the hits of one stored video; None when they do not make a match."""
     if len(query_positions) < params.min_frames:
         return None
     qt = query_times[query_positions]
@@ -158,9 +149,9 @@ def align_candidate(
         return None
     # best pair per query frame: closest to the line, then smallest distance
     order = np.lexsort((distances[on_line], residual[on_line], query_positions[on_line]))
-    pos, q, s, d, kind = (a[on_line][order] for a in (query_positions, qt, stored_times, distances, query_kinds))
+    pos, q, s, d = (a[on_line][order] for a in (query_positions, qt, stored_times, distances))
     first = np.concatenate([[True], pos[1:] != pos[:-1]])
-    pos, q, s, d, kind = pos[first], q[first], s[first], d[first], kind[first]
+    pos, q, s, d = pos[first], q[first], s[first], d[first]
 
     segments: list[Segment] = []
     seg_frames: list[int] = []
@@ -201,8 +192,7 @@ def align_candidate(
     return VideoMatch(media_id=media_id, query_coverage=round(q_cov, 4), stored_coverage=round(s_cov, 4),
                       segments=segments, mirrored=mirrored, speed=round(speed, 4), offset=round(offset, 3),
                       score=round(score, 3), matched_frames=matched, mean_distance=round(mean_d, 2),
-                      pairs=pairs, specific_frames=specific,
-                      regions={REGION_NAMES[int(k)]: int(n) for k, n in zip(*np.unique(kind[in_segments], return_counts=True))})
+                      pairs=pairs, specific_frames=specific)
 
 
 def _specific_frames(query_positions: np.ndarray, distances: np.ndarray, residual: np.ndarray,
@@ -249,15 +239,14 @@ def match_fingerprint(
     step = query.settings.floor_interval
     candidates: list[VideoMatch] = []
     for mirrored in (False, True):
-        frame_of, kinds, hashes = matchable_hashes(query.frames, mirrored, query=True)
+        frame_of, _, hashes = matchable_hashes(query.frames, mirrored, query=True)
         hits = index.query(hashes, params.max_distance)
         for media_id, rows in _group(hits).items():
             if exclude and media_id in exclude:
                 continue
             match = align_candidate(media_id, times, frame_of[hits.query_positions[rows]], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
-                                    stored_durations[media_id], step, mirrored, params,
-                                    kinds[hits.query_positions[rows]])
+                                    stored_durations[media_id], step, mirrored, params)
             if match is not None:
                 candidates.append(match)
     best: dict[int, VideoMatch] = {}

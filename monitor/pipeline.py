@@ -19,6 +19,7 @@ import numpy as np
 
 from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, match_fingerprint
 from fingerprints.decode import VideoDecodeError, stream_info
+from fingerprints.explain import pair_regions
 from fingerprints.index import FrameIndex, MultiIndexHashIndex
 from fingerprints.model import FingerprintSettings, VideoFingerprint
 from fingerprints.video import crops_summary, fingerprint_video
@@ -202,7 +203,12 @@ def _one_line(text: str) -> str:
 
 
 def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
-    return match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude)
+    """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
+    matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude)
+    for m in matches:
+        m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
+                                 m.pairs, m.mirrored)
+    return matches
 
 
 def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> IngestResult:
@@ -302,12 +308,19 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
     )
 
 
+# `fingerprints.explain` regions as seen from the other video of a match
+_TURNED_ROUND = {"cropped": "crop of query", "crop of query": "cropped", "window": "in a window of the stored video",
+                 "surround": "under an overlay in the stored video"}
+
+
 def _from_record(r: MatchRecord) -> VideoMatch:
     """A stored match as a `VideoMatch` seen from `r.query_media_id`."""
     ev = r.evidence or {}
     pairs = [FramePair(*p) for p in ev.get("pairs", [])]
+    regions = dict(ev.get("regions", {}))
     if ev.get("query_media_id") not in (None, r.query_media_id):
         pairs = [FramePair(p.stored_time, p.query_time, p.distance) for p in pairs]
+        regions = {_TURNED_ROUND.get(k, k): n for k, n in regions.items()}
     segments = [Segment(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in r.segments]
     first = segments[0] if segments else Segment(0.0, 0.0, 0.0, 0.0)
     return VideoMatch(
@@ -315,7 +328,7 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         segments=segments, mirrored=r.mirrored, speed=round(r.speed, 4),
         offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
-        pairs=pairs, specific_frames=ev.get("specific_frames", 0), regions=ev.get("regions", {}),
+        pairs=pairs, specific_frames=ev.get("specific_frames", 0), regions=regions,
     )
 
 

@@ -64,11 +64,15 @@ def detected_edits(m: VideoMatch | None) -> list[str]:
     return edits
 
 
-# Most matched frames matched on one region of the query frame: what that says about the edit.
+# Most matched frame pairs matched best on these regions (`fingerprints.explain`): the edit, in words.
 REGION_EDITS = {
-    "centre": "matched on the centre of the query's picture (framed by a template, or the other is a crop of it)",
+    "cropped": "cropped (the stored video shows more around the picture)",
+    "crop of query": "the stored video is a crop of this one",
+    "centre": "framed differently at the edges (banners, badges, borders)",
     "window": "shown in a picture-in-picture window",
-    "surround": "under a large overlay or sticker (matched around it)",
+    "surround": "under a large overlay or sticker",
+    "in a window of the stored video": "the stored video shows this one in a picture-in-picture window",
+    "under an overlay in the stored video": "the stored video shows this one under a large overlay",
 }
 
 

@@ -102,6 +102,9 @@ def test_generated_edits_are_found_and_unrelated_clips_are_not(prov_sqlite, samp
         if edit == "excerpt_6s":
             assert match["segments"][0]["stored_start"] == pytest.approx(EXCERPT_START, abs=0.5)
         assert match["frames"] and all(f["distance"] <= 14 for f in match["frames"])
+        # every matched pair is explained by the regions that matched it (same framing for these edits)
+        assert sum(match["regions"].values()) == len(match["frames"]), match["regions"]
+        assert match["regions"].get("whole", 0) >= 0.5 * len(match["frames"]), (edit, match["regions"])
     for path in sample_clips.unrelated:
         report = prov_sqlite.json("find-earliest", str(path), "--format", "json")
         assert all(a["match"]["exact"] for a in report["appearances"])

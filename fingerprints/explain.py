@@ -1,0 +1,70 @@
+"""Which parts of two frames matched: the edit a match shows, from its frame pairs.
+
+Alignment knows which frames matched and how far apart their hashes are, but
+the index only returns stored times, not which of a stored frame's hashes
+(whole picture or centre) was hit.  With both videos' frame hashes at hand
+(the query's fingerprint, the stored frames from the repository), each
+matched pair is re-examined: whichever combination of regions is nearest
+says what the re-upload did.
+
+- whole/whole: the same framing;
+- query whole / stored centre: the query is a crop (the stored video shows more);
+- query centre / stored whole: the stored video is a crop of the query;
+- centre/centre: both are framed differently at the edges (banners, badges);
+- query window: the stored footage is shown in a picture-in-picture window;
+- query surround: the stored footage is under a large sticker or overlay.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import numpy as np
+
+from .model import FrameHash
+
+WHOLE = "whole"
+QUERY_CROPPED = "cropped"
+STORED_CROPPED = "crop of query"
+CENTRE = "centre"
+WINDOW = "window"
+SURROUND = "surround"
+
+
+class StoredFrame(Protocol):
+    timestamp: float
+    hash: int
+    centre_hash: int | None
+
+
+def _nearest(times: np.ndarray, t: float) -> int:
+    return int(np.argmin(np.abs(times - t)))
+
+
+def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[StoredFrame],
+                 pairs: Sequence, mirrored: bool) -> dict[str, int]:
+    """Count the matched pairs by the regions that match best (names above)."""
+    if not query_frames or not stored_frames or not pairs:
+        return {}
+    q_times = np.array([f.timestamp for f in query_frames])
+    s_times = np.array([f.timestamp for f in stored_frames])
+    counts: dict[str, int] = {}
+    for pair in pairs:
+        q = query_frames[_nearest(q_times, pair.query_time)]
+        s = stored_frames[_nearest(s_times, pair.stored_time)]
+        whole = q.mirrored_hash if mirrored else q.hash
+        options = [(_distance(whole, s.hash), 0, WHOLE), (_distance(whole, s.centre_hash), 1, QUERY_CROPPED)]
+        centre = q.centre_mirrored_hash if mirrored else q.centre_hash
+        options += [(_distance(centre, s.hash), 1, STORED_CROPPED), (_distance(centre, s.centre_hash), 2, CENTRE)]
+        window = q.window_mirrored_hash if mirrored else q.window_hash
+        surround = q.surround_mirrored_hash if mirrored else q.surround_hash
+        options += [(min(_distance(window, s.hash), _distance(window, s.centre_hash)), 3, WINDOW),
+                    (min(_distance(surround, s.hash), _distance(surround, s.centre_hash)), 3, SURROUND)]
+        _, _, best = min(options)  # ties go to the plainer explanation
+        counts[best] = counts.get(best, 0) + 1
+    return counts
+
+
+def _distance(a: int | None, b: int | None) -> int:
+    return 65 if a is None or b is None else (a ^ b).bit_count()
