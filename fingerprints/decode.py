@@ -134,7 +134,7 @@ def iter_gray_frames(
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
         *(["-skip_frame", "bidir", "-skip_loop_filter", "all"] if fast_decode else []),
         "-i", f"file:{Path(path).resolve()}", "-map", "0:v:0", "-an", "-sn", "-dn",
-        "-vf", f"fps={fps}:eof_action=pass,{_scale_filter(long_side)}",
+        "-vf", f"fps={fps},{_scale_filter(long_side)}",
         "-pix_fmt", "gray", "-strict", "-1", "-f", "yuv4mpegpipe", "pipe:1",
     ]
     count = 0
