@@ -114,27 +114,15 @@ def _read_exactly(stream, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def iter_gray_frames(
-    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None, fast_decode: bool = False
-) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield ``(timestamp_seconds, gray_uint8_frame)`` at `fps` frames per second.
-
-    ffmpeg writes YUV4MPEG ("mono"), whose header carries the frame size, so
-    no separate probe is needed.  With `fast_decode` the decoder drops
-    B-frames (nothing else references them in common encodes) and skips the
-    deblocking filter (its effect is gone after down-scaling); the fixed-rate
-    output then repeats the nearest earlier frame, so a timestamp can be up to
-    two source frames late.  Decoding is single-threaded: the most video per
-    CPU second, and several files can be fingerprinted side by side.
-
-    Raises `VideoDecodeError` when nothing can be decoded, or when the decode
-    stops short: a "partial file", or well short of `info.duration`.
-    """
+def _decode(path: Path, fps: float, long_side: int, fast_decode: bool, eof_pass: bool,
+            state: dict[str, bytes]) -> Iterator[tuple[float, np.ndarray]]:
+    """Run ffmpeg once and yield its frames; its complaints end up in ``state["err"]``."""
+    rate = f"fps={fps}:eof_action=pass" if eof_pass else f"fps={fps}"
     cmd = [
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
         *(["-skip_frame", "bidir", "-skip_loop_filter", "all"] if fast_decode else []),
         "-i", f"file:{Path(path).resolve()}", "-map", "0:v:0", "-an", "-sn", "-dn",
-        "-vf", f"fps={fps},{_scale_filter(long_side)}",
+        "-vf", f"{rate},{_scale_filter(long_side)}",
         "-pix_fmt", "gray", "-strict", "-1", "-f", "yuv4mpegpipe", "pipe:1",
     ]
     count = 0
@@ -158,7 +146,38 @@ def iter_gray_frames(
                 proc.kill()
             proc.wait()
             errors.seek(0)
-            err = errors.read()
+            state["err"] = errors.read()
+
+
+def iter_gray_frames(
+    path: Path, fps: float, long_side: int, info: VideoStreamInfo | None = None, fast_decode: bool = False
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield ``(timestamp_seconds, gray_uint8_frame)`` at `fps` frames per second.
+
+    ffmpeg writes YUV4MPEG ("mono"), whose header carries the frame size, so
+    no separate probe is needed.  With `fast_decode` the decoder drops
+    B-frames (nothing else references them in common encodes) and skips the
+    deblocking filter (its effect is gone after down-scaling); the fixed-rate
+    output then repeats the nearest earlier frame, so a timestamp can be up to
+    two source frames late.  Decoding is single-threaded: the most video per
+    CPU second, and several files can be fingerprinted side by side.
+
+    Raises `VideoDecodeError` when nothing can be decoded, or when the decode
+    stops short: a "partial file", or well short of `info.duration`.
+    """
+    state: dict[str, bytes] = {}
+    count = 0
+    for item in _decode(path, fps, long_side, fast_decode, False, state):
+        yield item
+        count += 1
+    if count == 0:
+        # A clip shorter than one output frame (a single frame, say): the fps filter emits
+        # nothing unless it passes the last frame at the end of the file.  Only then: passing
+        # it always would add a frame to the end of every fingerprint.
+        for item in _decode(path, fps, long_side, fast_decode, True, state):
+            yield item
+            count += 1
+    err = state.get("err", b"")
     complaint = _last_line(err, path)
     if count == 0:
         raise VideoDecodeError(f"not a readable video: {complaint or 'no frame could be decoded'}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import cv2
 import imagehash
 import numpy as np
@@ -185,3 +187,12 @@ def test_still_overlay_is_masked_only_over_moving_footage():
         frame[150:170, 250:310] = 90
     assert static_overlay_mask(slow) is None
     assert static_overlay_mask(slow, previous=cells) is cells
+
+
+def test_a_single_frame_video_is_fingerprinted(tmp_path):
+    """ffmpeg's fps filter emits nothing for a one-frame clip; the decoder then passes the last frame."""
+    one = tmp_path / "one.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25", "-frames:v", "1",
+                    "-pix_fmt", "yuv420p", str(one)], check=True)
+    fp = fingerprint_video(one)
+    assert fp.frames_decoded == 1 and len(fp.frames) == 1
