@@ -57,6 +57,7 @@ def invocation(db: str | None, data_dir: str | None, config_file: str | None) ->
 def answer(ws, request: dict[str, Any]) -> dict[str, Any]:
     """Run one find-earliest request against an open workspace; never raises."""
     from monitor.cli import InputProblem, _find_earliest_url, _is_url, render_to_string
+    from monitor.display import shown
     from monitor.earliest import find_earliest
     from monitor.pipeline import InputError
 
@@ -70,13 +71,13 @@ def answer(ws, request: dict[str, Any]) -> dict[str, Any]:
                 return {"exit_code": 0, "text": render_to_string(fmt, report, ws)}
         path = Path(request.get("cwd", "/")) / video
         if not path.exists():
-            return {"exit_code": 2, "error": f"{video}: no such file (give a path or an http(s) URL)"}
+            return {"exit_code": 2, "error": f"{shown(video)}: no such file (give a path or an http(s) URL)"}
         report = find_earliest(ws, path)
         return {"exit_code": 0, "text": render_to_string(fmt, report, ws)}
     except (InputProblem, InputError) as exc:
         return {"exit_code": 2, "error": getattr(exc, "message", None) or str(exc)}
     except Exception as exc:  # the server keeps serving; the client is told
-        log.exception("find-earliest failed for %r", video)
+        log.exception("find-earliest failed for %s", shown(video))
         return {"exit_code": 1, "error": f"the query server failed: {exc}"}
 
 
