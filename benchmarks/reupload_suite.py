@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fingerprints.align import match_fingerprint  # noqa: E402
 from fingerprints.index import MultiIndexHashIndex  # noqa: E402
-from fingerprints.model import matchable_hashes  # noqa: E402
+from fingerprints.model import matchable_hashes, motion_hashes  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
 from reupload.corpus import Corpus, build_corpus, materialise  # noqa: E402
 from reupload.peers import available_peers, cpu_seconds  # noqa: E402
@@ -72,15 +72,18 @@ def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
     timing = {"cpu_s": cpu_seconds() - c0, "wall_s": time.perf_counter() - t0}
     ids = {item.name: k for k, item in enumerate(corpus.items)}
     names = {k: n for n, k in ids.items()}
-    index = MultiIndexHashIndex()
+    index, motion_index = MultiIndexHashIndex(), MultiIndexHashIndex()
     for name, fp in fps.items():
+        times = np.array([f.timestamp for f in fp.frames], dtype=np.float64)
         positions, _, hashes = matchable_hashes(fp.frames)  # what the workspace indexes: whole and centre
-        index.add(ids[name], np.array([f.timestamp for f in fp.frames], dtype=np.float64)[positions], hashes)
+        index.add(ids[name], times[positions], hashes)
+        positions, hashes = motion_hashes(fp.frames)  # ... and the moving parts of still shots
+        motion_index.add(ids[name], times[positions], hashes)
     durations = {ids[n]: fp.duration for n, fp in fps.items()}
     answers, segments, details = {}, {}, {}
     t1 = time.perf_counter()
     for q in (i for i in corpus.items if i.is_query):
-        matches = match_fingerprint(fps[q.name], index, durations, exclude={ids[q.name]})
+        matches = match_fingerprint(fps[q.name], index, durations, exclude={ids[q.name]}, motion_index=motion_index)
         answers[q.name] = {names[m.media_id] for m in matches}
         segments[q.name] = {}
         for m in matches:

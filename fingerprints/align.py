@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .index import FrameIndex, IndexHits
-from .model import VideoFingerprint, matchable_hashes
+from .model import VideoFingerprint, matchable_hashes, motion_hashes
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
@@ -34,7 +34,7 @@ class MatchParams:
     time_tolerance: float = 0.4  # seconds off the line that still count as on it
     max_gap: float = 3.0  # seconds without matched frames that split a segment
     min_frames: int = 5  # matched frames needed for a match
-    min_duration: float = 2.0  # seconds of matched footage needed for a match
+    min_duration: float = 2.0  # seconds of matched footage needed for a match, in each of the two videos
     min_density: float = 0.3  # matched share of the query frames inside the segments
     min_coverage: float = 0.2  # of the query or of the stored video
     min_speed: float = 0.5
@@ -77,6 +77,7 @@ class VideoMatch:
     mean_distance: float
     pairs: list[FramePair] = field(default_factory=list)  # best pair per matched query frame
     specific_frames: int = 0  # matched frames that match this moment clearly better than any other
+    motion_frames: int = 0  # matched frames whose moving parts (in front of a still camera) match too
     regions: dict[str, int] = field(default_factory=dict)  # pairs by matching regions (`fingerprints.explain`)
 
 
@@ -133,8 +134,13 @@ def align_candidate(
     sample_step: float,
     mirrored: bool,
     params: MatchParams,
+    motion: np.ndarray | None = None,
 ) -> VideoMatch | None:
-    """Align the hits of one stored video; None when they do not make a match."""
+    """Align the hits of one stored video; None when they do not make a match.
+
+    `motion` flags the hits of moving-part hashes (`fingerprints.model.motion_hashes`); their
+    distances are only ever compared with each other.
+    """
     if len(query_positions) < params.min_frames:
         return None
     qt = query_times[query_positions]
@@ -175,7 +181,8 @@ def align_candidate(
     density = matched / max(1, inside)
     q_cov = min(1.0, q_len / query_duration) if query_duration else 0.0
     s_cov = min(1.0, s_len / stored_duration) if stored_duration else 0.0
-    if (matched < params.min_frames or q_len < params.min_duration or density < params.min_density
+    # both sides: a slow line through a few stored frames fits chance hits (seen at speed 0.5, 1 s stored)
+    if (matched < params.min_frames or min(q_len, s_len) < params.min_duration or density < params.min_density
             or max(q_cov, s_cov) < params.min_coverage):
         return None
     in_segments = np.zeros(len(q), dtype=bool)
@@ -183,7 +190,11 @@ def align_candidate(
         in_segments |= (q >= seg.query_start) & (q <= seg.query_end)
     mean_d = float(d[in_segments].mean()) if in_segments.any() else float(d.mean())
     specific = _specific_frames(query_positions, distances, residual, pos[in_segments], d[in_segments], speed,
-                                params)
+                                params, motion)
+    motion_frames = 0
+    if motion is not None and motion.any():
+        on_motion = motion & (residual <= params.time_tolerance)
+        motion_frames = int(np.isin(pos[in_segments], query_positions[on_motion]).sum())
     if mean_d > params.max_distance - params.edge_margin:
         return None
     score = matched * (1.0 - mean_d / 64.0)
@@ -192,24 +203,35 @@ def align_candidate(
     return VideoMatch(media_id=media_id, query_coverage=round(q_cov, 4), stored_coverage=round(s_cov, 4),
                       segments=segments, mirrored=mirrored, speed=round(speed, 4), offset=round(offset, 3),
                       score=round(score, 3), matched_frames=matched, mean_distance=round(mean_d, 2),
-                      pairs=pairs, specific_frames=specific)
+                      pairs=pairs, specific_frames=specific, motion_frames=motion_frames)
 
 
 def _specific_frames(query_positions: np.ndarray, distances: np.ndarray, residual: np.ndarray,
                      line_positions: np.ndarray, line_distances: np.ndarray, speed: float,
-                     params: MatchParams) -> int:
+                     params: MatchParams, motion: np.ndarray | None = None) -> int:
     """How many matched query frames match their line clearly better than any other moment.
 
     A shared account template (banner, badge, title band) or a static camera
     makes every frame of one video resemble every frame of the other: the
     hits are spread over all offsets, and the best line is no better than the
-    rest.  Footage that really is the same matches one moment best.
+    rest.  Footage that really is the same matches one moment best.  In front
+    of a still camera, the moving parts (`motion` hits) can pin the moment
+    down where the picture cannot.
     """
     off = residual > params.off_line_gap * max(1.0, speed)
-    best_off = np.full(int(query_positions.max()) + 1, params.max_distance + params.specific_margin,
-                       dtype=np.float64)
-    np.minimum.at(best_off, query_positions[off], distances[off])
-    return int((best_off[line_positions] - line_distances >= params.specific_margin).sum())
+    size = int(query_positions.max()) + 1
+    picture = np.ones(len(query_positions), dtype=bool) if motion is None else ~motion
+    best_off = np.full(size, params.max_distance + params.specific_margin, dtype=np.float64)
+    np.minimum.at(best_off, query_positions[off & picture], distances[off & picture])
+    specific = best_off[line_positions] - line_distances >= params.specific_margin
+    if motion is not None and motion.any():
+        on = residual <= params.time_tolerance
+        best_on_motion = np.full(size, np.inf)
+        np.minimum.at(best_on_motion, query_positions[on & motion], distances[on & motion])
+        best_off_motion = np.full(size, params.max_distance + params.specific_margin, dtype=np.float64)
+        np.minimum.at(best_off_motion, query_positions[off & motion], distances[off & motion])
+        specific |= best_off_motion[line_positions] - best_on_motion[line_positions] >= params.specific_margin
+    return int(specific.sum())
 
 
 def _group(hits: IndexHits) -> dict[int, np.ndarray]:
@@ -225,12 +247,14 @@ def match_fingerprint(
     stored_durations: Mapping[int, float],
     params: MatchParams | None = None,
     exclude: set[int] | None = None,
+    motion_index: FrameIndex | None = None,
 ) -> list[VideoMatch]:
     """All stored videos that `query` matches, best first.
 
     `stored_durations[media_id]` gives a stored video's length (a mapping
     that loads on demand is fine).  Both the frame hashes and the mirrored hashes are looked up; a stored
-    video matched better by the mirrored ones is reported as mirrored.
+    video matched better by the mirrored ones is reported as mirrored.  `motion_index` holds the stored
+    moving-part hashes (`fingerprints.model.motion_hashes`), which tell the moments of a still camera apart.
     """
     params = params or MatchParams()
     if not query.frames:
@@ -241,12 +265,23 @@ def match_fingerprint(
     for mirrored in (False, True):
         frame_of, _, hashes = matchable_hashes(query.frames, mirrored, query=True)
         hits = index.query(hashes, params.max_distance)
+        positions = frame_of[hits.query_positions]
+        motion_of, moving = motion_hashes(query.frames, mirrored)
+        if motion_index is not None and len(moving):
+            more = motion_index.query(moving, params.max_distance)
+            hits = IndexHits(np.concatenate([hits.query_positions, len(hashes) + more.query_positions]),
+                             np.concatenate([hits.media_ids, more.media_ids]),
+                             np.concatenate([hits.timestamps, more.timestamps]),
+                             np.concatenate([hits.distances, more.distances]))
+            positions = np.concatenate([positions, motion_of[more.query_positions]])
+        is_motion = hits.query_positions >= len(hashes)
         for media_id, rows in _group(hits).items():
             if exclude and media_id in exclude:
                 continue
-            match = align_candidate(media_id, times, frame_of[hits.query_positions[rows]], hits.timestamps[rows],
+            match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
-                                    stored_durations[media_id], step, mirrored, params)
+                                    stored_durations[media_id], step, mirrored, params,
+                                    is_motion[rows] if is_motion.any() else None)
             if match is not None:
                 candidates.append(match)
     best: dict[int, VideoMatch] = {}
@@ -273,6 +308,9 @@ def _specific_or_nearest(candidates: list[VideoMatch], params: MatchParams) -> l
     """
     specific = [m for m in candidates if is_specific(m, params)]
     vague = [m for m in candidates if not is_specific(m, params) and m.mean_distance <= params.static_max_distance]
+    if any(m.motion_frames >= params.min_frames for m in specific):
+        # what moves in front of a still camera told one take from the others: the rest look alike, no more
+        vague = [m for m in vague if m.motion_frames >= params.min_frames]
     if vague:
         nearest = min(m.mean_distance for m in vague)
         specific += [m for m in vague if m.mean_distance <= nearest + params.static_margin]

@@ -12,7 +12,8 @@ says what the re-upload did.
 - query centre / stored whole: the stored video is a crop of the query;
 - centre/centre: both are framed differently at the edges (banners, badges);
 - query window: the stored footage is shown in a picture-in-picture window;
-- query surround: the stored footage is under a large sticker or overlay.
+- query surround: the stored footage is under a large sticker or overlay;
+- moving parts: a still camera, told apart by what moves in front of it (the picture matched no better).
 """
 
 from __future__ import annotations
@@ -30,12 +31,15 @@ STORED_CROPPED = "crop of query"
 CENTRE = "centre"
 WINDOW = "window"
 SURROUND = "surround"
+MOVING = "moving parts"
+PLAINER_MARGIN = 2  # bits by which a less plain explanation must match better to be given
 
 
 class StoredFrame(Protocol):
     timestamp: float
     hash: int
     centre_hash: int | None
+    motion_hash: int | None
 
 
 def _nearest(times: np.ndarray, t: float) -> int:
@@ -61,7 +65,11 @@ def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[Stor
         surround = q.surround_mirrored_hash if mirrored else q.surround_hash
         options += [(min(_distance(window, s.hash), _distance(window, s.centre_hash)), 3, WINDOW),
                     (min(_distance(surround, s.hash), _distance(surround, s.centre_hash)), 3, SURROUND)]
-        _, _, best = min(options)  # ties go to the plainer explanation
+        motion = q.motion_mirrored_hash if mirrored else q.motion_hash
+        options.append((_distance(motion, getattr(s, "motion_hash", None)), 4, MOVING))
+        nearest = min(d for d, _, _ in options)
+        # near-ties go to the plainer explanation: a bit or two is noise between two hashes of one frame
+        _, _, best = min((rank, d, name) for d, rank, name in options if d <= nearest + PLAINER_MARGIN)
         counts[best] = counts.get(best, 0) + 1
     return counts
 

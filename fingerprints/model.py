@@ -23,7 +23,8 @@ class FingerprintSettings:
     """
 
     algorithm: str = "phash64"
-    version: int = 3  # 2: the active area per shot; 3: centre hashes, still overlays masked, windows (queries)
+    version: int = 4  # 2: the active area per shot; 3: centre hashes, still overlays masked, windows (queries);
+    # 4: a blurred pad must start with a step (smooth sides of footage are not pads); moving parts of still shots
     analysis_fps: float = 8.0  # frames per second decoded for analysis
     analysis_size: int = 320  # long side of decoded analysis frames, pixels
     floor_interval: float = 0.25  # a frame is hashed at least this often (s)
@@ -72,12 +73,15 @@ class FrameHash:
     window_mirrored_hash: int | None = None
     surround_hash: int | None = None  # hash of the frame with that window blanked (a sticker over footage)
     surround_mirrored_hash: int | None = None
+    motion_hash: int | None = None  # hash of what moves in front of a still camera (`normalize.moving_parts`)
+    motion_mirrored_hash: int | None = None
 
 
 KIND_FULL = 0  # hash of the whole active area
 KIND_CENTRE = 1  # hash of its central CENTRE_SHARE x CENTRE_SHARE
 KIND_WINDOW = 2  # hash of a window of footage inside other footage (picture-in-picture)
 KIND_SURROUND = 3  # hash of the frame with that window blanked (the footage under a large sticker)
+KIND_MOTION = 4  # hash of the moving parts in front of a still camera (a hash space of its own)
 CENTRE_SHARE = 0.7
 
 
@@ -124,3 +128,11 @@ def matchable_hashes(frames: list[FrameHash], mirrored: bool = False,
             hashes.append(f.surround_mirrored_hash if mirrored else f.surround_hash)
     return (np.array(positions, dtype=np.int64), np.array(kinds, dtype=np.int8),
             np.array(hashes, dtype=np.uint64))
+
+
+def motion_hashes(frames: list[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(frame positions, hashes) of the moving parts of still-camera frames: indexed and looked up apart
+    from the picture hashes, since a hash of a difference image is not comparable with a hash of a picture."""
+    positions = [k for k, f in enumerate(frames) if f.motion_hash is not None]
+    hashes = [frames[k].motion_mirrored_hash if mirrored else frames[k].motion_hash for k in positions]
+    return np.array(positions, dtype=np.int64), np.array(hashes, dtype=np.uint64)

@@ -22,6 +22,11 @@ from .model import CropBox
 PAD_ENERGY_RATIO = 0.3
 # Never crop to less than this share of a side: what is left would be a detail, not the footage.
 MIN_ACTIVE_SHARE = 0.2
+# Footage laid over a blurred pad starts with a step: just inside its edge the edge energy is at least
+# this many times what it is just outside (the suite's 9:16 reframes: 5.8-400).  Footage that merely
+# fades into smooth sides (sky, a gradient, a static scene's dark corners) ramps up: 1.3-1.7.
+PAD_STEP_RATIO = 3.0
+_STEP_SKIP, _STEP_WIDTH = 2, 4  # columns next to the edge left out (the step itself), and compared
 
 
 def _edge_trim(is_border: np.ndarray) -> tuple[int, int]:
@@ -80,7 +85,27 @@ def _sharp_band(energy: np.ndarray) -> tuple[int, int] | None:
     # the median: a title band or lettering drawn on the pad is sharp, but only a few rows of it
     if outside.size == 0 or float(np.median(outside)) > PAD_ENERGY_RATIO * inside:
         return None
+    if not (_steps_up(smooth, start, inward=True) and _steps_up(smooth, end, inward=False)):
+        return None
     return start, end
+
+
+def _steps_up(smooth: np.ndarray, edge: int, inward: bool) -> bool:
+    """Whether edge energy jumps at `edge` (the first column inside, or one past the last) rather than ramps.
+
+    A side with fewer pad columns than the step needs to be seen is not judged.
+    """
+    n = len(smooth)
+    pad = edge if inward else n - edge
+    if pad <= _STEP_SKIP:
+        return True
+    if inward:
+        outside = smooth[max(0, edge - _STEP_SKIP - _STEP_WIDTH):edge - _STEP_SKIP]
+        inside = smooth[edge + _STEP_SKIP:edge + _STEP_SKIP + _STEP_WIDTH]
+    else:
+        outside = smooth[edge + _STEP_SKIP:edge + _STEP_SKIP + _STEP_WIDTH]
+        inside = smooth[max(0, edge - _STEP_SKIP - _STEP_WIDTH):edge - _STEP_SKIP]
+    return float(inside.mean()) >= PAD_STEP_RATIO * max(float(outside.mean()), 1e-6)
 
 
 def detect_active_area(frames: Sequence[np.ndarray], border_threshold: int = 24) -> CropBox:
@@ -145,6 +170,42 @@ def static_overlay_mask(frames: Sequence[np.ndarray], previous: np.ndarray | Non
     if previous is not None and float(still[previous].mean()) >= 0.9 and float(still.mean()) < 0.9:
         return previous
     return None
+
+
+# A still camera: the moving parts of the picture are what tells one moment from another.
+STILL_LEVEL = 12  # grey levels from the background beyond which a pixel has moved
+MAX_MOVING_SHARE = 0.1  # a shot whose frames typically move more than this share of pixels is not still
+MIN_STILL_FRAMES = 8  # sampled frames needed for a background (2 s at 4 per second)
+MOTION_LEVEL = 25  # a frame whose blurred difference from the background stays below this has no moving part
+_MOTION_BLUR = 1.5  # Gaussian sigma (analysis pixels) that smooths sensor noise out of the difference
+
+
+def still_background(frames: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The picture behind what moves, when the camera is still; None when it moves or too few frames are given.
+
+    A still camera (CCTV, a street cam, a tripod) makes every frame of one
+    take look alike, and alike to any other take of the same place: the
+    whole-picture hash cannot tell the moments apart, and captions drawn over
+    the footage do not move either.  The per-pixel median over the shot is
+    the scene without its moving parts (a part that moves covers a pixel in
+    fewer than half of the frames).
+    """
+    if len(frames) < MIN_STILL_FRAMES:
+        return None
+    stack = np.stack(frames)
+    background = np.median(stack, axis=0).astype(np.uint8)
+    moving = [float((cv2.absdiff(f, background) > STILL_LEVEL).mean()) for f in frames]
+    if float(np.median(moving)) > MAX_MOVING_SHARE:
+        return None
+    return background
+
+
+def moving_parts(frame: np.ndarray, background: np.ndarray) -> np.ndarray | None:
+    """How far each pixel is from the still background (blurred), or None when nothing moves in this frame."""
+    difference = cv2.GaussianBlur(cv2.absdiff(frame, background), (0, 0), _MOTION_BLUR)
+    if int(difference.max()) < MOTION_LEVEL:
+        return None
+    return difference
 
 
 def mask_at(cells: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:

@@ -9,7 +9,8 @@ cut off), still overlays are masked (account banners and badges), and a
 picture-in-picture window is looked for, so memory stays flat whatever the
 video's length.  Each frame gets a hash of its active area and of that
 area's centre, and, where a window was found, of the window and of the
-picture around it (see `fingerprints.model.matchable_hashes`).
+picture around it (see `fingerprints.model.matchable_hashes`); in front of a still
+camera, what moves gets a hash of its own (`fingerprints.model.motion_hashes`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import numpy as np
 from .decode import VideoStreamInfo, iter_gray_frames
 from .model import CENTRE_SHARE, CropBox, FingerprintSettings, FrameHash, VideoFingerprint
 from .normalize import (centre, crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
-                        static_overlay_mask)
+                        moving_parts, static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
@@ -91,6 +92,8 @@ def fingerprint_video(
             inner = detect_active_area([crop(f, window) for f in sample], settings.border_threshold)
             window = CropBox(window.x + inner.x, window.y + inner.y, inner.width, inner.height,
                              box.width, box.height)
+        # a still camera: what moves in front of it tells its moments apart (and captions do not move)
+        background = still_background(sample)
         blank = None
         if window is not None:
             blank = np.zeros(sample[0].shape, dtype=bool)
@@ -101,7 +104,8 @@ def fingerprint_video(
             active = crop(frame, box)
             _hash_one(result, hasher, settings, t, active if mask is None else fill_masked(active, mask), cut,
                       mask is not None, None if window is None else crop(active, window),
-                      None if blank is None else fill_masked(active, blank))
+                      None if blank is None else fill_masked(active, blank),
+                      None if background is None else moving_parts(active, background))
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
@@ -127,7 +131,7 @@ def fingerprint_video(
 
 def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,
               t: float, active: np.ndarray, cut: bool, template: bool, window: np.ndarray | None,
-              surround: np.ndarray | None) -> None:
+              surround: np.ndarray | None, motion: np.ndarray | None) -> None:
     quality = float(active.std())
     if quality < settings.min_frame_std or min(active.shape) < 8:
         result.frames_skipped_flat += 1
@@ -138,11 +142,13 @@ def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: Fi
     if window is not None and min(window.shape) >= 8 and float(window.std()) >= settings.min_frame_std:
         wh, wm = hasher.hash_frame_and_mirror(window)
         sh, sm = hasher.hash_frame_and_mirror(surround)
+    mh, mm = hasher.hash_frame_and_mirror(motion) if motion is not None else (None, None)
     result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hash=h,
                                    mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2),
                                    centre_hash=ch, centre_mirrored_hash=cm, template=template,
                                    window_hash=wh, window_mirrored_hash=wm,
-                                   surround_hash=sh, surround_mirrored_hash=sm))
+                                   surround_hash=sh, surround_mirrored_hash=sm,
+                                   motion_hash=mh, motion_mirrored_hash=mm))
 
 
 def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:

@@ -51,6 +51,7 @@ class Workspace:
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
     _index: FrameIndex | None = None
+    _motion_index: FrameIndex | None = None
     _indexed: set[int] = field(default_factory=set)
     _durations: _Durations | None = None
 
@@ -80,13 +81,22 @@ class Workspace:
                 np.concatenate([table.media_ids, table.media_ids[centre]]),
                 np.concatenate([table.timestamps, table.timestamps[centre]]),
                 np.concatenate([table.hashes, table.centre_hashes[centre]]))
+            moving = table.has_motion
+            self._motion_index = MultiIndexHashIndex.build(table.media_ids[moving], table.timestamps[moving],
+                                                           table.motion_hashes[moving])
             return self._index
         for media_id in sorted(repo.fingerprinted_media_ids(self.settings_id) - self._indexed):
             self.add_to_index(media_id, repo.frames_for_media(media_id, self.settings_id))
         return self._index
 
+    def motion_index(self) -> FrameIndex:
+        """The index of stored moving-part hashes (still-camera shots), kept current like `index`."""
+        self.index()
+        assert self._motion_index is not None
+        return self._motion_index
+
     def add_to_index(self, media_id: int, frames: list) -> None:
-        """Add one media's frames (FrameHash or FrameRow: both hashes of each) to the loaded index."""
+        """Add one media's frames (FrameHash or FrameRow: every hash of each) to the loaded indexes."""
         if self._index is not None and media_id not in self._indexed:
             with_centre = [f for f in frames if f.centre_hash is not None]
             self._index.add(media_id,
@@ -94,6 +104,10 @@ class Workspace:
                                      dtype=np.float64),
                             np.array([f.hash for f in frames] + [f.centre_hash for f in with_centre],
                                      dtype=np.uint64))
+            moving = [f for f in frames if f.motion_hash is not None]
+            if moving:
+                self._motion_index.add(media_id, np.array([f.timestamp for f in moving], dtype=np.float64),
+                                       np.array([f.motion_hash for f in moving], dtype=np.uint64))
         self._indexed.add(media_id)
 
     def durations(self) -> _Durations:
@@ -204,7 +218,8 @@ def _one_line(text: str) -> str:
 
 def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
     """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
-    matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude)
+    matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude,
+                                motion_index=ws.motion_index())
     for m in matches:
         m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
                                  m.pairs, m.mirrored)
@@ -236,8 +251,8 @@ def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -
     repo = ws.repository
     matches = find_matches(ws, fp, exclude={media.id})
     repo.add_fingerprint(media.id, ws.settings_id,
-                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template)
-                          for f in fp.frames],
+                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template,
+                                   f.motion_hash) for f in fp.frames],
                          fp.frames_decoded, {"crops": crops_summary(fp.crops),
                                              "frames_skipped_flat": fp.frames_skipped_flat})
     for m in matches:
@@ -303,7 +318,8 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
         segments=[MatchSegmentRecord(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in m.segments],
         # pairs are written from the side of `query_media_id`; `_from_record` turns them round
         evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
-                  "mean_distance": m.mean_distance, "specific_frames": m.specific_frames, "regions": m.regions,
+                  "mean_distance": m.mean_distance, "specific_frames": m.specific_frames,
+                  "motion_frames": m.motion_frames, "regions": m.regions,
                   "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
     )
 
@@ -328,7 +344,8 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         segments=segments, mirrored=r.mirrored, speed=round(r.speed, 4),
         offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
-        pairs=pairs, specific_frames=ev.get("specific_frames", 0), regions=regions,
+        pairs=pairs, specific_frames=ev.get("specific_frames", 0), motion_frames=ev.get("motion_frames", 0),
+        regions=regions,
     )
 
 

@@ -71,6 +71,7 @@ REGION_EDITS = {
     "centre": "framed differently at the edges (banners, badges, borders)",
     "window": "shown in a picture-in-picture window",
     "surround": "under a large overlay or sticker",
+    "moving parts": "a still camera: told apart from other takes by what moves in front of it",
     "in a window of the stored video": "the stored video shows this one in a picture-in-picture window",
     "under an overlay in the stored video": "the stored video shows this one under a large overlay",
 }
@@ -95,6 +96,7 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
         "matched_frames": match.matched_frames,
         "mean_distance": match.mean_distance,
         "specific_frames": match.specific_frames,
+        "motion_frames": match.motion_frames,
         "regions": match.regions,
         "edits": detected_edits(match),
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 # The newest migration; a test checks it against alembic/versions, so a new migration must update it.
-HEAD_REVISION = "0003_centre_hashes"
+HEAD_REVISION = "0004_motion_hashes"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Any constant works; it only has to be the same for every process of this service.
 PG_MIGRATION_LOCK_ID = 0x70726F76  # "prov"

@@ -169,6 +169,7 @@ class FrameModel(Base):
     quality: Mapped[float]
     centre_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v3 on; same encoding
     overlay_masked: Mapped[bool] = mapped_column(server_default=sa.false(), default=False)
+    motion_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v4 on, still shots only; same encoding
 
 
 class MatchModel(Base):

@@ -100,6 +100,7 @@ class FrameRow:
     quality: float = 0.0
     centre_hash: int | None = None  # hash of the picture's centre (settings v3 on)
     overlay_masked: bool = False  # a still overlay was masked out before hashing
+    motion_hash: int | None = None  # hash of what moves in front of a still camera (settings v4 on)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,8 @@ class FrameTable:
     hashes: "Any"  # numpy uint64 array
     centre_hashes: "Any" = None  # numpy uint64 array, 0 where has_centre is False
     has_centre: "Any" = None  # numpy bool array
+    motion_hashes: "Any" = None  # numpy uint64 array, 0 where has_motion is False
+    has_motion: "Any" = None  # numpy bool array
 
 
 @dataclass(frozen=True)

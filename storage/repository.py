@@ -283,6 +283,7 @@ class SqlRepository:
                 "quality": frame.quality,
                 "centre_hash": None if frame.centre_hash is None else to_signed64(frame.centre_hash),
                 "overlay_masked": frame.overlay_masked,
+                "motion_hash": None if frame.motion_hash is None else to_signed64(frame.motion_hash),
             }
             for frame in frames
         ]
@@ -318,6 +319,7 @@ class SqlRepository:
                     FrameModel.quality,
                     FrameModel.centre_hash,
                     FrameModel.overlay_masked,
+                    FrameModel.motion_hash,
                 )
                 .where(FrameModel.media_id == media_id, FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.idx)
@@ -331,15 +333,17 @@ class SqlRepository:
                     quality=quality,
                     centre_hash=None if centre is None else to_unsigned64(centre),
                     overlay_masked=bool(masked),
+                    motion_hash=None if motion is None else to_unsigned64(motion),
                 )
-                for idx, timestamp, value, is_scene_cut, quality, centre, masked in rows
+                for idx, timestamp, value, is_scene_cut, quality, centre, masked, motion in rows
             ]
 
     def frame_table(self, settings_id: int) -> FrameTable:
         """Every frame made with `settings_id`, column-wise, ordered by media and index."""
         with self.database.session() as session:
             rows = session.execute(
-                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash, FrameModel.centre_hash)
+                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash, FrameModel.centre_hash,
+                          FrameModel.motion_hash)
                 .where(FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.media_id, FrameModel.idx)
             ).all()
@@ -350,8 +354,10 @@ class SqlRepository:
                 hashes=np.empty(0, dtype=np.uint64),
                 centre_hashes=np.empty(0, dtype=np.uint64),
                 has_centre=np.empty(0, dtype=bool),
+                motion_hashes=np.empty(0, dtype=np.uint64),
+                has_motion=np.empty(0, dtype=bool),
             )
-        media_ids, timestamps, hashes, centres = zip(*rows)
+        media_ids, timestamps, hashes, centres, motions = zip(*rows)
         has_centre = np.array([c is not None for c in centres], dtype=bool)
         return FrameTable(
             media_ids=np.array(media_ids, dtype=np.int64),
@@ -360,6 +366,8 @@ class SqlRepository:
             hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
             centre_hashes=np.array([0 if c is None else c for c in centres], dtype=np.int64).view(np.uint64),
             has_centre=has_centre,
+            motion_hashes=np.array([0 if m is None else m for m in motions], dtype=np.int64).view(np.uint64),
+            has_motion=np.array([m is not None for m in motions], dtype=bool),
         )
 
     def fingerprinted_media_ids(self, settings_id: int) -> set[int]:

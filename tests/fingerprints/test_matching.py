@@ -8,7 +8,7 @@ import pytest
 from fingerprints.align import match_fingerprint
 from fingerprints.index import BruteForceIndex
 from fingerprints.explain import pair_regions
-from fingerprints.model import matchable_hashes
+from fingerprints.model import matchable_hashes, motion_hashes
 from fingerprints.video import fingerprint_video
 from monitor.samples import make_edit
 from tests.video_fixtures import EXCERPT_START
@@ -166,3 +166,55 @@ def test_segments_report_both_sides(generated):
     assert seg.stored_start == pytest.approx(EXCERPT_START, abs=0.5)
     assert seg.stored_end == pytest.approx(EXCERPT_START + 6.0, abs=0.5)
     assert all(p.distance <= 14 for p in m.pairs)
+
+
+# A still camera: one picture, sensor noise, a small figure crossing it at 18 px/s.
+STILL_SCENE = ("mandelbrot=size=320x136:rate=15:start_x=-0.16:start_y=1.0405:start_scale=0.02:end_scale=0.02"
+               ":inner=period:maxiter=300,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/15/TB,fps=15,"
+               "trim=duration=12[still];color=c=0x803020:s=10x22:r=15[fig];"
+               "[still][fig]overlay=x='mod(t*18,W)':y=H*0.55:shortest=1,noise=alls=6:allf=t")
+
+
+@pytest.fixture(scope="module")
+def still_camera(tmp_path_factory):
+    """Two takes (0-5 s, 6.5-11.5 s) of the same still scene, a banner over the second, its mirror, an excerpt."""
+    import subprocess
+
+    root = tmp_path_factory.mktemp("still")
+    scene = root / "scene.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", STILL_SCENE, "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(scene)], check=True)
+    clips = {"A": make_edit(scene, root / "a.mp4", start=0.0, duration=5.0),
+             "B": make_edit(scene, root / "b.mp4", start=6.5, duration=5.0)}
+    clips["B-banner"] = make_edit(clips["B"], root / "b-banner.mp4", TEMPLATE)
+    clips["B-mirror"] = make_edit(clips["B"], root / "b-mirror.mp4", "hflip")
+    clips["A-excerpt"] = make_edit(clips["A"], root / "a-excerpt.mp4", start=1.0, duration=3.0)
+    fps = {name: fingerprint_video(path) for name, path in clips.items()}
+    index, motion_index, ids = BruteForceIndex(), BruteForceIndex(), {}
+    for i, name in enumerate(["A", "B", "B-mirror"]):
+        ids[name] = i
+        times = np.array([f.timestamp for f in fps[name].frames])
+        positions, _, hashes = matchable_hashes(fps[name].frames)
+        index.add(i, times[positions], hashes)
+        positions, hashes = motion_hashes(fps[name].frames)
+        motion_index.add(i, times[positions], hashes)
+    return fps, index, motion_index, ids, {ids[n]: fps[n].duration for n in ids}
+
+
+def test_a_still_camera_gets_hashes_of_what_moves(still_camera):
+    fps = still_camera[0]
+    for name in ("A", "B", "B-banner", "B-mirror"):
+        assert sum(f.motion_hash is not None for f in fps[name].frames) >= 0.8 * len(fps[name].frames), name
+
+
+@pytest.mark.parametrize("query, expected", [("B-banner", {"B", "B-mirror"}), ("A-excerpt", {"A"})])
+def test_takes_of_a_still_scene_are_told_apart_by_what_moves(still_camera, query, expected):
+    """Every frame of both takes looks alike (and a banner hides the small difference): only the
+    figure's place tells the takes apart, so the other take must not be reported."""
+    fps, index, motion_index, ids, durations = still_camera
+    names = {v: k for k, v in ids.items()}
+    matches = match_fingerprint(fps[query], index, durations, motion_index=motion_index)
+    assert {names[m.media_id] for m in matches} == expected
+    assert all(m.motion_frames >= 5 for m in matches)
+    without_motion = {names[m.media_id] for m in match_fingerprint(fps[query], index, durations)}
+    assert without_motion != expected  # the picture alone cannot tell (what this test is about)

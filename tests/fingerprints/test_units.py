@@ -14,7 +14,8 @@ from fingerprints.align import MatchParams, speed_grid
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings
-from fingerprints.normalize import detect_active_area, detect_inner_window, mask_at, static_overlay_mask
+from fingerprints.normalize import (detect_active_area, detect_inner_window, mask_at, moving_parts, static_overlay_mask,
+                                    still_background)
 from fingerprints.phash import PHashFingerprinter, bits_to_int, hamming
 from fingerprints.video import fingerprint_video
 
@@ -73,6 +74,38 @@ def test_blurred_pad_with_a_title_band_is_cropped_after_a_lossy_reencode():
     box = detect_active_area(frames)
     assert abs(box.y - 110) <= 3 and abs(box.height - 100) <= 6
     assert box.width == 180
+
+
+def test_footage_fading_into_smooth_sides_is_not_taken_for_a_blurred_pad():
+    # detail in the middle that thins out towards smooth sides (a sky, a gradient, dark corners):
+    # the edge energy ramps up over many columns instead of stepping up at a pad's edge
+    columns = np.linspace(-1.0, 1.0, 320)
+    detail = np.clip(1.4 - 2.2 * np.abs(columns), 0.0, 1.0) ** 2
+    frames = []
+    for s in range(6):
+        texture = _texture(180, 320, s).astype(np.float32)
+        gradient = np.tile(np.linspace(60, 200, 320, dtype=np.float32), (180, 1))
+        frames.append(np.clip(gradient + (texture - 128) * detail, 0, 255).astype(np.uint8))
+    assert detect_active_area(frames).is_full
+
+
+def test_still_background_and_what_moves_in_front_of_it():
+    rng = np.random.default_rng(5)
+    scene = _texture(136, 320, 1)
+    frames = []
+    for k in range(12):
+        f = np.clip(scene.astype(np.int16) + rng.integers(-4, 5, scene.shape), 0, 255).astype(np.uint8)
+        f[70:92, 10 + 9 * k:20 + 9 * k] = 40  # a small figure walking right
+        frames.append(f)
+    background = still_background(frames)
+    assert background is not None
+    moved = [moving_parts(f, background) for f in frames]
+    assert all(m is not None for m in moved)
+    assert int(np.argmax(moved[3].max(axis=0))) in range(37, 48)  # where the figure is in that frame
+    assert moving_parts(np.clip(scene.astype(np.int16) + 2, 0, 255).astype(np.uint8), background) is None
+    panning = [np.roll(scene, 7 * k, axis=1) for k in range(12)]  # a moving camera has no still background
+    assert still_background(panning) is None
+    assert still_background(frames[:4]) is None  # too few frames to tell
 
 
 def test_dark_footage_is_not_cropped_to_nothing():

@@ -34,8 +34,13 @@ def test_upgrade_then_downgrade_round_trip(database_url):
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0003_centre_hashes" == database.head_revision()
+        assert database.current_revision() == "0004_motion_hashes" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
+        assert {"centre_hash", "overlay_masked", "motion_hash"} <= frame_columns(database)
+
+        database.downgrade("0003_centre_hashes")
+        assert database.current_revision() == "0003_centre_hashes"
+        assert "motion_hash" not in frame_columns(database)
         assert {"centre_hash", "overlay_masked"} <= frame_columns(database)
 
         database.downgrade("0002_monitoring")
@@ -100,7 +105,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0003_centre_hashes"
+    assert first.current_revision() == second.current_revision() == "0004_motion_hashes"
     first.dispose()
     second.dispose()
 
@@ -121,7 +126,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0003_centre_hashes"
+    assert Database(url).current_revision() == "0004_motion_hashes"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):
@@ -174,7 +179,7 @@ def test_alembic_command_line_uses_provenance_db(tmp_path):
 
 
 def test_frames_stored_before_0003_survive_it(database_url):
-    """Upgrading to centre hashes keeps every stored frame (SQLite copies the table in batch mode)."""
+    """Upgrading to centre and motion hashes keeps every stored frame (SQLite copies the table in batch mode)."""
     database = Database(database_url)
     now = datetime(2024, 5, 1, tzinfo=timezone.utc).replace(tzinfo=None)
     try:
@@ -193,8 +198,9 @@ def test_frames_stored_before_0003_survive_it(database_url):
         database.upgrade()
         with database.engine.connect() as connection:
             rows = connection.execute(sa.text(
-                "SELECT idx, hash, centre_hash, overlay_masked FROM frames ORDER BY idx")).all()
-        assert [tuple(r) for r in rows] == [(0, -1, None, False), (1, -2, None, False), (2, -3, None, False)]
+                "SELECT idx, hash, centre_hash, overlay_masked, motion_hash FROM frames ORDER BY idx")).all()
+        assert [tuple(r) for r in rows] == [(0, -1, None, False, None), (1, -2, None, False, None),
+                                            (2, -3, None, False, None)]
     finally:
         database.dispose()
 
