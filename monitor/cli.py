@@ -280,7 +280,7 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
         if not path.exists():
             raise InputProblem(f"{shown(video)}: no such file (give a path or an http(s) URL)")
         with fingerprint_progress(path) as progress:
-            report = find_earliest(ws, path, progress=progress)
+            report = find_earliest(ws, path, progress=progress, head_start=_head_start(ws, path, progress))
         text = _render(fmt, report, ws, output)
     if text is None:
         return
@@ -289,6 +289,14 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
         stderr.print(f"report written to {shown(output.resolve())}")
     else:
         click.echo(text, nl=not text.endswith("\n"))
+
+
+def _head_start(ws, path: Path, progress):
+    """The analysis of `path` that `provenance` started before loading this module, if it did."""
+    from monitor import prefetch
+
+    started = prefetch.take(path)
+    return (lambda: started.analysed(ws.settings, progress)) if started else None
 
 
 def _render(fmt: str, report, ws, output: Path | None) -> str | None:

@@ -101,11 +101,15 @@ def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
 
 def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
                   analysed: AnalysedFile | None = None,
-                  progress: Callable[[float, float | None], None] | None = None) -> EarliestReport:
+                  progress: Callable[[float, float | None], None] | None = None,
+                  head_start: Callable[[], AnalysedFile | None] | None = None) -> EarliestReport:
     """Every stored appearance of the footage in `path`; the query itself is not stored.
 
     A file whose exact bytes are already stored is answered from the matches
     computed at ingest time; anything else is fingerprinted and looked up.
+    `head_start` gives an analysis of `path` made elsewhere (see
+    `monitor.prefetch`), or None when the file must be analysed here after all;
+    it is asked only when the stored-bytes shortcut does not apply.
     """
     same = None if analysed else stored_fingerprinted_media(ws, path)
     if same is not None:
@@ -113,7 +117,8 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
         return EarliestReport(query_path=Path(path), query_sha256=same.sha256,
                               query_duration=same.duration or 0.0, query_url=query_url,
                               appearances=appearances_for(ws, views))
-    analysed = analysed or analyse_file(path, ws.settings, progress, ws.exif, describe=False)
+    analysed = (analysed or (head_start and head_start())
+                or analyse_file(path, ws.settings, progress, ws.exif, describe=False))
     same = ws.repository.get_media_by_sha256(analysed.sha256)
     exclude = {same.id} if same else set()
     views = [MatchView(ws.repository.get_media(m.media_id), m)

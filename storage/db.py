@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from storage.errors import StorageError  # noqa: F401 (re-exported)
+
 ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
 # The newest migration; a test checks it against alembic/versions, so a new migration must update it.
 HEAD_REVISION = "0004_motion_hashes"
@@ -27,9 +29,6 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30
 PG_MIGRATION_LOCK_ID = 0x70726F76  # "prov"
 HOW_TO_CHOOSE = "Set --db or PROVENANCE_DB"
 
-
-class StorageError(Exception):
-    """A storage problem the user can fix; the message says how."""
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -17,7 +17,7 @@ import shutil
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from storage.db import StorageError
+from storage.errors import StorageError
 
 CHUNK_SIZE = 1 << 20
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")

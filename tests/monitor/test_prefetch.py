@@ -1,0 +1,118 @@
+"""The head start of a cold find-earliest (`monitor.prefetch`): same analysis, same reports, same errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from monitor.config import load_config
+from monitor.earliest import FLAG_EXACT, find_earliest
+from monitor.pipeline import InputError, Workspace, analyse_file
+from tests.monitor.test_cli_core import Provenance
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Forks as the `provenance` command does, then compares the child's analysis with `analyse_file`.
+_COMPARE = """
+import json, sys
+from pathlib import Path
+from monitor import prefetch
+video, data_dir = sys.argv[1], sys.argv[2]
+prefetch.start(video, None, data_dir, None)
+from monitor.config import load_config
+from monitor.pipeline import analyse_file
+settings = load_config(data_dir=data_dir).fingerprint_settings
+started = prefetch.take(Path(video))
+seen = []
+got = started.analysed(settings, lambda done, total: seen.append((done, total))) if started else None
+want = analyse_file(Path(video), settings, describe=False)
+for analysed in (got, want):  # ffprobe names the temporary link, a new one each time
+    if analysed:
+        analysed.probe["format"].pop("filename")
+print(json.dumps({"forked": started is not None, "equal": got == want, "progress": bool(seen)}))
+"""
+
+
+def _command(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
+    """The `provenance` console script, cold (no server), in a fresh process."""
+    return subprocess.run([sys.executable, "-c", "from monitor.fastpath import main; main()",
+                           "--data-dir", str(data_dir), *args], capture_output=True, text=True,
+                          env={**os.environ, "PROVENANCE_NO_SERVER": "1"}, cwd=ROOT, timeout=120)
+
+
+@pytest.fixture
+def store(tmp_path, sample_clips) -> Provenance:
+    prov = Provenance(tmp_path / "data", None)
+    prov("ingest", str(sample_clips.source), "--url", "https://example.org/source",
+         "--published-at", "2024-03-01T10:00:00Z")
+    prov("ingest", str(sample_clips.unrelated[0]), "--url", "https://example.org/other")
+    return prov
+
+
+def test_the_forked_analysis_is_analyse_files(sample_clips, tmp_path):
+    done = subprocess.run([sys.executable, "-c", _COMPARE, str(sample_clips.edits["mirror"]), str(tmp_path)],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"forked": True, "equal": True, "progress": True}
+
+
+def test_cold_command_gives_the_in_process_report(store, sample_clips):
+    for query in (sample_clips.edits["mirror"], sample_clips.source):  # a new file, and stored bytes
+        cold = _command(store.data_dir, "find-earliest", str(query), "--format", "json")
+        assert cold.returncode == 0, cold.stderr
+        assert cold.stdout == store("find-earliest", str(query), "--format", "json").stdout
+    exact = json.loads(cold.stdout)["appearances"][0]
+    assert FLAG_EXACT in exact["flags"]
+
+
+@pytest.mark.parametrize("kind", ["zero-byte", "truncated", "corrupt", "not-video"])
+def test_cold_command_errors_are_the_in_process_errors(store, bad_files, kind):
+    cold = _command(store.data_dir, "find-earliest", str(bad_files[kind]), "--format", "json")
+    warm = store("find-earliest", str(bad_files[kind]), "--format", "json", expect=2)
+    assert cold.returncode == 2 and cold.stdout == ""
+    assert _unaddressed(cold.stderr) == _unaddressed(warm.stderr)
+
+
+def _unaddressed(text: str) -> str:
+    """Without the memory addresses ffmpeg puts in its complaints, which change from run to run."""
+    return re.sub(r"0x[0-9a-f]+", "0x…", text)
+
+
+def test_stored_bytes_take_the_shortcut_before_any_head_start(store, sample_clips):
+    ws = Workspace.open(load_config(data_dir=store.data_dir))
+    try:
+        def never():
+            raise AssertionError("stored bytes are answered from stored matches")
+
+        report = find_earliest(ws, sample_clips.source, head_start=never)
+        assert report.appearances[0].match is None
+    finally:
+        ws.close()
+
+
+def test_a_head_start_that_fails_falls_back_to_analysing_here(store, sample_clips, bad_files):
+    ws = Workspace.open(load_config(data_dir=store.data_dir))
+    try:
+        query = sample_clips.edits["mirror"]
+        fallback = find_earliest(ws, query, head_start=lambda: None)
+        given = find_earliest(ws, query, head_start=lambda: analyse_file(query, ws.settings, describe=False))
+        assert fallback.appearances == given.appearances == find_earliest(ws, query).appearances
+        with pytest.raises(InputError):
+            find_earliest(ws, bad_files["corrupt"], head_start=lambda: None)
+    finally:
+        ws.close()
+
+
+def test_the_analysis_loads_no_database_code():
+    """The head start is worth having because the child skips SQLAlchemy: keep it that way."""
+    done = subprocess.run([sys.executable, "-c", "import sys, monitor.analysis, monitor.config; "
+                           "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
