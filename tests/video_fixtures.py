@@ -38,6 +38,33 @@ def sample_clips(tmp_path_factory) -> SampleClips:
     return clips
 
 
+# A still camera: one picture, sensor noise, a small figure crossing it at 18 px/s.
+STILL_SCENE = ("mandelbrot=size=320x136:rate=15:start_x=-0.16:start_y=1.0405:start_scale=0.02:end_scale=0.02"
+               ":inner=period:maxiter=300,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/15/TB,fps=15,"
+               "trim=duration=12[still];color=c=0x803020:s=10x22:r=15[fig];"
+               "[still][fig]overlay=x='mod(t*18,W)':y=H*0.55:shortest=1,noise=alls=6:allf=t")
+# An account template over the picture: a banner at the top, a caption box at the bottom.
+BANNER = ("drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0x3060a0@1:t=fill,"
+          "drawbox=x=iw*0.04:y=ih*0.03:w=iw*0.3:h=ih*0.08:color=white@1:t=fill,"
+          "drawbox=x=0:y=ih*0.82:w=iw:h=ih*0.14:color=black@0.7:t=fill,"
+          "drawbox=x=iw*0.05:y=ih*0.86:w=iw*0.5:h=ih*0.05:color=yellow@1:t=fill")
+
+
+@pytest.fixture(scope="session")
+def still_camera_clips(tmp_path_factory) -> dict[str, Path]:
+    """Two takes (0-5 s, 6.5-11.5 s) of one still scene, B under a banner, B mirrored, 3 s of A."""
+    root = tmp_path_factory.mktemp("still")
+    scene = root / "scene.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", STILL_SCENE, "-c:v", "libx264",
+                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(scene)], check=True)
+    clips = {"A": make_edit(scene, root / "a.mp4", start=0.0, duration=5.0),
+             "B": make_edit(scene, root / "b.mp4", start=6.5, duration=5.0)}
+    clips["B-banner"] = make_edit(clips["B"], root / "b-banner.mp4", BANNER)
+    clips["B-mirror"] = make_edit(clips["B"], root / "b-mirror.mp4", "hflip")
+    clips["A-excerpt"] = make_edit(clips["A"], root / "a-excerpt.mp4", start=1.0, duration=3.0)
+    return clips
+
+
 TINY_PATTERNS = ("testsrc2", "mandelbrot", "life", "cellauto", "testsrc")
 
 

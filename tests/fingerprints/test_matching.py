@@ -168,28 +168,10 @@ def test_segments_report_both_sides(generated):
     assert all(p.distance <= 14 for p in m.pairs)
 
 
-# A still camera: one picture, sensor noise, a small figure crossing it at 18 px/s.
-STILL_SCENE = ("mandelbrot=size=320x136:rate=15:start_x=-0.16:start_y=1.0405:start_scale=0.02:end_scale=0.02"
-               ":inner=period:maxiter=300,trim=end_frame=1,loop=loop=-1:size=1,setpts=N/15/TB,fps=15,"
-               "trim=duration=12[still];color=c=0x803020:s=10x22:r=15[fig];"
-               "[still][fig]overlay=x='mod(t*18,W)':y=H*0.55:shortest=1,noise=alls=6:allf=t")
-
-
 @pytest.fixture(scope="module")
-def still_camera(tmp_path_factory):
-    """Two takes (0-5 s, 6.5-11.5 s) of the same still scene, a banner over the second, its mirror, an excerpt."""
-    import subprocess
-
-    root = tmp_path_factory.mktemp("still")
-    scene = root / "scene.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", STILL_SCENE, "-c:v", "libx264",
-                    "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(scene)], check=True)
-    clips = {"A": make_edit(scene, root / "a.mp4", start=0.0, duration=5.0),
-             "B": make_edit(scene, root / "b.mp4", start=6.5, duration=5.0)}
-    clips["B-banner"] = make_edit(clips["B"], root / "b-banner.mp4", TEMPLATE)
-    clips["B-mirror"] = make_edit(clips["B"], root / "b-mirror.mp4", "hflip")
-    clips["A-excerpt"] = make_edit(clips["A"], root / "a-excerpt.mp4", start=1.0, duration=3.0)
-    fps = {name: fingerprint_video(path) for name, path in clips.items()}
+def still_camera(still_camera_clips):
+    """The still-camera takes indexed: A, B and B's mirror are stored; B under a banner and an excerpt of A query."""
+    fps = {name: fingerprint_video(path) for name, path in still_camera_clips.items()}
     index, motion_index, ids = BruteForceIndex(), BruteForceIndex(), {}
     for i, name in enumerate(["A", "B", "B-mirror"]):
         ids[name] = i

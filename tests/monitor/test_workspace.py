@@ -20,3 +20,24 @@ def test_index_picks_up_media_stored_by_another_workspace(tmp_path, database_url
     finally:
         daemon_side.close()
         other.close()
+
+
+def test_still_camera_takes_are_told_apart_through_the_store(tmp_path, database_url, still_camera_clips):
+    """Moving-part hashes go through the database and both ways of indexing them: built from the frame
+    table by a workspace opened later, and added one media at a time to a workspace already loaded."""
+    config = load_config(None, tmp_path / "data", database_url)
+    loaded = Workspace.open(config)
+    try:
+        assert find_earliest(loaded, still_camera_clips["B-banner"]).appearances == []  # index loaded, empty
+        for name in ("A", "B"):
+            ingest_file(loaded, still_camera_clips[name], NewPost(media_id=0, url=f"https://example.org/{name}"))
+        fresh = Workspace.open(config)
+        try:
+            for ws in (loaded, fresh):
+                report = find_earliest(ws, still_camera_clips["B-banner"])
+                assert [a.post.url for a in report.appearances] == ["https://example.org/B"]
+                assert report.appearances[0].match.motion_frames >= 5
+        finally:
+            fresh.close()
+    finally:
+        loaded.close()

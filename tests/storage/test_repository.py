@@ -144,6 +144,20 @@ def test_frame_table_is_column_wise_uint64(repository, media_ids, settings_id):
 
     empty = repository.frame_table(repository.get_or_create_settings("unused", "phash64", {}))
     assert empty.hashes.dtype == np.uint64 and len(empty.hashes) == 0
+    assert len(empty.motion_hashes) == 0 and empty.has_motion.dtype == bool
+
+
+def test_centre_and_motion_hashes_round_trip_as_unsigned(repository, media_ids, settings_id):
+    """Every hash kind keeps all 64 bits (stored signed, read back unsigned); a missing one stays missing."""
+    rows = [FrameRow(index=i, timestamp=i * 0.25, hash=HASHES[i], centre_hash=HASHES[-1 - i],
+                     overlay_masked=i == 1, motion_hash=HASHES[i] ^ (1 << 63) if i != 2 else None)
+            for i in range(3)]
+    repository.add_fingerprint(media_ids[0], settings_id, rows, frames_decoded=3, details={})
+    assert repository.frames_for_media(media_ids[0], settings_id) == rows
+    table = repository.frame_table(settings_id)
+    assert table.has_motion.tolist() == [True, True, False]
+    assert table.motion_hashes[table.has_motion].tolist() == [HASHES[0] ^ (1 << 63), HASHES[1] ^ (1 << 63)]
+    assert table.centre_hashes.tolist() == [HASHES[-1], HASHES[-2], HASHES[-3]]
 
 
 def test_thousands_of_frames_insert_quickly(repository, media_ids, settings_id):
