@@ -99,6 +99,25 @@ def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
     return answers, segments, details, {"timing": timing, "fingerprints": fps}
 
 
+def first_pass(corpus: Corpus, fps: dict, radius: int) -> dict:
+    """Would a first lookup at `radius` bits find every true original (before verifying at max_distance)?
+
+    For each (query, true original) pair: how many of the query's hashes (every kind, plain and mirrored)
+    have a hash of the original within `radius` bits.  An index answers a small radius far faster (see
+    docs/benchmarks.md, "Frame index"), so a store that grows can look candidates up at `radius` and
+    align only those.
+    """
+    stored = {name: matchable_hashes(fp.frames)[2] for name, fp in fps.items()}
+    counts = []
+    for q in (i for i in corpus.items if i.is_query):
+        hashes = np.concatenate([matchable_hashes(fps[q.name].frames, m, query=True)[2] for m in (False, True)])
+        for o in corpus.true_originals(q):
+            nearest = np.bitwise_count(hashes[:, None] ^ stored[o.name][None, :]).min(axis=1)
+            counts.append(int((nearest <= radius).sum()))
+    return {"radius": radius, "pairs": len(counts), "found": sum(c > 0 for c in counts),
+            "fewest_hashes_within": min(counts), "median_hashes_within": float(statistics.median(counts))}
+
+
 def run_peer(peer, corpus: Corpus) -> tuple[dict, dict]:
     t0, c0 = time.perf_counter(), cpu_seconds()
     hashes = {}
@@ -224,6 +243,8 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print everything as JSON instead of a table")
     parser.add_argument("--no-peers", action="store_true", help="score only our matcher")
     parser.add_argument("--no-latency", action="store_true", help="skip the find-earliest timing")
+    parser.add_argument("--first-pass", type=int, metavar="BITS",
+                        help="also check that a lookup at BITS finds every true original (a two-stage index)")
     args = parser.parse_args()
 
     info = machine()
@@ -252,6 +273,7 @@ def main() -> int:
             timings[peer.name] = timing
             all_answers[peer.name] = {k: sorted(v) for k, v in a.items()}
             methods.append(peer.name)
+    first = first_pass(corpus, extra["fingerprints"], args.first_pass) if args.first_pass is not None else None
     latency = None
     if not args.no_latency:
         log("find-earliest latency (real ingest pipeline, temporary data dir)")
@@ -263,6 +285,7 @@ def main() -> int:
         print(json.dumps({
             "machine": info, "items": len(corpus.items), "queries": len(queries), "video_seconds": video_seconds,
             "total_wall_s": total_s, "peer_notes": peer_notes, "timings": timings, "find_earliest": latency,
+            "first_pass": first,
             "scores": {m: {f: s.as_dict() for f, s in sc.items()} for m, sc in scores.items()},
             "answers": all_answers, "ours_details": details,
         }, indent=1, default=str))
@@ -286,6 +309,10 @@ def main() -> int:
               f"in-process (max {latency['in_process_max_s']} s), CLI median {latency['cli_median_s']} s, "
               f"CLI with `provenance serve` running {latency['cli_with_server_median_s']} s; "
               f"earliest right on held-out {latency['earliest_correct_held_out']}")
+    if first:
+        print(f"first pass at {first['radius']} bits: {first['found']}/{first['pairs']} (query, true original) pairs "
+              f"have a query hash that near; fewest such hashes in a pair {first['fewest_hashes_within']}, "
+              f"median {first['median_hashes_within']:g}")
     for note in peer_notes:
         print("note: " + note)
     print(f"total {total_s:.0f} s")
