@@ -52,6 +52,8 @@ class FrameIndex(Protocol):
 
     def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits: ...
 
+    def query_media(self, hashes: np.ndarray, max_distance: int, media_ids: set[int]) -> IndexHits: ...
+
     def serialize(self) -> bytes: ...
 
     def __len__(self) -> int: ...
@@ -79,6 +81,15 @@ def _brute_force(query: np.ndarray, stored: np.ndarray, max_distance: int) -> tu
     return (np.concatenate([p[0] for p in parts]).astype(np.int64),
             np.concatenate([p[1] for p in parts]).astype(np.int64),
             np.concatenate([p[2] for p in parts]).astype(np.int16))
+
+
+def _subset_hits(query: np.ndarray, media: np.ndarray, times: np.ndarray, hashes: np.ndarray,
+                 max_distance: int) -> IndexHits:
+    """Brute force over a few media's rows (in insertion order): the second stage of a two-stage lookup."""
+    qi, si, dist = _brute_force(np.asarray(query, dtype=np.uint64), hashes, max_distance)
+    if not len(qi):
+        return _empty_hits()
+    return IndexHits(qi, media[si], times[si], dist)
 
 
 def _load_columns(blob: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -142,6 +153,12 @@ class BruteForceIndex:
         if not len(qi):
             return _empty_hits()
         return IndexHits(qi, self._media[si], self._times[si], dist)
+
+    def query_media(self, hashes: np.ndarray, max_distance: int, media_ids: set[int]) -> IndexHits:
+        """`query`'s hits of the given media only, found by comparing with their frames alone."""
+        self._consolidate()
+        rows = np.flatnonzero(np.isin(self._media, np.fromiter(media_ids, dtype=np.int64)))
+        return _subset_hits(hashes, self._media[rows], self._times[rows], self._hashes[rows], max_distance)
 
     def nbytes(self) -> int:
         """Memory held by the stored columns."""
@@ -454,6 +471,20 @@ class MultiIndexHashIndex:
         ordered = which[np.lexsort((rows[which], positions))]  # BruteForceIndex's order: query, then insertion
         positions = np.sort(positions)
         return IndexHits(positions, media[ordered], times[ordered], dist[ordered].astype(np.int16))
+
+    def query_media(self, hashes: np.ndarray, max_distance: int, media_ids: set[int]) -> IndexHits:
+        """`query`'s hits of the given media only (same hits, same order), comparing with their frames alone.
+
+        One pass over the media column finds their rows (milliseconds at 10^7 rows); the cost of
+        the comparison grows with those media, not with the store.
+        """
+        self._consolidate()
+        ids = np.fromiter(media_ids, dtype=np.int64)
+        main = np.flatnonzero(self._alive & np.isin(self._media, ids))
+        recent = np.flatnonzero(np.isin(self._recent_media, ids))
+        return _subset_hits(hashes, np.concatenate([self._media[main], self._recent_media[recent]]),
+                            np.concatenate([self._times[main], self._recent_times[recent]]),
+                            np.concatenate([self._hashes[main], self._recent_hashes[recent]]), max_distance)
 
     def nbytes(self) -> int:
         """Memory held by the stored columns and both segments' bands."""

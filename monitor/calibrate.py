@@ -275,6 +275,9 @@ class _SweepIndex:
         keep = hits.distances <= max_distance
         return IndexHits(hits.query_positions[keep], hits.media_ids[keep], hits.timestamps[keep], hits.distances[keep])
 
+    def query_media(self, hashes: np.ndarray, max_distance: int, media_ids: set[int]) -> IndexHits:
+        return self.index.query_media(hashes, max_distance, media_ids)
+
     def forget(self) -> None:
         self._hits.clear()
 

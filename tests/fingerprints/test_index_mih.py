@@ -158,6 +158,26 @@ def test_serialize_round_trip_and_interchange_with_brute_force():
         assert len(other) == len(mih) == len(brute)
 
 
+def test_query_media_is_query_restricted_to_those_media():
+    """The second stage of the matcher's two-stage lookup: the same hits, in the same order, of chosen media
+    only, in the main segment, the recent one, after removes, and for no media at all."""
+    media, times, hashes, queries = _store_and_queries(seed=71)
+    mih = MultiIndexHashIndex.build(media[:3000], times[:3000], hashes[:3000], bands=5)
+    brute = BruteForceIndex.build(media[:3000], times[:3000], hashes[:3000])
+    for index in (mih, brute):
+        index.add(5000, times[3000:3100], hashes[3000:3100])  # a recent segment
+        index.remove(int(media[0]))
+    chosen = {int(media[0]), int(media[150]), int(media[2900]), 5000, 123456}
+    for index in (mih, brute):
+        for distance in (8, 14):
+            full = index.query(queries, distance)
+            keep = np.isin(full.media_ids, list(chosen))
+            subset = index.query_media(queries, distance, chosen)
+            assert _rows(subset) == [row for row, k in zip(_rows(full), keep) if k]
+        assert len(index.query_media(queries, 14, set())) == 0
+    assert len(mih.query_media(queries, 14, chosen)) > 0
+
+
 def test_empty_index_and_empty_query():
     mih = MultiIndexHashIndex()
     assert len(mih) == 0 and mih.media_ids() == set()
