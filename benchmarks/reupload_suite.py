@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from fingerprints.align import match_fingerprint  # noqa: E402
+from fingerprints.align import MatchParams, extend_over_flat, match_fingerprint  # noqa: E402
 from fingerprints.index import MultiIndexHashIndex  # noqa: E402
 from fingerprints.model import matchable_hashes, motion_hashes  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
@@ -83,7 +83,10 @@ def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
     answers, segments, details = {}, {}, {}
     t1 = time.perf_counter()
     for q in (i for i in corpus.items if i.is_query):
-        matches = match_fingerprint(fps[q.name], index, durations, exclude={ids[q.name]}, motion_index=motion_index)
+        matches = [extend_over_flat(m, fps[q.name].flat_frames, fps[names[m.media_id]].flat_frames, fps[q.name].duration,
+                                    durations[m.media_id], fps[q.name].settings.floor_interval, MatchParams())
+                   for m in match_fingerprint(fps[q.name], index, durations, exclude={ids[q.name]},
+                                              motion_index=motion_index)]
         answers[q.name] = {names[m.media_id] for m in matches}
         segments[q.name] = {}
         for m in matches:

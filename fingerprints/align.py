@@ -16,8 +16,8 @@ resemble every other, and such matches are kept only when near-identical
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -79,6 +79,7 @@ class VideoMatch:
     pairs: list[FramePair] = field(default_factory=list)  # best pair per matched query frame
     specific_frames: int = 0  # matched frames that match this moment clearly better than any other
     motion_frames: int = 0  # matched frames whose moving parts (in front of a still camera) match too
+    flat_frames: int = 0  # flat query frames the segment edges were carried over (`extend_over_flat`)
     regions: dict[str, int] = field(default_factory=dict)  # pairs by matching regions (`fingerprints.explain`)
 
 
@@ -308,6 +309,62 @@ def _lookup(index: FrameIndex, hashes: np.ndarray, params: MatchParams, exclude:
     near = index.query(hashes, params.first_pass_distance)
     candidates = set(np.unique(near.media_ids).tolist()) - (exclude or set())
     return index.query_media(hashes, params.max_distance, candidates)
+
+
+FLAT_LEVEL_TOLERANCE = 16.0  # grey levels by which two flat frames may differ and still be "the same"
+
+
+def extend_over_flat(match: VideoMatch, query_flat: Sequence[tuple[float, float]],
+                     stored_flat: Sequence[tuple[float, float]], query_duration: float, stored_duration: float,
+                     sample_step: float, params: MatchParams) -> VideoMatch:
+    """The match with its outer segment edges carried over flat frames that both videos show where they align.
+
+    Flat frames (black, a fade, a plain card) get no hash, so a copy that
+    starts or ends on them ends its segments at the first or last frame with
+    content, seconds away from where the copy really starts.  A flat query
+    frame within `max_gap` of a segment's outer edge (or of a flat frame
+    already taken) is taken when the stored video, at the moment the match's
+    line puts it, shows a flat frame of about the same grey level.  Nothing
+    else changes: no match is made this way, and the matched pairs stay as
+    they were; `flat_frames` counts the frames taken.
+    """
+    if not match.segments or not query_flat or not stored_flat:
+        return match
+    s_times = np.array([t for t, _ in stored_flat])
+    s_levels = np.array([level for _, level in stored_flat])
+
+    def agrees(t: float, level: float) -> bool:
+        near = np.abs(s_times - (match.speed * t + match.offset)) <= params.time_tolerance
+        return bool((near & (np.abs(s_levels - level) <= FLAT_LEVEL_TOLERANCE)).any())
+
+    first, last = match.segments[0], match.segments[-1]
+    start, taken = first.query_start, 0
+    for t, level in sorted((f for f in query_flat if f[0] < first.query_start), reverse=True):
+        if start - t > params.max_gap or not agrees(t, level):
+            break
+        start, taken = t, taken + 1
+    end, last_flat = last.query_end, None
+    for t, level in sorted(f for f in query_flat if f[0] >= last.query_end):
+        if t - (last_flat if last_flat is not None else last.query_end) > params.max_gap or not agrees(t, level):
+            break
+        last_flat, taken = t, taken + 1
+    if last_flat is not None:
+        end = min(last_flat + sample_step, query_duration) if query_duration else last_flat + sample_step
+    if not taken:
+        return match
+    at = lambda t: max(0.0, match.speed * t + match.offset)  # noqa: E731
+    segments = list(match.segments)
+    segments[0] = Segment(round(start, 3), first.query_end, round(at(start), 3) if start < first.query_start
+                          else first.stored_start, first.stored_end)
+    tail = segments[-1]
+    segments[-1] = Segment(tail.query_start, round(end, 3), tail.stored_start,
+                           round(min(at(end), stored_duration) if stored_duration else at(end), 3)
+                           if end > last.query_end else tail.stored_end)
+    q_len = sum(s.query_end - s.query_start for s in segments)
+    s_len = sum(max(0.0, s.stored_end - s.stored_start) for s in segments)
+    return replace(match, segments=segments, flat_frames=taken,
+                   query_coverage=round(min(1.0, q_len / query_duration), 4) if query_duration else 0.0,
+                   stored_coverage=round(min(1.0, s_len / stored_duration), 4) if stored_duration else 0.0)
 
 
 def is_specific(match: VideoMatch, params: MatchParams) -> bool:

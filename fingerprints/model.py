@@ -93,6 +93,7 @@ class VideoFingerprint:
     crops: list[tuple[float, CropBox]] = field(default_factory=list)  # (from time, box)
     frames_decoded: int = 0
     frames_skipped_flat: int = 0
+    flat_frames: list[tuple[float, float]] = field(default_factory=list)  # (time, mean grey level) of those
 
 
 def matchable_hashes(frames: list[FrameHash], mirrored: bool = False,

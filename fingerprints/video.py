@@ -135,6 +135,7 @@ def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: Fi
     quality = float(active.std())
     if quality < settings.min_frame_std or min(active.shape) < 8:
         result.frames_skipped_flat += 1
+        result.flat_frames.append((round(t, 4), round(float(active.mean()), 1)))
         return
     h, m = hasher.hash_frame_and_mirror(active)
     ch, cm = hasher.hash_frame_and_mirror(centre(active, CENTRE_SHARE))

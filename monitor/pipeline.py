@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, match_fingerprint
+from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, extend_over_flat, match_fingerprint
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.explain import pair_regions
 from fingerprints.index import FrameIndex, MultiIndexHashIndex
@@ -147,7 +147,11 @@ def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]
     """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
     matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude,
                                 motion_index=ws.motion_index())
-    for m in matches:
+    for k, m in enumerate(matches):
+        details = ws.repository.fingerprint_details(m.media_id, ws.settings_id) or {}
+        m = matches[k] = extend_over_flat(m, fingerprint.flat_frames, details.get("flat_frames", []),
+                                          fingerprint.duration, ws.durations()[m.media_id],
+                                          fingerprint.settings.floor_interval, ws.match_params)
         m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
                                  m.pairs, m.mirrored)
     return matches
@@ -181,7 +185,8 @@ def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -
                          [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template,
                                    f.motion_hash) for f in fp.frames],
                          fp.frames_decoded, {"crops": crops_summary(fp.crops),
-                                             "frames_skipped_flat": fp.frames_skipped_flat})
+                                             "frames_skipped_flat": fp.frames_skipped_flat,
+                                             "flat_frames": [list(f) for f in fp.flat_frames]})
     for m in matches:
         repo.save_match(to_new_match(media.id, ws.settings_id, m))
     ws.add_to_index(media.id, fp.frames)
@@ -246,7 +251,7 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
         # pairs are written from the side of `query_media_id`; `_from_record` turns them round
         evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
                   "mean_distance": m.mean_distance, "specific_frames": m.specific_frames,
-                  "motion_frames": m.motion_frames, "regions": m.regions,
+                  "motion_frames": m.motion_frames, "flat_frames": m.flat_frames, "regions": m.regions,
                   "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
     )
 
@@ -272,6 +277,7 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
         pairs=pairs, specific_frames=ev.get("specific_frames", 0), motion_frames=ev.get("motion_frames", 0),
+        flat_frames=ev.get("flat_frames", 0),
         regions=regions,
     )
 

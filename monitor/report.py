@@ -97,6 +97,7 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
         "mean_distance": match.mean_distance,
         "specific_frames": match.specific_frames,
         "motion_frames": match.motion_frames,
+        "flat_frames": match.flat_frames,
         "regions": match.regions,
         "edits": detected_edits(match),
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}

@@ -260,6 +260,16 @@ class SqlRepository:
             )
             return found is not None
 
+    def fingerprint_details(self, media_id: int, settings_id: int) -> dict[str, Any] | None:
+        """What was recorded with one media's fingerprint (crops, flat frames...), or None if it has none."""
+        with self.database.session() as session:
+            return session.scalar(
+                sa.select(MediaFingerprintModel.details).where(
+                    MediaFingerprintModel.media_id == media_id,
+                    MediaFingerprintModel.settings_id == settings_id,
+                )
+            )
+
     def add_fingerprint(
         self,
         media_id: int,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fingerprints.align import match_fingerprint
+from fingerprints.align import MatchParams, extend_over_flat, match_fingerprint
 from fingerprints.index import BruteForceIndex
 from fingerprints.explain import pair_regions
 from fingerprints.model import matchable_hashes, motion_hashes
@@ -200,3 +200,32 @@ def test_takes_of_a_still_scene_are_told_apart_by_what_moves(still_camera, query
     assert all(m.motion_frames >= 5 for m in matches)
     without_motion = {names[m.media_id] for m in match_fingerprint(fps[query], index, durations)}
     assert without_motion != expected  # the picture alone cannot tell (what this test is about)
+
+
+def test_an_excerpt_that_opens_on_black_is_placed_from_its_first_frame(sample_clips, tmp_path):
+    """Black frames get no hash; a copy cut from a fade-from-black is placed from where it starts, not
+    from its first frame with content, because the stored video is black at the aligned moment too."""
+    import subprocess
+
+    stored_path = tmp_path / "black-then-source.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "color=c=0x101010:s=320x180:r=15:d=2",
+                    "-i", str(sample_clips.source), "-filter_complex",
+                    "[0:v]format=yuv420p,setsar=1[a];[1:v]format=yuv420p,setsar=1[b];[a][b]concat=n=2:v=1:a=0",
+                    "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(stored_path)], check=True)
+    stored = fingerprint_video(stored_path)
+    copy = fingerprint_video(make_edit(stored_path, tmp_path / "copy.mp4", "hue=s=0", start=1.0, duration=6.0))
+    index = BruteForceIndex()
+    positions, _, hashes = matchable_hashes(stored.frames)
+    index.add(1, np.array([f.timestamp for f in stored.frames])[positions], hashes)
+    (m,) = match_fingerprint(copy, index, {1: stored.duration})
+    assert m.segments[0].query_start >= 0.9  # the hashes alone start where the content starts
+    params = MatchParams()
+    placed = extend_over_flat(m, copy.flat_frames, stored.flat_frames, copy.duration, stored.duration,
+                              copy.settings.floor_interval, params)
+    assert placed.flat_frames >= 3 and placed.pairs == m.pairs
+    assert placed.segments[0].query_start == pytest.approx(0.0, abs=0.3)
+    assert placed.segments[0].stored_start == pytest.approx(1.0, abs=0.3)
+    # a stored video that is white where the copy is black does not carry the edge over
+    white = [(t, 235.0) for t, _ in stored.flat_frames]
+    assert extend_over_flat(m, copy.flat_frames, white, copy.duration, stored.duration,
+                            copy.settings.floor_interval, params) is m
