@@ -80,6 +80,7 @@ class VideoMatch:
     specific_frames: int = 0  # matched frames that match this moment clearly better than any other
     motion_frames: int = 0  # matched frames whose moving parts (in front of a still camera) match too
     flat_frames: int = 0  # flat query frames the segment edges were carried over (`extend_over_flat`)
+    framing: dict[str, float] = field(default_factory=dict)  # picture's share of each frame (`fingerprints.explain`)
     regions: dict[str, int] = field(default_factory=dict)  # pairs by matching regions (`fingerprints.explain`)
 
 

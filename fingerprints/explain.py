@@ -74,5 +74,32 @@ def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[Stor
     return counts
 
 
+def picture_share(crops: Sequence[tuple[float, float, float]], t: float) -> tuple[float, float]:
+    """(width, height) share of the frame that the active picture fills at time `t`.
+
+    `crops` are (from time, width share, height share), in time order: the
+    framing estimate of each shot (black bars and blurred pads cut off).
+    """
+    share = (1.0, 1.0)
+    for start, width, height in crops:
+        if start > t + 1e-6:
+            break
+        share = (width, height)
+    return share
+
+
+def framing(query_crops: Sequence[tuple[float, float, float]], stored_crops: Sequence[tuple[float, float, float]],
+            pairs: Sequence) -> dict[str, float]:
+    """How much of each frame the picture fills where the match begins: bars or a blurred pad around it show
+    as a share below 1 (the hashes never see them, so this is the only trace of padding in a match)."""
+    if not pairs:
+        return {}
+    first = pairs[0]
+    qw, qh = picture_share(query_crops, first.query_time)
+    sw, sh = picture_share(stored_crops, first.stored_time)
+    return {"query_width": round(qw, 3), "query_height": round(qh, 3),
+            "stored_width": round(sw, 3), "stored_height": round(sh, 3)}
+
+
 def _distance(a: int | None, b: int | None) -> int:
     return 65 if a is None or b is None else (a ^ b).bit_count()

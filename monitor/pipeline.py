@@ -19,7 +19,7 @@ import numpy as np
 
 from fingerprints.align import FramePair, MatchParams, Segment, VideoMatch, extend_over_flat, match_fingerprint
 from fingerprints.decode import VideoDecodeError, stream_info
-from fingerprints.explain import pair_regions
+from fingerprints.explain import framing, pair_regions
 from fingerprints.index import FrameIndex, MultiIndexHashIndex
 from fingerprints.model import FingerprintSettings, VideoFingerprint
 from fingerprints.video import crops_summary, fingerprint_video
@@ -154,6 +154,10 @@ def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]
                                           fingerprint.settings.floor_interval, ws.match_params)
         m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
                                  m.pairs, m.mirrored)
+        m.framing = framing([(t, b.width / b.frame_width, b.height / b.frame_height) for t, b in fingerprint.crops],
+                            [(c["from"], c["width"] / c["frame_width"], c["height"] / c["frame_height"])
+                             for c in details.get("crops", []) if c.get("frame_width") and c.get("frame_height")],
+                            m.pairs)
     return matches
 
 
@@ -252,6 +256,7 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
         evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
                   "mean_distance": m.mean_distance, "specific_frames": m.specific_frames,
                   "motion_frames": m.motion_frames, "flat_frames": m.flat_frames, "regions": m.regions,
+                  "framing": m.framing,
                   "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
     )
 
@@ -266,9 +271,11 @@ def _from_record(r: MatchRecord) -> VideoMatch:
     ev = r.evidence or {}
     pairs = [FramePair(*p) for p in ev.get("pairs", [])]
     regions = dict(ev.get("regions", {}))
+    framed = dict(ev.get("framing", {}))
     if ev.get("query_media_id") not in (None, r.query_media_id):
         pairs = [FramePair(p.stored_time, p.query_time, p.distance) for p in pairs]
         regions = {_TURNED_ROUND.get(k, k): n for k, n in regions.items()}
+        framed = {("stored" + k[5:] if k.startswith("query") else "query" + k[6:]): v for k, v in framed.items()}
     segments = [Segment(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in r.segments]
     first = segments[0] if segments else Segment(0.0, 0.0, 0.0, 0.0)
     return VideoMatch(
@@ -277,7 +284,7 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
         pairs=pairs, specific_frames=ev.get("specific_frames", 0), motion_frames=ev.get("motion_frames", 0),
-        flat_frames=ev.get("flat_frames", 0),
+        flat_frames=ev.get("flat_frames", 0), framing=framed,
         regions=regions,
     )
 

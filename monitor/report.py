@@ -42,8 +42,25 @@ def _seconds(value: float) -> str:
     return f"{int(minutes)}:{seconds:04.1f}"
 
 
+PADDED_BELOW = 0.95  # a picture filling less of its frame's width or height than this is padded
+PADDED_MARGIN = 0.05  # ... and it must be this much less than the other video's
+
+
+def _padding(shares: dict[str, float]) -> list[str]:
+    """Bars or a blurred pad around the picture, on either side of a match, in words."""
+    words = []
+    for side, other, text in (("query", "stored", "padded: the picture fills {} of the frame (bars or a "
+                                                  "blurred pad around it)"),
+                              ("stored", "query", "the stored video is padded: its picture fills {} of its frame")):
+        w, h = shares.get(f"{side}_width", 1.0), shares.get(f"{side}_height", 1.0)
+        ow, oh = shares.get(f"{other}_width", 1.0), shares.get(f"{other}_height", 1.0)
+        if (w < PADDED_BELOW and w <= ow - PADDED_MARGIN) or (h < PADDED_BELOW and h <= oh - PADDED_MARGIN):
+            words.append(text.format(f"{w:.0%} × {h:.0%}"))
+    return words
+
+
 def detected_edits(m: VideoMatch | None) -> list[str]:
-    """The re-upload edits a match shows, in words (normalised borders and pads are not visible here)."""
+    """The re-upload edits a match shows, in words."""
     if m is None:
         return []
     edits = []
@@ -57,6 +74,7 @@ def detected_edits(m: VideoMatch | None) -> list[str]:
         edits.append("contains the stored video")
     if len(m.segments) > 1:
         edits.append(f"re-cut: {len(m.segments)} segments")
+    edits += _padding(m.framing)
     total = sum(m.regions.values())
     for region, words in REGION_EDITS.items():
         if total and m.regions.get(region, 0) >= 0.5 * total:
@@ -98,6 +116,7 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
         "specific_frames": match.specific_frames,
         "motion_frames": match.motion_frames,
         "flat_frames": match.flat_frames,
+        "framing": match.framing,
         "regions": match.regions,
         "edits": detected_edits(match),
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}

@@ -99,6 +99,11 @@ def test_generated_edits_are_found_and_unrelated_clips_are_not(prov_sqlite, samp
         assert ("mirrored" in match["edits"]) is (edit == "mirror")
         assert any(e.startswith("speed ×1.2") for e in match["edits"]) is (edit == "speed_1.25x")
         assert ("excerpt of the stored video" in match["edits"]) is (edit == "excerpt_6s")
+        padded = [e for e in match["edits"] if e.startswith("padded")]
+        assert bool(padded) is (edit in ("letterbox", "blurpad_9x16")), (edit, match["edits"], match["framing"])
+        if edit == "letterbox":  # 320x180 footage in a 320x280 frame
+            assert match["framing"]["query_height"] == pytest.approx(180 / 280, abs=0.05)
+            assert match["framing"]["stored_height"] == 1.0
         if edit == "excerpt_6s":
             assert match["segments"][0]["stored_start"] == pytest.approx(EXCERPT_START, abs=0.5)
         assert match["frames"] and all(f["distance"] <= 14 for f in match["frames"])
@@ -270,3 +275,16 @@ def test_settings_change_is_announced_and_refingerprint_restores_matching(tmp_pa
     assert json.loads(result.stdout)["fingerprinted"] == 1
     result = runner.invoke(cli, [*data, "find-earliest", str(sample_clips.edits["grey"]), "--format", "json"])
     assert "refingerprint" not in result.stderr and len(json.loads(result.stdout)["appearances"]) == 1
+
+
+def test_padding_is_reported_from_either_side_of_a_stored_match(prov_sqlite, sample_clips):
+    """A match stored when the letterboxed copy was ingested reads the right way round from both files."""
+    prov_sqlite("ingest", str(sample_clips.source), "--url", "https://example.org/source")
+    prov_sqlite("ingest", str(sample_clips.edits["letterbox"]), "--url", "https://example.org/letterbox")
+    from_copy = prov_sqlite.json("find-earliest", str(sample_clips.edits["letterbox"]), "--format", "json")
+    from_source = prov_sqlite.json("find-earliest", str(sample_clips.source), "--format", "json")
+    (copy_view,) = [a for a in from_copy["appearances"] if a["url"] == "https://example.org/source"]
+    (source_view,) = [a for a in from_source["appearances"] if a["url"] == "https://example.org/letterbox"]
+    assert any(e.startswith("padded: the picture fills 100% × 6") for e in copy_view["match"]["edits"])
+    assert any(e.startswith("the stored video is padded") for e in source_view["match"]["edits"])
+    assert copy_view["match"]["framing"]["query_height"] == source_view["match"]["framing"]["stored_height"] < 0.7
