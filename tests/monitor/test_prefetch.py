@@ -116,3 +116,56 @@ def test_the_analysis_loads_no_database_code():
                           capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is `pid`, from /proc."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_a_killed_command_leaves_no_analysis_running(store, tmp_path):
+    """SIGTERM to a cold find-earliest while its child analyses: the child and its ffmpeg go too."""
+    import signal
+    import time
+
+    long_clip = tmp_path / "long.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:d=90",
+                    "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(long_clip)], check=True)
+    # every frame at 640 px: about 9 s of analysis on a 2-core VM, well beyond the 3 s allowed below
+    slow = tmp_path / "slow.toml"
+    slow.write_text("[fingerprint]\nanalysis_fps = 30.0\nanalysis_size = 640\nfloor_interval = 0.034\n")
+    command = subprocess.Popen([sys.executable, "-c", "from monitor.fastpath import main; main()",
+                                "--config", str(slow), "--data-dir", str(store.data_dir), "find-earliest",
+                                str(long_clip)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,
+                               env={**os.environ, "PROVENANCE_NO_SERVER": "1"})
+    deadline = time.monotonic() + 30
+    child = None
+    while child is None and time.monotonic() < deadline:
+        child = next(iter(_children(command.pid)), None)
+        time.sleep(0.05)
+    assert child is not None, "the command forked no analysis"
+    time.sleep(0.5)  # the child is decoding by now
+    decoders = _children(child)
+    command.send_signal(signal.SIGTERM)
+    command.wait(timeout=30)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and (_alive(child) or any(_alive(p) for p in decoders)):
+        time.sleep(0.1)
+    assert not _alive(child) and not any(_alive(p) for p in decoders)
