@@ -27,4 +27,4 @@ bench: install
 	$(PYTHON) benchmarks/poll_throughput.py
 
 docs:
-	$(PYTHON) -m monitor.clidoc > docs/cli.md
+	$(PYTHON) -m monitor.cli.docs > docs/cli.md

@@ -27,9 +27,9 @@ from yt_dlp import YoutubeDL  # noqa: E402
 
 from monitor.config import load_config  # noqa: E402
 from monitor.demo import serve  # noqa: E402
-from monitor.pipeline import Workspace  # noqa: E402
-from monitor.poll import STAGES, default_source, poll_all  # noqa: E402
-from monitor.samples import make_source_clip  # noqa: E402
+from monitor.workspace import Workspace
+from monitor.jobs.poll import STAGES, default_source, poll_all  # noqa: E402
+from monitor.synth.samples import make_source_clip  # noqa: E402
 
 CACHE = ROOT / "benchmarks" / ".cache" / "poll_clips"
 STAGE_NAMES = {"list": "list", "download": "download", "analyse": "metadata + fingerprint",

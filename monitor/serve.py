@@ -4,7 +4,7 @@
 loading the frame index before it looks at the video.  `provenance serve`
 pays that once: it opens the workspace, then answers find-earliest requests
 on a Unix socket in the data directory (`query.sock`, readable by its owner
-only).  The `provenance` command (`monitor.fastpath`) sends a plain
+only).  The `provenance` command (`monitor.cli.fastpath`) sends a plain
 `find-earliest` there when a server for the same data directory, database and
 config is listening, and runs the full command itself otherwise, so the
 answer is the same either way; only the time differs.
@@ -56,25 +56,28 @@ def invocation(db: str | None, data_dir: str | None, config_file: str | None) ->
 
 def answer(ws, request: dict[str, Any]) -> dict[str, Any]:
     """Run one find-earliest request against an open workspace; never raises."""
-    from monitor.cli import InputProblem, _find_earliest_url, _is_url, render_to_string
+    from monitor.analysis import InputError
     from monitor.display import shown
-    from monitor.earliest import find_earliest
-    from monitor.pipeline import InputError
+    from monitor.jobs.earliest import find_earliest, find_earliest_url
+    from monitor.reports import render_report
 
     video, fmt = str(request.get("video", "")), str(request.get("format", "text"))
     if fmt not in ("text", "json", "markdown", "html"):
         return {"exit_code": 2, "error": f"unknown format {fmt!r}"}
     try:
-        if _is_url(video):
+        if video.startswith(("http://", "https://")):
             with tempfile.TemporaryDirectory(prefix="provenance-query-") as tmp:
-                report = _find_earliest_url(ws, video, Path(tmp), bool(request.get("ingest")))
-                return {"exit_code": 0, "text": render_to_string(fmt, report, ws)}
+                try:
+                    report = find_earliest_url(ws, video, Path(tmp), bool(request.get("ingest")))
+                except InputError as exc:
+                    return {"exit_code": 2, "error": f"{shown(video)}: {exc}"}
+                return {"exit_code": 0, "text": render_report(fmt, report, ws.store)}
         path = Path(request.get("cwd", "/")) / video
         if not path.exists():
             return {"exit_code": 2, "error": f"{shown(video)}: no such file (give a path or an http(s) URL)"}
         report = find_earliest(ws, path)
-        return {"exit_code": 0, "text": render_to_string(fmt, report, ws)}
-    except (InputProblem, InputError) as exc:
+        return {"exit_code": 0, "text": render_report(fmt, report, ws.store)}
+    except InputError as exc:
         return {"exit_code": 2, "error": getattr(exc, "message", None) or str(exc)}
     except Exception as exc:  # the server keeps serving; the client is told
         log.exception("find-earliest failed for %s", shown(video))

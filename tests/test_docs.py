@@ -10,8 +10,8 @@ import click
 
 from fingerprints.align import MatchParams
 from fingerprints.model import FingerprintSettings
-from monitor.cli import cli
-from monitor.clidoc import render
+from monitor.cli.main import cli
+from monitor.cli.docs import render
 from monitor.config import DEFAULTS, load_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def test_config_toml_lists_every_setting_at_its_default():
 
 def test_cli_reference_is_generated_from_the_current_code():
     assert (ROOT / "docs" / "cli.md").read_text() == render(), \
-        "docs/cli.md is stale: run `python -m monitor.clidoc > docs/cli.md`"
+        "docs/cli.md is stale: run `python -m monitor.cli.docs > docs/cli.md`"
 
 
 def _commands(command: click.Command, path: tuple[str, ...] = ()):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from monitor.samples import EDITS, make_edit, make_source_clip
+from monitor.synth.samples import EDITS, make_edit, make_source_clip
 
 CHAIR_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "threatexchange-chair" / "videos"
 EXCERPT_START = 3.3

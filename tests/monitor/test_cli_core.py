@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
+from monitor.cli.main import cli
 from tests.fingerprints.test_matching import CHAIR_FAMILY, NEGATIVE, TRIM_OFFSETS
 from tests.video_fixtures import EXCERPT_START
 

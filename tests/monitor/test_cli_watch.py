@@ -10,8 +10,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli import cli
-from monitor.cli_watch import format_interval, parse_interval
+from monitor.cli.main import cli
+from monitor.cli.watch import format_interval, parse_interval
 from tests.monitor.test_poll import Site, rfc822, site  # noqa: F401 (fixtures)
 
 TEST_CONFIG = """

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from monitor.daemon import WatchJobs
-from monitor.pipeline import Workspace
-from monitor.poll import default_source
+from monitor.runners.embedded import WatchJobs
+from monitor.jobs.poll import default_source
 from storage import SqlRepository, open_database
 from tests.monitor.test_poll import Site, rfc822, site, workspace  # noqa: F401 (fixtures)
 
@@ -40,8 +39,7 @@ class Daemon:
         config.write_text(DAEMON_CONFIG)
         self.log = tmp_path / f"{name}.log"
         self.process = subprocess.Popen(
-            # not `-m monitor.cli`: run as __main__, cli.py registers the monitoring commands on another copy
-            [sys.executable, "-c", "from monitor.cli import main; main()", "--db", db_url, "--data-dir", str(tmp_path / "data"),
+            [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", db_url, "--data-dir", str(tmp_path / "data"),
              "--config", str(config), "daemon"],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
 

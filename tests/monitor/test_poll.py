@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.pipeline import Workspace
-from monitor.poll import default_source, poll_all, poll_watch, retry_delay
+from monitor.workspace import Workspace
+from monitor.jobs.poll import default_source, poll_all, poll_watch, retry_delay
 from monitor.sources import SOURCE_TELEGRAM_TIME, DownloadedItem, ListedItem, YtDlpSource
 from monitor.sources.platforms import post_metadata
 from storage.mediastore import SHA256_PATTERN

@@ -1,4 +1,4 @@
-"""The head start of a cold find-earliest (`monitor.prefetch`): same analysis, same reports, same errors."""
+"""The head start of a cold find-earliest (`monitor.cli.prefetch`): same analysis, same reports, same errors."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from monitor.config import load_config
-from monitor.earliest import FLAG_EXACT, find_earliest
-from monitor.pipeline import InputError, Workspace, analyse_file
+from monitor.jobs.earliest import FLAG_EXACT, find_earliest
+from monitor.analysis import InputError, analyse_file
+from monitor.workspace import Workspace
 from tests.monitor.test_cli_core import Provenance
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,11 +23,11 @@ ROOT = Path(__file__).resolve().parents[2]
 _COMPARE = """
 import json, sys
 from pathlib import Path
-from monitor import prefetch
+from monitor.cli import prefetch
 video, data_dir = sys.argv[1], sys.argv[2]
 prefetch.start(video, None, data_dir, None)
 from monitor.config import load_config
-from monitor.pipeline import analyse_file
+from monitor.analysis import analyse_file
 settings = load_config(data_dir=data_dir).fingerprint_settings
 started = prefetch.take(Path(video))
 seen = []
@@ -41,7 +42,7 @@ print(json.dumps({"forked": started is not None, "equal": got == want, "progress
 
 def _command(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     """The `provenance` console script, cold (no server), in a fresh process."""
-    return subprocess.run([sys.executable, "-c", "from monitor.fastpath import main; main()",
+    return subprocess.run([sys.executable, "-c", "from monitor.cli.fastpath import main; main()",
                            "--data-dir", str(data_dir), *args], capture_output=True, text=True,
                           env={**os.environ, "PROVENANCE_NO_SERVER": "1"}, cwd=ROOT, timeout=120)
 
@@ -150,7 +151,7 @@ def test_a_killed_command_leaves_no_analysis_running(store, tmp_path):
     # every frame at 640 px: about 9 s of analysis on a 2-core VM, well beyond the 3 s allowed below
     slow = tmp_path / "slow.toml"
     slow.write_text("[fingerprint]\nanalysis_fps = 30.0\nanalysis_size = 640\nfloor_interval = 0.034\n")
-    command = subprocess.Popen([sys.executable, "-c", "from monitor.fastpath import main; main()",
+    command = subprocess.Popen([sys.executable, "-c", "from monitor.cli.fastpath import main; main()",
                                 "--config", str(slow), "--data-dir", str(store.data_dir), "find-earliest",
                                 str(long_clip)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT,

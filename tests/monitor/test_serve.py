@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from monitor.config import default_data_dir as config_default_data_dir
-from monitor.fastpath import plain_find_earliest
+from monitor.cli.fastpath import plain_find_earliest
 from monitor.serve import default_data_dir, invocation, socket_path
 from tests.monitor.test_cli_core import Provenance
 
@@ -44,7 +44,7 @@ def test_default_data_dir_is_the_configs():
 
 def _provenance(data_dir: Path, *args: str, server: bool = True) -> subprocess.CompletedProcess:
     env = {**os.environ, "PROVENANCE_NO_SERVER": "0" if server else "1"}
-    return subprocess.run([sys.executable, "-c", "from monitor.fastpath import main; main()",
+    return subprocess.run([sys.executable, "-c", "from monitor.cli.fastpath import main; main()",
                            "--data-dir", str(data_dir), *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=120)
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from monitor.config import load_config
-from monitor.earliest import find_earliest
-from monitor.pipeline import Workspace, ingest_file
+from monitor.jobs.earliest import find_earliest
+from monitor.jobs.ingest import ingest_file
+from monitor.workspace import Workspace
 from storage.records import NewPost
 
 

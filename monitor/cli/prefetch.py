@@ -4,7 +4,7 @@ A cold `provenance find-earliest FILE` spends most of a second importing
 SQLAlchemy and opening the store before it looks at the video, and analysing
 the video (ffprobe, an ffmpeg decode, hashing in Python) takes about as long
 again.  Neither needs the other, so the `provenance` command
-(`monitor.fastpath`) loads the libraries fingerprinting needs (which the
+(`monitor.cli.fastpath`) loads the libraries fingerprinting needs (which the
 command needs too), then forks a child that analyses the file while the
 parent goes on to import SQLAlchemy and open the store; on two cores the
 halves run side by side.  The child runs the command's own analysis
@@ -127,7 +127,7 @@ def _child(path: Path, options: tuple, fd: int) -> None:
     """The forked side: analyse, send the result, exit without running the parent's exit handlers."""
     code = 1
     try:
-        gc.enable()  # `monitor.fastpath` forks while loading modules, with collection off
+        gc.enable()  # `monitor.cli.fastpath` forks while loading modules, with collection off
         signal.signal(signal.SIGTERM, _stop)
         silent = os.open(os.devnull, os.O_RDWR)
         for stream in (0, 1, 2):

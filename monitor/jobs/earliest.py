@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from fingerprints.align import VideoMatch
-from monitor.pipeline import (AnalysedFile, MatchView, Workspace, analyse_file, find_matches,
-                              stored_fingerprinted_media, stored_match_views)
+from monitor.analysis import AnalysedFile, InputError, analyse_file
+from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
+from monitor.jobs.matching import find_matches, stored_match_views
+from monitor.workspace import MatchView, Workspace
 from storage.records import PRECISION_DAY, MediaRecord, PostRecord
 
 FLAG_AMBIGUOUS = "ambiguous"
@@ -108,7 +110,7 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
     A file whose exact bytes are already stored is answered from the matches
     computed at ingest time; anything else is fingerprinted and looked up.
     `head_start` gives an analysis of `path` made elsewhere (see
-    `monitor.prefetch`), or None when the file must be analysed here after all;
+    `monitor.cli.prefetch`), or None when the file must be analysed here after all;
     it is asked only when the stored-bytes shortcut does not apply.
     """
     same = None if analysed else stored_fingerprinted_media(ws, path)
@@ -128,3 +130,26 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
     return EarliestReport(query_path=Path(path), query_sha256=analysed.sha256,
                           query_duration=round(analysed.fingerprint.duration, 3), query_url=query_url,
                           appearances=appearances_for(ws, views))
+
+
+def find_earliest_url(ws: Workspace, url: str, workdir: Path, also_ingest: bool = False,
+                      progress: Callable[[float, float | None], None] | None = None) -> EarliestReport:
+    """Download the video at `url` into `workdir` and find its appearances; with `also_ingest`, store its post.
+
+    Raises `InputError` when the URL gives no usable video.
+    """
+    from monitor.sources import ListedItem, SourceError, YtDlpSource
+
+    source = YtDlpSource(ws.config.ytdlp)
+    try:
+        item = source.download(ListedItem(url=url, archive_key=None), workdir)
+    except SourceError as exc:
+        raise InputError(str(exc)) from exc
+    analysed = analyse_file(item.path, ws.settings, progress, ws.exif, describe=also_ingest)
+    if also_ingest:
+        existing = item.post.archive_key and ws.repository.get_post_by_archive_key(item.post.archive_key)
+        if not existing:
+            ingest_analysed(ws, analysed, item.post.to_new_post(0))
+    report = find_earliest(ws, item.path, query_url=url, analysed=analysed)
+    report.query_path = Path(url)
+    return report

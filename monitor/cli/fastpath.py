@@ -4,7 +4,7 @@ Only the standard library is imported here, so asking a warm server costs a
 few hundredths of a second.  Anything else, or when no server for the same
 store is listening, runs the full command (`monitor.cli`), which gives the
 same answer.  A find-earliest of a file that no server answers gets a head
-start: its analysis begins in a forked child (`monitor.prefetch`) while the
+start: its analysis begins in a forked child (`monitor.cli.prefetch`) while the
 full command loads.
 """
 
@@ -114,10 +114,10 @@ def main() -> None:
             sys.exit(code)
     gc.disable()  # loading the command makes next to no garbage, and looking for it costs ~8% of the load
     if options is not None and _local_query(options):
-        from monitor import prefetch
+        from monitor.cli import prefetch
 
         prefetch.start(options["video"], options.get("--config"), options.get("--data-dir"), options.get("--db"))
-    from monitor.cli import main as full_command
+    from monitor.cli.main import main as full_command
 
     gc.enable()
     try:

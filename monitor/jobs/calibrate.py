@@ -2,7 +2,7 @@
 
 The benchmark suite measures the matcher on a fixed corpus, but a newsroom's
 footage (night shots, static cameras, screen recordings) may behave
-differently.  Calibration renders the suite's edits (`monitor.transforms`) of
+differently.  Calibration renders the suite's edits (`monitor.synth.transforms`) of
 a sample of stored videos, matches every copy against the store exactly as
 find-earliest does, and reports per edit family the recall at the configured
 thresholds; a sweep over the frame-hash distance then shows the widest
@@ -35,9 +35,9 @@ from fingerprints.align import MatchParams, match_fingerprint
 from fingerprints.decode import VideoDecodeError
 from fingerprints.index import IndexHits
 from fingerprints.video import fingerprint_video
-from monitor import transforms as T
-from monitor.pipeline import Workspace
-from monitor.samples import SampleError, make_source_clip
+from monitor.synth import transforms as T
+from monitor.workspace import Workspace
+from monitor.synth.samples import SampleError, make_source_clip
 
 FAMILIES: tuple[str, ...] = ("reencode", "flip", "crop", "borders", "vertical", "caption", "logo", "overlay",
                              "pip", "speed", "excerpt", "colour", "fps")

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from fingerprints.align import VideoMatch
 from monitor.display import shown
-from monitor.earliest import Appearance, EarliestReport
+from monitor.jobs.earliest import Appearance, EarliestReport
 from storage import MediaStore
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -295,7 +295,7 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
             q_img = _thumbnail(report.query_path, q_time)
             s_img = _thumbnail(stored_path, s_time, mirror=bool(a.match and a.match.mirrored))
             parts.append("<div class='pair'>" + "".join(
-                f"<figure style='display:inline-block;margin:2px'>"
+                "<figure style='display:inline-block;margin:2px'>"
                 + (f"<img src='{img}' alt='{label}'>" if img else "<div>(no frame)</div>")
                 + f"<figcaption>{label} {_seconds(t)}</figcaption></figure>"
                 for img, label, t in ((q_img, "query", q_time), (s_img, "stored", s_time)))

@@ -1,4 +1,4 @@
-"""`provenance calibrate` (registered on the `provenance` group): a thin wrapper over `monitor.calibrate`."""
+"""`provenance calibrate` (registered on the `provenance` group): a thin wrapper over `monitor.jobs.calibrate`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.cli import App, SetupProblem, cli, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, SetupProblem, pass_app, shown, stderr, stdout
 
-# the same names as monitor.calibrate.FAMILIES (a test checks), written out to keep `provenance --help` quick
+# the same names as monitor.jobs.calibrate.FAMILIES (a test checks), written out to keep `provenance --help` quick
 FAMILY_NAMES = "reencode, flip, crop, borders, vertical, caption, logo, overlay, pip, speed, excerpt, colour, fps"
 
 
@@ -51,7 +51,7 @@ def _suggestion(score, target: float) -> str:
     return f"{score.max_distance} (recall {_percent(score.recall)})"
 
 
-@cli.command()
+@click.command()
 @click.option("--sample", type=click.IntRange(min=1), default=5, show_default=True,
               help="How many stored videos to edit (chosen at random with --seed).")
 @click.option("--families", metavar="A,B",
@@ -81,7 +81,7 @@ def calibrate(app: App, sample: int, families: str | None, target_precision: flo
       provenance calibrate
       provenance calibrate --sample 10 --families flip,crop,caption --target-precision 0.995
     """
-    from monitor.calibrate import CalibrationError, calibrate as run_calibration, parse_families
+    from monitor.jobs.calibrate import CalibrationError, calibrate as run_calibration, parse_families
 
     try:
         chosen = parse_families(families)

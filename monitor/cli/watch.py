@@ -1,6 +1,6 @@
 """Monitoring commands: watch, run-once, polls, daemon (registered on the `provenance` group).
 
-Thin wrappers: the jobs are `monitor.poll.poll_all` and `monitor.daemon.run_daemon`;
+Thin wrappers: the jobs are `monitor.jobs.poll.poll_all` and `monitor.runners.embedded.run_daemon`;
 the watch table is the repository's.  The daemon and these commands share only
 the database, so a watch added, paused or removed here reaches a running
 daemon on its next refresh.
@@ -20,7 +20,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.cli import App, InputProblem, SetupProblem, cli, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown, stderr, stdout
 from storage import NotFound
 
 MIN_INTERVAL_SECONDS = 10
@@ -65,7 +65,7 @@ def _known_watch(app: App, watch_id: int):
     return watch
 
 
-@cli.group()
+@click.group()
 def watch() -> None:
     """Accounts, channels, feeds and posts to poll for new videos.
 
@@ -220,7 +220,7 @@ def _print_summary(s) -> None:
         stdout.print(f"  failed: {shown(error['url'])}: {shown(error['error'])}", highlight=False)
 
 
-@cli.command("run-once")
+@click.command("run-once")
 @click.option("--watch", "watch_ids", metavar="ID", type=int, multiple=True,
               help="Poll only this watch (paused or not); repeat for several. Default: every enabled watch.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON list of poll summaries.")
@@ -237,7 +237,7 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
       provenance run-once
       provenance run-once --watch 3 --json
     """
-    from monitor.poll import default_source, poll_all
+    from monitor.jobs.poll import default_source, poll_all
 
     ws = app.workspace()
     for watch_id in watch_ids:
@@ -262,7 +262,7 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
         raise SetupProblem("no watch could be listed (see the errors above); check the URLs and the network")
 
 
-@cli.command("polls")
+@click.command("polls")
 @click.option("--watch", "watch_id", metavar="ID", type=int, help="Only this watch's polls.")
 @click.option("--limit", default=20, show_default=True, help="How many of the newest polls to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
@@ -298,7 +298,7 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     stdout.print(table)
 
 
-@cli.command("daemon")
+@click.command("daemon")
 @click.option("--exit-if-locked", is_flag=True,
               help="Exit (code 1) when another daemon schedules this database, instead of waiting as standby.")
 @pass_app
@@ -315,7 +315,7 @@ def daemon(app: App, exit_if_locked: bool) -> None:
       provenance -v daemon
       provenance --db postgresql://provenance@db/provenance daemon --exit-if-locked
     """
-    from monitor.daemon import LockHeld, run_daemon, stop_on_signals
+    from monitor.runners.embedded import LockHeld, run_daemon, stop_on_signals
 
     provenance_log = logging.getLogger("provenance")
     if not provenance_log.isEnabledFor(logging.INFO):

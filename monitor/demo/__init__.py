@@ -24,10 +24,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from monitor.config import Config, load_config
-from monitor.earliest import find_earliest
-from monitor.pipeline import Workspace
-from monitor.report import render_html
-from monitor.samples import EDITS, make_edit, make_source_clip
+from monitor.jobs.earliest import find_earliest
+from monitor.workspace import Workspace
+from monitor.reports import render_html
+from monitor.synth.samples import EDITS, make_edit, make_source_clip
 
 MARKER = ".provenance-demo"  # a data dir holding this file was made by the demo and may be wiped
 FIRST_PUBLISHED = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -108,7 +108,7 @@ def fresh_data_dir(data_dir: Path) -> None:
 
 def provenance(base_args: list[str], *args: str) -> None:
     """Run one `provenance` command in-process, as the console script would."""
-    from monitor.cli import cli
+    from monitor.cli.main import cli
 
     print(f"\n$ provenance {' '.join(args)}", flush=True)
     cli.main([*base_args, *args], prog_name="provenance", standalone_mode=False)

@@ -2,14 +2,14 @@
 
 The reference is generated, and tests/test_docs.py fails when the committed
 file differs from what this prints, so the docs cannot drift from the code.
-Regenerate with: python -m monitor.clidoc > docs/cli.md
+Regenerate with: python -m monitor.cli.docs > docs/cli.md
 """
 
 from __future__ import annotations
 
 import click
 
-from monitor.cli import cli
+from monitor.cli.main import cli
 
 
 def _walk(command: click.Command, name: str, parent: click.Context | None):
@@ -24,7 +24,7 @@ def _walk(command: click.Command, name: str, parent: click.Context | None):
 
 def render() -> str:
     lines = ["# CLI reference", "",
-             "Generated from the code by `python -m monitor.clidoc > docs/cli.md`; "
+             "Generated from the code by `python -m monitor.cli.docs > docs/cli.md`; "
              "`tests/test_docs.py` checks it is current.", ""]
     for ctx in _walk(cli, "provenance", None):
         lines += [f"## `{ctx.command_path}`", "", "```text", ctx.command.get_help(ctx).rstrip(), "```", ""]

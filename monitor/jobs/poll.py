@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Config
-from monitor.pipeline import (InputError, Workspace, analyse_file, ingest_analysed, ingest_file,
-                              stored_fingerprinted_media)
+from monitor.analysis import InputError, analyse_file
+from monitor.jobs.ingest import ingest_analysed, ingest_file, stored_fingerprinted_media
+from monitor.workspace import Workspace
 from monitor.sources import DownloadedItem, ListedItem, Source, SourceError, YtDlpSource
 from storage import NotFound, StorageError
 from storage.records import WatchItemRecord, WatchRecord

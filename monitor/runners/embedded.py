@@ -33,8 +33,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
 from monitor.config import Config
-from monitor.pipeline import Workspace
-from monitor.poll import default_source, kv, poll_watch
+from monitor.workspace import Workspace
+from monitor.jobs.poll import default_source, kv, poll_watch
 from monitor.sources import Source
 from storage.records import WatchRecord
 

@@ -1,0 +1,144 @@
+"""What every command shares: the lazily opened settings and workspace, errors, output, progress.
+
+Commands live in sibling modules (`core`, `db`, `watch`, `calibrate`) and
+import from here; `monitor.cli` assembles them into the `provenance` group, so
+no module of the package imports the package back.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from monitor.config import Config, ConfigError, load_config
+from monitor.display import shown
+from storage import StorageError
+from storage.records import PRECISION_DAY, PRECISION_SECOND
+
+EXIT_INPUT = 2
+EXIT_SETUP = 1
+
+stdout = Console(soft_wrap=True)
+stderr = Console(stderr=True, soft_wrap=True)
+
+
+class InputProblem(click.ClickException):
+    exit_code = EXIT_INPUT
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class SetupProblem(click.ClickException):
+    exit_code = EXIT_SETUP
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"error: {self.message}", err=True)
+
+
+class App:
+    """Lazily opened settings and workspace for one invocation."""
+
+    def __init__(self, db: str | None, data_dir: str | None, config_file: str | None) -> None:
+        self.options = (config_file, data_dir, db)
+        self._config: Config | None = None
+        self._workspace = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            config_file, data_dir, db = self.options
+            try:
+                self._config = load_config(config_file, data_dir, db)
+            except ConfigError as exc:
+                raise SetupProblem(str(exc)) from exc
+        return self._config
+
+    def workspace(self):
+        from monitor.workspace import Workspace
+
+        if self._workspace is None:
+            try:
+                self._workspace = Workspace.open(self.config)
+            except StorageError as exc:
+                raise SetupProblem(str(exc)) from exc
+        return self._workspace
+
+    def close(self) -> None:
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def parse_published_at(value: str | None) -> tuple[datetime | None, str | None]:
+    """ISO 8601 date or date-time to (UTC time, precision); a bare date is a day claim."""
+    if not value:
+        return None, None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            d = date.fromisoformat(text)
+            return datetime(d.year, d.month, d.day, tzinfo=UTC), PRECISION_DAY
+        at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or date-time "
+                                 "(e.g. 2024-03-01 or 2024-03-01T10:15:00Z)", param_hint="--published-at")
+    at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    return at, PRECISION_SECOND
+
+
+@contextmanager
+def progress_reporter(label: str, total: float | None, unit: str = "s"):
+    """A progress bar on stderr for long work, silent when stderr is not a terminal."""
+    if not stderr.is_terminal:
+        yield None
+        return
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"),
+                  TimeRemainingColumn(), console=stderr, transient=True) as bar:
+        task = bar.add_task(label, total=total or None, detail="")
+
+        def update(done: float, new_total: float | None = None) -> None:
+            end = new_total or bar.tasks[0].total
+            detail = f"{done:.0f}/{end:.0f} {unit}" if end else f"{done:.0f} {unit}"
+            bar.update(task, completed=done, detail=detail, **({"total": new_total} if new_total else {}))
+
+        yield update
+
+
+@contextmanager
+def fingerprint_progress(path: Path):
+    """Progress over the video's duration while it is analysed; input errors become exit 2."""
+    from monitor.analysis import InputError
+
+    try:
+        with progress_reporter(f"fingerprinting {shown(path.name)[:40]}", None) as progress:
+            yield progress
+    except InputError as exc:
+        raise InputProblem(f"{shown(path)}: {exc}") from exc
+
+
+def _analyse(ws, path: Path, describe: bool):
+    from monitor.analysis import analyse_file
+
+    with fingerprint_progress(path) as progress:
+        return analyse_file(path, ws.settings, progress, ws.exif, describe=describe)
+
+
+def _is_url(text: str) -> bool:
+    return text.startswith(("http://", "https://"))
+
+
+def warn_if_unfingerprinted(ws) -> None:
+    """Say so when stored media cannot be matched because they lack current fingerprints."""
+    missing = ws.repository.media_without_fingerprint(ws.settings_id)
+    if missing:
+        stderr.print(f"warning: {len(missing)} stored media have no fingerprint with the current settings "
+                     "and cannot be matched; run `provenance refingerprint`")

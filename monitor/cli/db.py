@@ -1,0 +1,70 @@
+"""`provenance db`: migrations and what the database holds."""
+
+from __future__ import annotations
+
+import click
+
+from monitor.cli.app import App, pass_app, shown, stdout
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance (migrations also run by themselves on first use).
+
+    \b
+    Example:
+      provenance --db postgresql://postgres@127.0.0.1/provenance db upgrade
+    """
+
+
+@db.command("upgrade")
+@pass_app
+def db_upgrade(app: App) -> None:
+    """Apply all migrations to the database.
+
+    \b
+    Example:
+      provenance db upgrade
+    """
+    ws = app.workspace()  # opening migrates
+    database = ws.repository.database
+    stdout.print(f"database at revision {database.current_revision()} ({database.dialect})")
+
+
+@db.command("downgrade")
+@click.argument("revision", default="base")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def db_downgrade(app: App, revision: str, yes: bool) -> None:
+    """Undo migrations down to REVISION (default: base, an empty database). Destroys data.
+
+    \b
+    Example:
+      provenance db downgrade 0001_core --yes
+    """
+    from storage import open_database
+    from storage.db import default_database_url
+
+    config = app.config
+    database = open_database(config.db_url or default_database_url(config.data_dir), migrate=False)
+    if not yes:
+        click.confirm(f"downgrade {database.dialect} database to {revision}? tables will be dropped", abort=True)
+    database.downgrade(revision)
+    stdout.print(f"database at revision {database.current_revision() or 'base'}")
+
+
+@db.command("status")
+@pass_app
+def db_status(app: App) -> None:
+    """Show the database, its revision and what it holds.
+
+    \b
+    Example:
+      provenance db status
+    """
+    ws = app.workspace()
+    repo = ws.repository
+    stdout.print(f"database: {repo.database!r}")
+    stdout.print(f"data dir: {shown(app.config.data_dir)}")
+    stdout.print(f"revision: {repo.database.current_revision()}")
+    stdout.print(f"media: {repo.count_media()}  posts: {len(repo.list_posts())}")

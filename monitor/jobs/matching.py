@@ -1,0 +1,84 @@
+"""Matching a fingerprint against the store, and stored matches read back from either side.
+
+`find_matches` runs the index lookup and temporal alignment, then explains
+each match (which regions of the frames matched, how each side is framed);
+`to_new_match` and `stored_match_views` turn matches into provenance records
+and back, seen from whichever video asks.
+"""
+
+from __future__ import annotations
+
+from fingerprints.align import FramePair, Segment, VideoMatch, extend_over_flat, match_fingerprint
+from fingerprints.explain import framing, pair_regions
+from fingerprints.model import VideoFingerprint
+from monitor.workspace import MatchView, Workspace
+from storage.records import MatchRecord, MatchSegmentRecord, NewMatch
+
+
+def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
+    """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
+    matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude,
+                                motion_index=ws.motion_index())
+    for k, m in enumerate(matches):
+        details = ws.repository.fingerprint_details(m.media_id, ws.settings_id) or {}
+        m = matches[k] = extend_over_flat(m, fingerprint.flat_frames, details.get("flat_frames", []),
+                                          fingerprint.duration, ws.durations()[m.media_id],
+                                          fingerprint.settings.floor_interval, ws.match_params)
+        m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
+                                 m.pairs, m.mirrored)
+        m.framing = framing([(t, b.width / b.frame_width, b.height / b.frame_height) for t, b in fingerprint.crops],
+                            [(c["from"], c["width"] / c["frame_width"], c["height"] / c["frame_height"])
+                             for c in details.get("crops", []) if c.get("frame_width") and c.get("frame_height")],
+                            m.pairs)
+    return matches
+
+
+def stored_match_views(ws: Workspace, media_id: int) -> list[MatchView]:
+    """The matches computed when `media_id` or its matches were ingested, seen from `media_id`."""
+    return [MatchView(ws.repository.get_media(r.stored_media_id), _from_record(r))
+            for r in ws.repository.matches_for_media(media_id, ws.settings_id)]
+
+
+def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMatch:
+    return NewMatch(
+        query_media_id=query_media_id, stored_media_id=m.media_id, settings_id=settings_id,
+        query_coverage=m.query_coverage, stored_coverage=m.stored_coverage, mirrored=m.mirrored,
+        speed=m.speed, score=m.score,
+        segments=[MatchSegmentRecord(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in m.segments],
+        # pairs are written from the side of `query_media_id`; `_from_record` turns them round
+        evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
+                  "mean_distance": m.mean_distance, "specific_frames": m.specific_frames,
+                  "motion_frames": m.motion_frames, "flat_frames": m.flat_frames, "regions": m.regions,
+                  "framing": m.framing,
+                  "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
+    )
+
+
+# `fingerprints.explain` regions as seen from the other video of a match
+_TURNED_ROUND = {"cropped": "crop of query", "crop of query": "cropped", "window": "in a window of the stored video",
+                 "surround": "under an overlay in the stored video"}
+
+
+def _from_record(r: MatchRecord) -> VideoMatch:
+    """A stored match as a `VideoMatch` seen from `r.query_media_id`."""
+    ev = r.evidence or {}
+    pairs = [FramePair(*p) for p in ev.get("pairs", [])]
+    regions = dict(ev.get("regions", {}))
+    framed = dict(ev.get("framing", {}))
+    if ev.get("query_media_id") not in (None, r.query_media_id):
+        pairs = [FramePair(p.stored_time, p.query_time, p.distance) for p in pairs]
+        regions = {_TURNED_ROUND.get(k, k): n for k, n in regions.items()}
+        framed = {("stored" + k[5:] if k.startswith("query") else "query" + k[6:]): v for k, v in framed.items()}
+    segments = [Segment(s.query_start, s.query_end, s.stored_start, s.stored_end) for s in r.segments]
+    first = segments[0] if segments else Segment(0.0, 0.0, 0.0, 0.0)
+    return VideoMatch(
+        media_id=r.stored_media_id, query_coverage=r.query_coverage, stored_coverage=r.stored_coverage,
+        segments=segments, mirrored=r.mirrored, speed=round(r.speed, 4),
+        offset=round(first.stored_start - r.speed * first.query_start, 3), score=r.score,
+        matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
+        pairs=pairs, specific_frames=ev.get("specific_frames", 0), motion_frames=ev.get("motion_frames", 0),
+        flat_frames=ev.get("flat_frames", 0), framing=framed,
+        regions=regions,
+    )
+
+
