@@ -2,7 +2,7 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps install demo test bench docs
+.PHONY: deps install demo test bench docs constraints
 
 # ffmpeg/ffprobe and exiftool from Debian's packages, only when missing.
 deps:
@@ -11,8 +11,11 @@ deps:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg libimage-exiftool-perl; \
 	fi
 
+# Everything at the versions in constraints.txt, except yt-dlp: always its newest release,
+# since platforms break old ones (a yt-dlp change that breaks us shows up as a failing test).
 install: deps
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	$(PIP) install -q --upgrade yt-dlp
 
 # The main job, offline: a local fixture site is watched, polled and queried.
 demo: install
@@ -28,3 +31,7 @@ bench: install
 
 docs:
 	$(PYTHON) -m monitor.cli.docs > docs/cli.md
+
+# After changing dependencies: pin what a working install holds (yt-dlp stays unpinned).
+constraints:
+	$(PYTHON) .ci/constraints.py > constraints.txt

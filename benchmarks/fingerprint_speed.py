@@ -44,6 +44,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from corpora import chair_dir  # noqa: E402
 
 from fingerprints.decode import stream_info  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
@@ -53,7 +56,7 @@ try:
 except ImportError:
     vpdq = None
 
-DEFAULT_FILES = str(REPO.parent / "shared" / "data" / "threatexchange-chair" / "videos" / "chair-*.mp4")
+DEFAULT_FILES = str(chair_dir() / "chair-*.mp4")
 VPDQ_INSTALL = (
     "vpdq is not installed, so its rows are skipped. To add them:\n"
     "  apt-get install -y pkg-config libavcodec-dev libavformat-dev libavutil-dev "

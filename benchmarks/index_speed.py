@@ -47,10 +47,13 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from corpora import chair_dir  # noqa: E402
 
 from fingerprints.index import BruteForceIndex, IndexHits, MultiIndexHashIndex  # noqa: E402
 
-DEFAULT_FILES = str(REPO.parent / "shared" / "data" / "threatexchange-chair" / "videos" / "chair-*.mp4")
+DEFAULT_FILES = str(chair_dir() / "chair-*.mp4")
 CACHE = REPO / "benchmarks" / ".cache" / "index_speed_phashes.npy"
 VIDEO_FRAMES, SHOT_FRAMES = 240, 24
 DC_BIT = np.uint64(1 << 63)

@@ -40,8 +40,12 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from corpora import chair_dir  # noqa: E402
+
 CACHE = REPO / "benchmarks" / ".cache"
-SOURCE = REPO.parent / "shared" / "data" / "threatexchange-chair" / "videos" / "chair-orig-22-sd-bar.mp4"
+SOURCE = chair_dir() / "chair-orig-22-sd-bar.mp4"
 TARGET_MB = 500
 
 

@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from storage.errors import StorageError  # noqa: F401 (re-exported)
 
-ALEMBIC_DIR = Path(__file__).resolve().parent.parent / "alembic"
+# The migrations: `alembic/` beside this package in a checkout, `storage/migrations/` in an installed wheel.
+_CHECKOUT_ALEMBIC = Path(__file__).resolve().parent.parent / "alembic"
+ALEMBIC_DIR = _CHECKOUT_ALEMBIC if (_CHECKOUT_ALEMBIC / "env.py").is_file() else Path(__file__).resolve().parent / "migrations"
 # The newest migration; a test checks it against alembic/versions, so a new migration must update it.
 HEAD_REVISION = "0004_motion_hashes"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30

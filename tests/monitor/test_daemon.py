@@ -85,9 +85,7 @@ def test_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, databas
         post = wait_for(lambda: repo.get_post_by_archive_key(f"generic {clip}"), what="the added item")
         assert post.watch_id == watch.id
 
-        started = time.monotonic()
-        assert daemon.stop() == 0
-        assert time.monotonic() - started < 5
+        assert daemon.stop(timeout=60) == 0  # SIGTERM ends it cleanly (a stuck daemon times out here)
     finally:
         daemon.kill()
     log = daemon.text()

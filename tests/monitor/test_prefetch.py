@@ -132,6 +132,13 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _command(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -145,10 +152,11 @@ def test_a_killed_command_leaves_no_analysis_running(store, tmp_path):
     import signal
     import time
 
-    long_clip = tmp_path / "long.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30:d=90",
+    long_clip = tmp_path / "long.mp4"  # an hour of video, small and quick to make at 2 frames per second
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=2:d=3600",
                     "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(long_clip)], check=True)
-    # every frame at 640 px: about 9 s of analysis on a 2-core VM, well beyond the 3 s allowed below
+    # every frame at 640 px, 30 per second: its analysis would run for many minutes, so the child and its
+    # ffmpeg can only be gone within the generous deadline below if the kill took them
     slow = tmp_path / "slow.toml"
     slow.write_text("[fingerprint]\nanalysis_fps = 30.0\nanalysis_size = 640\nfloor_interval = 0.034\n")
     command = subprocess.Popen([sys.executable, "-c", "from monitor.cli.fastpath import main; main()",
@@ -162,11 +170,14 @@ def test_a_killed_command_leaves_no_analysis_running(store, tmp_path):
         child = next(iter(_children(command.pid)), None)
         time.sleep(0.05)
     assert child is not None, "the command forked no analysis"
-    time.sleep(0.5)  # the child is decoding by now
-    decoders = _children(child)
+    decoders: set[int] = set()
+    while not decoders and time.monotonic() < deadline + 30:  # wait until the child is decoding
+        decoders = {p for p in _children(child) if _command(p).startswith("ffmpeg")}
+        time.sleep(0.05)
+    assert decoders, "the analysis started no ffmpeg"
     command.send_signal(signal.SIGTERM)
     command.wait(timeout=30)
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (_alive(child) or any(_alive(p) for p in decoders)):
         time.sleep(0.1)
     assert not _alive(child) and not any(_alive(p) for p in decoders)
