@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.db import Database, StorageError
 from storage.models import (
+    HASH_COLUMNS,
     DaemonLockModel,
     FingerprintSettingsModel,
     FrameModel,
@@ -39,7 +40,7 @@ from storage.records import (
     PRECISIONS,
     WATCH_KINDS,
     FrameRow,
-    FrameTable,
+    FrameColumn,
     MatchRecord,
     MatchSegmentRecord,
     MediaRecord,
@@ -81,6 +82,14 @@ def to_signed64(value: int) -> int:
 def to_unsigned64(value: int) -> int:
     """The stored signed BIGINT back as the unsigned 64-bit hash."""
     return value + UINT64_LIMIT if value < 0 else value
+
+
+def _columns_of(batch: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row ids, media ids, timestamps, unsigned hashes) of a batch of `frame_column` rows."""
+    ids, media, times, hashes = zip(*batch)
+    # the stored signed values reinterpreted bit for bit: two's complement
+    return (np.array(ids, dtype=np.int64), np.array(media, dtype=np.int64), np.array(times, dtype=np.float64),
+            np.array(hashes, dtype=np.int64).view(np.uint64))
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
@@ -282,33 +291,22 @@ class SqlRepository:
 
         Raises `AlreadyExists` when this media already has frames for this setting.
         """
-        rows = [
-            {
-                "media_id": media_id,
-                "settings_id": settings_id,
-                "idx": frame.index,
-                "timestamp": frame.timestamp,
-                "hash": to_signed64(frame.hash),
-                "is_scene_cut": frame.is_scene_cut,
-                "quality": frame.quality,
-                "centre_hash": None if frame.centre_hash is None else to_signed64(frame.centre_hash),
-                "overlay_masked": frame.overlay_masked,
-                "motion_hash": None if frame.motion_hash is None else to_signed64(frame.motion_hash),
-            }
-            for frame in frames
-        ]
+        rows = []
+        for frame in frames:
+            unknown = set(frame.hashes) - set(HASH_COLUMNS)
+            if unknown:
+                raise ValueError(f"unknown hash column(s) {sorted(unknown)}; known: {', '.join(HASH_COLUMNS)}")
+            row = {"media_id": media_id, "settings_id": settings_id, "idx": frame.index,
+                   "timestamp": frame.timestamp, "is_scene_cut": frame.is_scene_cut, "quality": frame.quality,
+                   "overlay_masked": frame.overlay_masked}
+            row.update({c: None if frame.hashes.get(c) is None else to_signed64(frame.hashes[c])
+                        for c in HASH_COLUMNS})
+            rows.append(row)
         try:
             with self.database.session() as session:
-                session.execute(
-                    sa.insert(MediaFingerprintModel).values(
-                        media_id=media_id,
-                        settings_id=settings_id,
-                        frame_count=len(rows),
-                        frames_decoded=frames_decoded,
-                        details=details,
-                        created_at=utcnow(),
-                    )
-                )
+                session.execute(sa.insert(MediaFingerprintModel).values(
+                    media_id=media_id, settings_id=settings_id, frame_count=len(rows),
+                    frames_decoded=frames_decoded, details=details, created_at=utcnow()))
                 if rows:
                     session.execute(sa.insert(FrameModel), rows)
         except IntegrityError as error:
@@ -319,66 +317,49 @@ class SqlRepository:
             raise
 
     def frames_for_media(self, media_id: int, settings_id: int) -> list[FrameRow]:
+        columns = [getattr(FrameModel, c) for c in HASH_COLUMNS]
         with self.database.session() as session:
             rows = session.execute(
-                sa.select(
-                    FrameModel.idx,
-                    FrameModel.timestamp,
-                    FrameModel.hash,
-                    FrameModel.is_scene_cut,
-                    FrameModel.quality,
-                    FrameModel.centre_hash,
-                    FrameModel.overlay_masked,
-                    FrameModel.motion_hash,
-                )
+                sa.select(FrameModel.idx, FrameModel.timestamp, FrameModel.is_scene_cut, FrameModel.quality,
+                          FrameModel.overlay_masked, *columns)
                 .where(FrameModel.media_id == media_id, FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.idx)
             )
             return [
-                FrameRow(
-                    index=idx,
-                    timestamp=timestamp,
-                    hash=to_unsigned64(value),
-                    is_scene_cut=bool(is_scene_cut),
-                    quality=quality,
-                    centre_hash=None if centre is None else to_unsigned64(centre),
-                    overlay_masked=bool(masked),
-                    motion_hash=None if motion is None else to_unsigned64(motion),
-                )
-                for idx, timestamp, value, is_scene_cut, quality, centre, masked, motion in rows
+                FrameRow(index=idx, timestamp=timestamp,
+                         hashes={c: to_unsigned64(v) for c, v in zip(HASH_COLUMNS, values) if v is not None},
+                         is_scene_cut=bool(is_scene_cut), quality=quality, overlay_masked=bool(masked))
+                for idx, timestamp, is_scene_cut, quality, masked, *values in rows
             ]
 
-    def frame_table(self, settings_id: int) -> FrameTable:
-        """Every frame made with `settings_id`, column-wise, ordered by media and index."""
+    def frame_column(self, settings_id: int, column: str, after_row_id: int = 0,
+                     batch_rows: int = 1 << 16) -> FrameColumn:
+        """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise.
+
+        Read in batches through the driver's cursor (no ORM objects), straight into numpy arrays.
+        """
+        if column not in HASH_COLUMNS:
+            raise ValueError(f"unknown hash column {column!r}; known: {', '.join(HASH_COLUMNS)}")
+        value = getattr(FrameModel, column)
+        query = (sa.select(FrameModel.id, FrameModel.media_id, FrameModel.timestamp, value)
+                 .where(FrameModel.settings_id == settings_id, FrameModel.id > after_row_id, value.is_not(None))
+                 .order_by(FrameModel.id))
+        parts: list[np.ndarray] = []
+        with self.database.engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
+            for batch in result.partitions(batch_rows):
+                parts.append(_columns_of(batch))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return FrameColumn(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.uint64))
+        ids, media, times, hashes = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        return FrameColumn(row_ids=ids, media_ids=media, timestamps=times, hashes=hashes)
+
+    def last_frame_row_id(self, settings_id: int) -> int:
+        """The highest `frames` row id of a setting (0 when it has none): what an up-to-date index covers."""
         with self.database.session() as session:
-            rows = session.execute(
-                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash, FrameModel.centre_hash,
-                          FrameModel.motion_hash)
-                .where(FrameModel.settings_id == settings_id)
-                .order_by(FrameModel.media_id, FrameModel.idx)
-            ).all()
-        if not rows:
-            return FrameTable(
-                media_ids=np.empty(0, dtype=np.int64),
-                timestamps=np.empty(0, dtype=np.float64),
-                hashes=np.empty(0, dtype=np.uint64),
-                centre_hashes=np.empty(0, dtype=np.uint64),
-                has_centre=np.empty(0, dtype=bool),
-                motion_hashes=np.empty(0, dtype=np.uint64),
-                has_motion=np.empty(0, dtype=bool),
-            )
-        media_ids, timestamps, hashes, centres, motions = zip(*rows)
-        has_centre = np.array([c is not None for c in centres], dtype=bool)
-        return FrameTable(
-            media_ids=np.array(media_ids, dtype=np.int64),
-            timestamps=np.array(timestamps, dtype=np.float64),
-            # The stored signed values reinterpreted bit for bit: two's complement.
-            hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
-            centre_hashes=np.array([0 if c is None else c for c in centres], dtype=np.int64).view(np.uint64),
-            has_centre=has_centre,
-            motion_hashes=np.array([0 if m is None else m for m in motions], dtype=np.int64).view(np.uint64),
-            has_motion=np.array([m is not None for m in motions], dtype=bool),
-        )
+            return session.scalar(sa.select(sa.func.max(FrameModel.id))
+                                  .where(FrameModel.settings_id == settings_id)) or 0
 
     def fingerprinted_media_ids(self, settings_id: int) -> set[int]:
         """Ids of media fingerprinted with `settings_id` (including those with no usable frame)."""

@@ -18,6 +18,7 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import VideoFingerprint
+from fingerprints.signals import stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
@@ -60,17 +61,20 @@ def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -
     """Match a stored media's new fingerprint against the index, then store both and index it."""
     repo = ws.repository
     matches = find_matches(ws, fp, exclude={media.id})
-    repo.add_fingerprint(media.id, ws.settings_id,
-                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template,
-                                   f.motion_hash) for f in fp.frames],
-                         fp.frames_decoded, {"crops": crops_summary(fp.crops),
-                                             "frames_skipped_flat": fp.frames_skipped_flat,
-                                             "flat_frames": [list(f) for f in fp.flat_frames]})
+    repo.add_fingerprint(media.id, ws.settings_id, frame_rows(fp), fp.frames_decoded,
+                         {"crops": crops_summary(fp.crops), "frames_skipped_flat": fp.frames_skipped_flat,
+                          "flat_frames": [list(f) for f in fp.flat_frames]})
     for m in matches:
         repo.save_match(to_new_match(media.id, ws.settings_id, m))
-    ws.add_to_index(media.id, fp.frames)
     ws.durations()[media.id] = media.duration or 0.0
     return matches
+
+
+def frame_rows(fp: VideoFingerprint) -> list[FrameRow]:
+    """The stored views of each frame, by the `frames` column each is kept in."""
+    views = [(v.name, v.column) for v in stored_views()]
+    return [FrameRow(f.index, f.timestamp, {column: f.hashes[name] for name, column in views if name in f.hashes},
+                     f.is_scene_cut, f.quality, f.template) for f in fp.frames]
 
 
 def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
