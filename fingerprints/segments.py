@@ -198,7 +198,7 @@ def write_segment(directory: Path, segment_id: int, media: np.ndarray, times: np
     header = {"format": FORMAT, "segment": segment_id, "rows": n, "media": len(media_ids), "bands": bands,
               "layout": layout, "key_bits": key_bits, "row_range": list(row_range) if row_range else None,
               "arrays": layout_of}
-    # The header is written last (it carries the crc of every array) into a reserved page.
+    # The header is written last (it carries the crc of every array), into the pages reserved for it.
     reserve = 4096 * (1 + (len(json.dumps(header)) + 64 * len(specs) + 512) // 4096)
     header["data_offset"] = reserve
     size = reserve + data_bytes + _FOOTER.size
@@ -207,33 +207,36 @@ def write_segment(directory: Path, segment_id: int, media: np.ndarray, times: np
     fd = os.open(temp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         os.ftruncate(fd, size)
-        with mmap.mmap(fd, size) as region:
-            def array(name: str) -> np.ndarray:
-                spec = layout_of[name]
-                return np.frombuffer(region, dtype=spec["dtype"], count=spec["count"], offset=reserve + spec["offset"])
 
-            array("hashes")[:] = hashes
-            array("times")[:] = times
-            array("media")[:] = media_ids
-            array("starts")[:] = starts
-            for b, k in enumerate(key_bits):
-                keys = band_keys(hashes, bands, layout, b, k)
-                order = _stable_argsort(keys, k)
-                array(f"offsets{b}")[0] = 0
-                np.cumsum(np.bincount(keys, minlength=1 << k), out=array(f"offsets{b}")[1:])
-                array(f"rows{b}")[:] = order
-                np.take(hashes, order, out=array(f"bucket_hashes{b}"))
-                del keys, order
-            for name in layout_of:
-                layout_of[name]["crc"] = _crc(array(name))
-            del array
-            blob = json.dumps(header).encode()
-            if _PREFIX.size + len(blob) > reserve:
-                raise AssertionError("segment header outgrew its reserved space")
-            crc = zlib.crc32(blob)
-            region[:_PREFIX.size + len(blob)] = _PREFIX.pack(_MAGIC, len(blob), crc) + blob
-            region[size - _FOOTER.size:] = _FOOTER.pack(_END_MAGIC, crc, size)
-            region.flush()
+        def put(name: str, values: np.ndarray) -> None:
+            """Write one array in place (pwrite, not a mapping: the pages stay out of this process's RSS)."""
+            spec = layout_of[name]
+            values = np.ascontiguousarray(values, dtype=spec["dtype"])
+            assert len(values) == spec["count"]
+            spec["crc"] = _crc(values)
+            view, at = memoryview(values).cast("B"), reserve + spec["offset"]
+            while len(view):
+                written = os.pwrite(fd, view[:1 << 28], at)
+                view, at = view[written:], at + written
+
+        put("hashes", hashes)
+        put("times", times)
+        put("media", media_ids)
+        put("starts", starts)
+        for b, k in enumerate(key_bits):
+            keys = band_keys(hashes, bands, layout, b, k)
+            order = _stable_argsort(keys, k)
+            put(f"offsets{b}", np.concatenate([[0], np.cumsum(np.bincount(keys, minlength=1 << k))]))
+            del keys
+            put(f"rows{b}", order)
+            put(f"bucket_hashes{b}", hashes[order])
+            del order
+        blob = json.dumps(header).encode()
+        if _PREFIX.size + len(blob) > reserve:
+            raise AssertionError("segment header outgrew its reserved space")
+        crc = zlib.crc32(blob)
+        os.pwrite(fd, _PREFIX.pack(_MAGIC, len(blob), crc) + blob, 0)
+        os.pwrite(fd, _FOOTER.pack(_END_MAGIC, crc, size), size - _FOOTER.size)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
