@@ -245,7 +245,8 @@ def write_segment(directory: Path, segment_id: int, media: np.ndarray, times: np
     os.close(fd)
     os.replace(temp, final)
     return {"id": segment_id, "file": final.name, "rows": n, "bytes": size, "header_crc": crc,
-            "row_range": list(row_range) if row_range else None}
+            "row_range": list(row_range) if row_range else None,
+            "media_range": [int(media_ids[0]), int(media_ids[-1])] if n else None}
 
 
 class _Segment:
@@ -311,17 +312,22 @@ class _Segment:
         at = at[found]
         return self.starts[at], self.starts[at + 1]
 
-    def probe_cost(self, max_distance: int) -> int:
-        return sum(len(_probe_masks(k, r)) for k, r in zip(self.key_bits, _band_radii(self.bands, max_distance))
-                   if r >= 0)
+    def radii(self, max_distance: int, probe_radius: int | None) -> list[int]:
+        radii = _band_radii(self.bands, max_distance)
+        return radii if probe_radius is None else [min(r, probe_radius) for r in radii]
 
-    def search(self, query: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query index, row, distance) of every stored hash within `max_distance`, unordered."""
+    def probe_cost(self, radii: list[int]) -> int:
+        return sum(len(_probe_masks(k, r)) for k, r in zip(self.key_bits, radii) if r >= 0)
+
+    def search(self, query: np.ndarray, max_distance: int,
+               probe_radius: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query index, row, distance) of every stored hash within `max_distance`, unordered
+        (with `probe_radius`, of those within it on some band's key)."""
         if not self.rows:
             return _no_pairs()
-        if self.probe_cost(max_distance) * 4 >= self.rows:
+        radii = self.radii(max_distance, probe_radius)
+        if self.probe_cost(radii) * 4 >= self.rows:
             return _brute_force(query, self.hashes, max_distance)
-        radii = _band_radii(self.bands, max_distance)
         parts = []
         for band, radius in enumerate(radii):
             if radius < 0:
@@ -443,6 +449,17 @@ class _View:
     @property
     def live_rows(self) -> int:
         return sum(s.rows for s in self.segments) - sum(int((e - s).sum()) for s, e in self.dead)
+
+    @functools.cached_property
+    def first_rows(self) -> np.ndarray:
+        """Each segment's first row in the order of all rows, segment after segment."""
+        return np.concatenate([[0], np.cumsum([s.rows for s in self.segments])]).astype(np.int64)
+
+    @functools.cached_property
+    def media_rise(self) -> bool:
+        """Whether media ids never fall from one segment to the next (appends from the frames table)."""
+        ranges = [e["media_range"] for e in self.manifest["segments"]]
+        return all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
 
 
 def _dead_ranges(segment: _Segment, tombstones: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -611,8 +628,16 @@ class SegmentedHashIndex:
             out.update(media.tolist())
         return out
 
-    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
-        """Every live stored hash within `max_distance` bits of each query hash."""
+    def query(self, hashes: np.ndarray, max_distance: int, probe_radius: int | None = None) -> IndexHits:
+        """Every live stored hash within `max_distance` bits of each query hash.
+
+        `probe_radius` caps the bits looked up around the query on each band
+        (the exact search needs about ``max_distance // bands``): fewer lookups,
+        but a pair further apart than that on every band's key may be missed;
+        the pairs returned have their exact distances.  A first pass that only has to find *videos*
+        (`fingerprints.align._lookup`) can afford that: a copy has many frames
+        near the query, and one of them is found.  Recall: docs/benchmarks.md.
+        """
         view = self._view
         query = np.asarray(hashes, dtype=np.uint64)
         if not len(query) or max_distance < 0 or not view.segments:
@@ -621,7 +646,7 @@ class SegmentedHashIndex:
         distinct, inverse = np.unique(query, return_inverse=True)
         found = []
         for rank, (segment, (dead_starts, dead_ends)) in enumerate(zip(view.segments, view.dead)):
-            qi, rows, dist = segment.search(distinct, max_distance)
+            qi, rows, dist = segment.search(distinct, max_distance, probe_radius)
             if len(dead_starts) and len(rows):
                 live = ~_in_ranges(rows, dead_starts, dead_ends)
                 qi, rows, dist = qi[live], rows[live], dist[live]
@@ -631,16 +656,31 @@ class SegmentedHashIndex:
             return _empty_hits()
         qi = np.concatenate([f[0] for f in found])
         which, positions = _expand(inverse, len(distinct), qi)
-        return self._ordered(found, which, positions)
+        return self._ordered(view, found, which, positions)
 
     @staticmethod
-    def _ordered(found: list, which: np.ndarray, positions: np.ndarray) -> IndexHits:
+    def _ordered(view: _View, found: list, which: np.ndarray, positions: np.ndarray,
+                 by_position: bool = False) -> IndexHits:
+        """Hits in (query position, media, segment, row) order.
+
+        `found` holds per segment (query index, row, distance, segment, rank); `which` picks the
+        hit of each query position.  `by_position`: each segment's hits are in (position, row)
+        order already, as `_brute_force` returns them.
+        """
         rows = np.concatenate([f[1] for f in found])
         dist = np.concatenate([f[2] for f in found])
         media = np.concatenate([f[3].media_of(f[1]) for f in found])
         times = np.concatenate([f[3].times[f[1]] for f in found])
-        rank = np.concatenate([np.full(len(f[1]), f[4]) for f in found])
-        order = np.lexsort((rows[which], rank[which], media[which], positions))
+        total = int(view.first_rows[-1])
+        if by_position and len(found) == 1:
+            order = np.arange(len(which))  # rows of a segment are in media order
+        elif view.media_rise and (int(positions.max()) + 1) * total < 2**62:
+            # media rise with the rows: (position, media, segment, row) is (position, row of all rows)
+            everywhere = np.concatenate([view.first_rows[f[4]] + f[1] for f in found])
+            order = np.argsort(positions * total + everywhere[which], kind="stable")
+        else:
+            rank = np.concatenate([np.full(len(f[1]), f[4]) for f in found])
+            order = np.lexsort((rows[which], rank[which], media[which], positions))
         hit = which[order]
         return IndexHits(positions[order], media[hit], times[hit], dist[hit].astype(np.int16))
 
@@ -670,7 +710,7 @@ class SegmentedHashIndex:
         if not found:
             return _empty_hits()
         positions = np.concatenate([f[0] for f in found])
-        return self._ordered(found, np.arange(len(positions)), positions)
+        return self._ordered(view, found, np.arange(len(positions)), positions, by_position=True)
 
     def serialize(self) -> bytes:
         raise NotImplementedError(f"a SegmentedHashIndex lives in {self.directory}: copy the directory, or "

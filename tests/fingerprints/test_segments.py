@@ -104,6 +104,21 @@ def test_same_hits_as_brute_force_across_segments_removals_and_merges(tmp_path, 
     _assert_same(index, brute, queries)
 
 
+def test_media_stored_out_of_id_order_come_back_by_position_then_media(tmp_path):
+    media, times, hashes, queries = _store("clustered", seed=21, videos=120)
+    shuffled = np.random.default_rng(0).permutation(np.unique(media))
+    media = np.repeat(shuffled, FRAMES)  # later batches hold smaller media ids, and one media spans two batches
+    index = SegmentedHashIndex(tmp_path)
+    _append_in_batches(index, media, times, hashes, batch=1_025)
+    brute = BruteForceIndex.build(media, times, hashes)
+    for d in (0, 8, 14):
+        expected = sorted(_rows(brute.query(queries, d)), key=lambda hit: hit[:2])  # stable: then insertion
+        assert _rows(index.query(queries, d)) == expected
+    chosen = set(shuffled[::5].tolist())
+    expected = sorted(_rows(brute.query_media(queries, 14, chosen)), key=lambda hit: hit[:2])
+    assert _rows(index.query_media(queries, 14, chosen)) == expected
+
+
 @pytest.mark.parametrize("bands,layout", [(3, "contiguous"), (4, "interleaved"), (5, "interleaved")])
 def test_other_band_layouts_are_exact_too(tmp_path, bands, layout):
     media, times, hashes, queries = _store("clustered", seed=bands, videos=150)
