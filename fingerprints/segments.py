@@ -458,8 +458,8 @@ class _View:
     @functools.cached_property
     def media_rise(self) -> bool:
         """Whether media ids never fall from one segment to the next (appends from the frames table)."""
-        ranges = [e["media_range"] for e in self.manifest["segments"]]
-        return all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
+        ranges = [e.get("media_range") for e in self.manifest["segments"]]
+        return all(ranges) and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
 
 
 def _dead_ranges(segment: _Segment, tombstones: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -663,13 +663,13 @@ class SegmentedHashIndex:
                  by_position: bool = False) -> IndexHits:
         """Hits in (query position, media, segment, row) order.
 
-        `found` holds per segment (query index, row, distance, segment, rank); `which` picks the
+        `found` holds per segment (query index, row, distance, segment, rank[, media]); `which` picks the
         hit of each query position.  `by_position`: each segment's hits are in (position, row)
         order already, as `_brute_force` returns them.
         """
         rows = np.concatenate([f[1] for f in found])
         dist = np.concatenate([f[2] for f in found])
-        media = np.concatenate([f[3].media_of(f[1]) for f in found])
+        media = np.concatenate([f[3].media_of(f[1]) if len(f) < 6 else f[5] for f in found])
         times = np.concatenate([f[3].times[f[1]] for f in found])
         total = int(view.first_rows[-1])
         if by_position and len(found) == 1:
@@ -706,7 +706,8 @@ class SegmentedHashIndex:
                 continue
             qi, picked, dist = _brute_force(query, segment.hashes[rows], max_distance)
             if len(qi):
-                found.append((qi, rows[picked], dist, segment, rank))
+                media = np.repeat(segment.media_of(starts), ends - starts)
+                found.append((qi, rows[picked], dist, segment, rank, media[picked]))
         if not found:
             return _empty_hits()
         positions = np.concatenate([f[0] for f in found])
