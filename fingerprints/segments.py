@@ -861,7 +861,7 @@ class SegmentedHashIndex:
         live = self._live_rows(manifest)
         cap = self.max_segment_rows if limit is None else min(limit, self.max_segment_rows)
         for i, (entry, rows) in enumerate(zip(entries, live)):
-            if rows * 4 <= entry["rows"] * 3 and entry["rows"] <= (limit or entry["rows"]):
+            if rows * 4 <= entry["rows"] * 3 and (limit is None or entry["rows"] <= limit):
                 return i, i + 1  # a quarter or more removed: rewrite it
         if full:
             start = 0
