@@ -182,12 +182,11 @@ def write_segment(directory: Path, segment_id: int, media: np.ndarray, times: np
     starts = np.concatenate([[0], bounds, [n]]).astype(np.int64)
     widths = [len(b) for b in band_bits(bands, layout)]
     key_bits = [key_bits_for(n, w, bucket_rows) for w in widths]
-    offset_type = np.uint32 if n < 2**32 else np.int64
     specs: list[tuple[str, np.dtype, int]] = [("hashes", np.dtype(np.uint64), n), ("times", np.dtype(np.float64), n),
                                               ("media", np.dtype(np.int64), len(media_ids)),
                                               ("starts", np.dtype(np.int64), len(starts))]
     for b, k in enumerate(key_bits):
-        specs += [(f"offsets{b}", np.dtype(offset_type), (1 << k) + 1), (f"rows{b}", np.dtype(np.int32), n),
+        specs += [(f"offsets{b}", np.dtype(np.uint32), (1 << k) + 1), (f"rows{b}", np.dtype(np.int32), n),
                   (f"bucket_hashes{b}", np.dtype(np.uint64), n)]
     layout_of: dict[str, dict] = {}
     at = 0
