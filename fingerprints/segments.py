@@ -39,8 +39,9 @@ contiguous bands put the lowest, most shared frequencies of dark, flat and
 talking-head frames in one band whose buckets hold a large share of the store;
 interleaved bands mix low and high frequencies.  And each segment's bucket table
 uses only as many of a band's bits as its size calls for (about
-`BUCKET_ROWS` rows a bucket): three bands of 21-22 bits give 10^8-row segments
-buckets of a few rows, where four bands of 16 bits would give thousands.  The
+`BUCKET_ROWS` rows a bucket): three bands of 21-22 bits give a segment of
+3x10^7 rows (the largest merges make) buckets of 8-16 rows, where four bands of
+16 bits would give 500.  The
 pigeonhole argument of multi-index hashing holds for any subset of a band's
 bits, so every stored hash within the distance is still found.
 Figures are in docs/benchmarks.md ("Segmented on-disk index").
@@ -51,6 +52,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
+import itertools
 import json
 import math
 import mmap
@@ -458,7 +460,7 @@ class _View:
     def media_rise(self) -> bool:
         """Whether media ids never fall from one segment to the next (appends from the frames table)."""
         ranges = [e.get("media_range") for e in self.manifest["segments"]]
-        return all(ranges) and all(a[1] <= b[0] for a, b in zip(ranges, ranges[1:]))
+        return all(ranges) and all(a[1] <= b[0] for a, b in itertools.pairwise(ranges))
 
 
 def _dead_ranges(segment: _Segment, tombstones: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:

@@ -136,13 +136,13 @@ def test_band_keys_take_each_bit_once_and_are_xor_linear():
     rng = np.random.default_rng(0)
     a, b = _random_store(rng, 1)[:20], _random_store(rng, 1)[:20]
     for band in range(3):
-        keys = lambda h: band_keys(h, 3, "interleaved", band, 17)  # noqa: E731
-        assert (keys(a ^ b) == keys(a) ^ keys(b)).all()
-        assert keys(a).max() < 1 << 17
+        key_a, key_b = (band_keys(h, 3, "interleaved", band, 17) for h in (a, b))
+        assert (band_keys(a ^ b, 3, "interleaved", band, 17) == key_a ^ key_b).all()
+        assert key_a.max() < 1 << 17
 
 
 def test_a_media_removed_then_stored_again_is_found_again(tmp_path):
-    media, times, hashes, queries = _store("random", seed=3, videos=40)
+    media, times, hashes, _ = _store("random", seed=3, videos=40)
     index = SegmentedHashIndex(tmp_path)
     index.append(np.arange(len(hashes)) + 1, media, times, hashes)
     target = int(media[0])
@@ -300,7 +300,8 @@ def test_corrupt_or_missing_files_are_detected(tmp_path):
     entries = index._view.manifest["segments"]
     first, second = (tmp_path / entries[0]["file"]), (tmp_path / entries[1]["file"])
     index.close()
-    assert SegmentedHashIndex.open(tmp_path).check(len(hashes), len(hashes), deep=True) == []
+    earlier = SegmentedHashIndex.open(tmp_path)  # opened before the damage below
+    assert earlier.check(len(hashes), len(hashes), deep=True) == []
 
     # a flipped byte in the data: the deep check finds it
     with open(first, "r+b") as f:
@@ -316,7 +317,7 @@ def test_corrupt_or_missing_files_are_detected(tmp_path):
         f.truncate(second.stat().st_size - 100)
     with pytest.raises(IndexCorrupt, match=second.name):
         SegmentedHashIndex.open(tmp_path)
-    assert SegmentedHashIndex(tmp_path, _load=False).check() != []
+    assert any(second.name in p for p in earlier.check())
 
     # a missing file, and an unreadable manifest
     second.unlink()
