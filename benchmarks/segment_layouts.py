@@ -10,7 +10,9 @@ same run, and checks each finds the same candidate videos as brute force.
 Then it caps the probe radius per band (``probe_radius`` 1 and 0, an
 approximate first stage) and reports what that saves and what it loses: the
 share of brute force's candidate videos found, whether the query's source
-video is found, and the share of the final 14-bit hits kept.
+video is found, and the share of the final 14-bit hits kept.  Last, the
+one-stage lookup (the whole store at 14 bits) for both indexes, and how much
+of the first stage's work huge buckets cause (would capping them pay?).
 
 Times are CPU time (user + system) of this process, median over the queries
 of a second round, steadier than wall time on a shared machine.
@@ -36,8 +38,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.hash_pool import load_pool  # noqa: E402
 from benchmarks.scale_store import Store  # noqa: E402
-from fingerprints.index import MultiIndexHashIndex, _brute_force  # noqa: E402
-from fingerprints.segments import SegmentedHashIndex  # noqa: E402
+from fingerprints.index import MultiIndexHashIndex, _brute_force, _probe_masks  # noqa: E402
+from fingerprints.segments import SegmentedHashIndex, band_keys  # noqa: E402
 
 FIRST_PASS, MAX_DISTANCE, SEED = 8, 14, 1
 CONFIGS = [(3, "interleaved"), (3, "contiguous"), (4, "interleaved"), (4, "contiguous"), (5, "interleaved")]
@@ -59,6 +61,22 @@ def bucket_figures(sizes: list[np.ndarray]) -> str:
     what an exact probe of a query near stored footage meets (uniform hashes: the store over 2^key bits)."""
     met = max(float((s.astype(np.float64) ** 2).sum() / s.sum()) for s in sizes)
     return f"{max(int(s.max()) for s in sizes):,} | {met:,.0f}"
+
+
+def big_bucket_shares(index: SegmentedHashIndex, queries: list[np.ndarray]) -> np.ndarray:
+    """Per query, the share of the rows the exact first stage checks that sit in buckets of > 256 and > 1,024 rows."""
+    segment = index._view.segments[0]
+    radii = segment.radii(FIRST_PASS, None)
+    out = []
+    for q in queries:
+        checked = np.zeros(3)
+        for band, radius in enumerate(radii):
+            keys = band_keys(np.unique(q), segment.bands, segment.layout, band, segment.key_bits[band])
+            probes = (keys.astype(np.int64)[:, None] ^ _probe_masks(segment.key_bits[band], radius)[None, :]).ravel()
+            sizes = segment.offsets[band][probes + 1].astype(np.int64) - segment.offsets[band][probes]
+            checked += [sizes.sum(), sizes[sizes > 256].sum(), sizes[sizes > 1024].sum()]
+        out.append(checked[1:] / max(1, checked[0]))
+    return np.array(out)
 
 
 def videos(hits) -> set[int]:
@@ -86,6 +104,7 @@ def main() -> None:
     print("|---|---:|---|---:|---|---:|---:|---:|")
     mih = MultiIndexHashIndex.build(media, times, hashes)
     ms, found = cpu_median(lambda q, index=mih: index.query(q, FIRST_PASS), queries)
+    one_stage = {"MultiIndexHashIndex": cpu_median(lambda q: mih.query(q, MAX_DISTANCE), queries[:5])[0]}
     print(f"| MultiIndexHashIndex (memory) | 4 | contiguous | {ms:.1f} | "
           f"{all(videos(h) == e for h, e in zip(found, expected))} | {mih.nbytes() / args.rows:.0f} | "
           f"{bucket_figures([np.diff(o) for o in mih._main.offsets])} |")
@@ -118,6 +137,13 @@ def main() -> None:
                  for q, h, x in zip(queries, found, exact_final)]
         print(f"| {'exact' if radius is None else f'probe_radius={radius}'} | {ms:.1f} | {np.mean(share):.3f}, "
               f"{np.min(share):.3f} | {source}/{len(drawn)} | {np.mean(final):.3f}, {np.min(final):.3f} |")
+    one_stage["SegmentedHashIndex"] = cpu_median(lambda q: kept.query(q, MAX_DISTANCE), queries[:5])[0]
+    print(f"\nWhole-store lookup at {MAX_DISTANCE} bits (the one-stage lookup), 5 queries, ms of CPU (p50): "
+          + ", ".join(f"{name} {ms:.0f}" for name, ms in one_stage.items()))
+    shares = big_bucket_shares(kept, queries)
+    print("Share of the exact first stage's candidates that come from buckets of more than 256 / 1,024 rows: "
+          f"{np.mean(shares[:, 0]):.3f} / {np.mean(shares[:, 1]):.3f} (mean), "
+          f"{shares[:, 0].max():.3f} / {shares[:, 1].max():.3f} (max)")
     kept.close()
     if args.dir is None:
         shutil.rmtree(root)
