@@ -7,19 +7,26 @@ and kept current with what other processes store.
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
-import numpy as np
 
 from fingerprints.align import MatchParams, VideoMatch
-from fingerprints.index import FrameIndex, MultiIndexHashIndex
+from fingerprints.index import FrameIndex
+from fingerprints.segments import IndexCorrupt, SegmentedHashIndex
 from fingerprints.model import FingerprintSettings, FrameHash
-from fingerprints.signals import stored_views
+from fingerprints.signals import FrameView, stored_views
 from monitor.config import Config
 from monitor.metadata import ExiftoolReader
 from storage import MediaStore, SqlRepository, open_database
 from storage.db import default_database_url
 from storage.records import MediaRecord
+
+log = logging.getLogger("provenance.workspace")
+
+INDEX_SUBDIR = "index"  # in the data dir: derived files, rebuilt from the database whenever needed
 
 
 @dataclass
@@ -33,8 +40,8 @@ class Workspace:
     settings_id: int
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
-    _indexes: dict[str, FrameIndex] | None = None  # stored frame view -> its index
-    _marks: dict[str, int] = field(default_factory=dict)  # stored frame view -> last frames row id indexed
+    _indexes: dict[str, SegmentedHashIndex] | None = None  # stored frame view -> its index
+    _index_lock: threading.Lock = field(default_factory=threading.Lock)  # jobs may run in threads
     _durations: _Durations | None = None
 
     @classmethod
@@ -48,35 +55,55 @@ class Workspace:
                    settings=settings, settings_id=settings_id, match_params=config.match_params)
 
     def close(self) -> None:
+        for index in (self._indexes or {}).values():
+            index.close()
         self.exif.close()
         self.repository.database.dispose()
+
+    def index_dir(self, view: str) -> Path:
+        """Where a stored view's segment files live: per database, view and fingerprint setting."""
+        return self.config.data_dir / INDEX_SUBDIR / self.repository.database.key() / view / self.settings.key()
 
     def indexes(self) -> dict[str, FrameIndex]:
         """The index of every stored frame view (`fingerprints.signals.stored_views`), caught up with the store.
 
-        Loaded on first use; afterwards each call reads only the frame rows stored
-        since (by any process), so matching always sees everything committed.
+        Each view's index lives on disk in segment files (`fingerprints.segments`):
+        opening one maps its files, and every call reads only the frame rows
+        stored since the index's high-water mark (by any process), so matching
+        always sees everything committed.  The database is the source of truth:
+        an index that does not match it (missing, damaged, or from another
+        database) is rebuilt from it.
         """
-        if self._indexes is None:
-            self._indexes = {}
+        with self._index_lock:
+            if self._indexes is None:
+                self._indexes = {view.name: self._open_index(view) for view in stored_views()}
             for view in stored_views():
-                column = self.repository.frame_column(self.settings_id, view.column)
-                # exact, and sub-linear: it falls back to a scan by itself while the store is small
-                self._indexes[view.name] = MultiIndexHashIndex.build(column.media_ids, column.timestamps,
-                                                                     column.hashes)
-                self._marks[view.name] = int(column.row_ids[-1]) if len(column) else 0
+                index = self._indexes[view.name]
+                index.refresh()
+                new = self.repository.frame_column(self.settings_id, view.column,
+                                                   after_row_id=max(index.high_water_mark, 0))
+                if len(new):
+                    index.append(new.row_ids, new.media_ids, new.timestamps, new.hashes)
             return self._indexes
-        for view in stored_views():
-            new = self.repository.frame_column(self.settings_id, view.column, after_row_id=self._marks[view.name])
-            if not len(new):
-                continue
-            index = self._indexes[view.name]
-            order = np.argsort(new.media_ids, kind="stable")
-            media = new.media_ids[order]
-            for rows in np.split(order, np.flatnonzero(np.diff(media)) + 1):
-                index.add(int(new.media_ids[rows[0]]), new.timestamps[rows], new.hashes[rows])
-            self._marks[view.name] = int(new.row_ids[-1])
-        return self._indexes
+
+    def _open_index(self, view: FrameView) -> SegmentedHashIndex:
+        directory = self.index_dir(view.name)
+        try:
+            index = SegmentedHashIndex.open(directory)
+            mark = index.high_water_mark
+            if mark <= 0 or self.repository.frame_row_exists(self.settings_id, mark):
+                return index
+            problem = f"its last row (id {mark}) is not in the database"
+        except IndexCorrupt as error:
+            problem = str(error)
+        log.warning("rebuilding the %s index from the database: %s", view.name, problem)
+        return self.rebuild_index(view)
+
+    def rebuild_index(self, view: FrameView) -> SegmentedHashIndex:
+        """A stored view's index made afresh from the database, streaming its rows (bounded memory)."""
+        chunks = ((c.row_ids, c.media_ids, c.timestamps, c.hashes)
+                  for c in self.repository.iter_frame_column(self.settings_id, view.column))
+        return SegmentedHashIndex.build(self.index_dir(view.name), chunks)
 
     def stored_frames(self, media_id: int) -> list[FrameHash]:
         """A stored media's frames, with their hashes by view name (as `fingerprints.explain` reads them)."""

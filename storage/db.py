@@ -11,6 +11,7 @@ enough to bring its schema up to date.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -90,6 +91,11 @@ class Database:
 
     def __repr__(self) -> str:
         return f"Database({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def key(self) -> str:
+        """A short stable name for this database (its URL without the password), e.g. for derived files."""
+        shown = self.engine.url.render_as_string(hide_password=True)
+        return hashlib.sha256(shown.encode()).hexdigest()[:12]
 
     @contextmanager
     def session(self) -> Iterator[Session]:

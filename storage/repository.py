@@ -371,28 +371,44 @@ class SqlRepository:
                 for idx, timestamp, is_scene_cut, quality, masked, *values in rows
             ]
 
-    def frame_column(self, settings_id: int, column: str, after_row_id: int = 0,
-                     batch_rows: int = 1 << 16) -> FrameColumn:
-        """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise.
+    def frame_column(self, settings_id: int, column: str, after_row_id: int = 0) -> FrameColumn:
+        """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise."""
+        parts = list(self.iter_frame_column(settings_id, column, after_row_id))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return FrameColumn(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.uint64))
+        return FrameColumn(*(np.concatenate([getattr(p, f) for p in parts])
+                             for f in ("row_ids", "media_ids", "timestamps", "hashes")))
 
-        Read in batches through the driver's cursor (no ORM objects), straight into numpy arrays.
-        """
+    def iter_frame_column(self, settings_id: int, column: str, after_row_id: int = 0,
+                          batch_rows: int = 1 << 18) -> Iterator[FrameColumn]:
+        """`frame_column` in batches of at most `batch_rows` rows, in row-id order: memory stays bounded
+        however large the store (an index rebuild streams through it).  Rows come straight from the
+        driver's cursor into numpy arrays (no ORM objects)."""
         if column not in HASH_COLUMNS:
             raise ValueError(f"unknown hash column {column!r}; known: {', '.join(HASH_COLUMNS)}")
         value = getattr(FrameModel, column)
         query = (sa.select(FrameModel.id, FrameModel.media_id, FrameModel.timestamp, value)
                  .where(FrameModel.settings_id == settings_id, FrameModel.id > after_row_id, value.is_not(None))
                  .order_by(FrameModel.id))
-        parts: list[np.ndarray] = []
         with self.database.engine.connect() as connection:
             result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
             for batch in result.partitions(batch_rows):
-                parts.append(_columns_of(batch))
-        if not parts:
-            empty = np.zeros(0, dtype=np.int64)
-            return FrameColumn(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.uint64))
-        ids, media, times, hashes = (np.concatenate([p[k] for p in parts]) for k in range(4))
-        return FrameColumn(row_ids=ids, media_ids=media, timestamps=times, hashes=hashes)
+                yield FrameColumn(*_columns_of(batch))
+
+    def count_frame_column(self, settings_id: int, column: str) -> int:
+        """How many frames of a setting have `column` (a full count: for checks, not for the query path)."""
+        if column not in HASH_COLUMNS:
+            raise ValueError(f"unknown hash column {column!r}; known: {', '.join(HASH_COLUMNS)}")
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(FrameModel).where(
+                FrameModel.settings_id == settings_id, getattr(FrameModel, column).is_not(None))) or 0
+
+    def frame_row_exists(self, settings_id: int, row_id: int) -> bool:
+        """Whether `frames` holds row `row_id` of this setting (an index's high-water mark names a real row)."""
+        with self._session() as session:
+            return session.scalar(sa.select(FrameModel.id).where(FrameModel.id == row_id,
+                                                                 FrameModel.settings_id == settings_id)) is not None
 
     def last_frame_row_id(self, settings_id: int) -> int:
         """The highest `frames` row id of a setting (0 when it has none): what an up-to-date index covers."""

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from monitor.cli import calibrate, core, db, watch
+from monitor.cli import calibrate, core, db, index, watch
 from monitor.cli.app import EXIT_SETUP, App
 from storage import StorageError
 
@@ -45,7 +45,7 @@ def cli(ctx: click.Context, db: str | None, data_dir: str | None, config_file: s
 
 
 for command in (core.ingest, core.find_earliest_command, core.serve, core.refingerprint, db.db,
-                watch.watch, watch.run_once, watch.polls, watch.daemon, calibrate.calibrate):
+                watch.watch, watch.run_once, watch.polls, watch.daemon, calibrate.calibrate, index.index):
     cli.add_command(command)
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from click.testing import CliRunner
+
+from monitor.cli.main import cli
 from monitor.config import load_config
 from monitor.jobs.earliest import find_earliest
 from monitor.analysis import analyse_file
@@ -92,3 +95,58 @@ def test_an_original_and_its_copy_ingested_at_the_same_moment_are_matched(tmp_pa
             assert {a.post.url for a in report.appearances} >= {j[3] for j in jobs}
         finally:
             ws.close()
+
+
+def test_the_frame_indexes_live_on_disk_and_are_rebuilt_when_they_do_not_match(tmp_path, database_url,
+                                                                                 sample_clips):
+    """A new process opens the segment files instead of reading every frame; a damaged index, or one
+    left by another database at the same URL, is rebuilt from the database, which is the source of truth."""
+    config = load_config(None, tmp_path / "data", database_url)
+    ws = Workspace.open(config)
+    try:
+        ingest_file(ws, sample_clips.source, NewPost(media_id=0, url="https://example.org/source"))
+        ws.indexes()
+        directory = ws.index_dir("picture")
+        stored = len(ws.indexes()["picture"])
+        assert stored > 0 and any(directory.glob("seg-*"))
+    finally:
+        ws.close()
+
+    def found_by_a_fresh_process() -> list[str]:
+        fresh = Workspace.open(config)
+        try:
+            return [a.post.url for a in find_earliest(fresh, sample_clips.edits["mirror"]).appearances]
+        finally:
+            fresh.close()
+
+    assert found_by_a_fresh_process() == ["https://example.org/source"]
+    for segment in directory.glob("seg-*"):  # damage the files
+        segment.write_bytes(segment.read_bytes()[:100])
+    assert found_by_a_fresh_process() == ["https://example.org/source"]
+
+    result = CliRunner().invoke(cli, ["--db", database_url, "--data-dir", str(tmp_path / "data"),
+                                      "index", "check", "--deep"])
+    assert result.exit_code == 0, result.output
+    assert f"picture: ok ({stored:,} rows)" in result.output
+
+
+def test_an_index_ahead_of_its_database_is_rebuilt(tmp_path, sample_clips):
+    """The database was replaced by an older or another one at the same place: the index's last row is
+    not in it, so the index is made again from what the database holds."""
+    data = tmp_path / "data"
+    ws = Workspace.open(load_config(None, data, None))
+    try:
+        for name in ("source", "mirror"):
+            path = sample_clips.source if name == "source" else sample_clips.edits["mirror"]
+            ingest_file(ws, path, NewPost(media_id=0, url=f"https://example.org/{name}"))
+        ws.indexes()
+    finally:
+        ws.close()
+    (data / "provenance.db").unlink()
+    ws = Workspace.open(load_config(None, data, None))
+    try:
+        ingest_file(ws, sample_clips.unrelated[0], NewPost(media_id=0, url="https://example.org/other"))
+        assert find_earliest(ws, sample_clips.edits["letterbox"]).appearances == []
+        assert {int(m) for m in ws.indexes()["picture"].media_ids()} == {1}
+    finally:
+        ws.close()

@@ -1,0 +1,201 @@
+"""False matches as the store grows: a store of many unrelated videos, rich in low-detail footage (issue 12.4).
+
+Real stores are full of footage that looks alike without being the same:
+night scenes, smooth gradients, talking heads in front of one wall, text
+slides, cellular patterns.  This script renders N unrelated clips from
+generators whose parameters are drawn at random per clip (no two clips share
+footage), fingerprints them, indexes them as a store does
+(`fingerprints.signals.index_fingerprints`, the matcher `match_fingerprint`),
+then queries Q further unrelated clips (other seeds) against stores of growing
+size.  Every reported appearance is a false one.  Printed per store size:
+false appearances per 100 queries, and which generator the false matches came
+from; the baseline in the same run is the same matcher with the matching
+parameters given by `--baseline-params` (default: none, only ours).
+
+Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
+
+    python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from fingerprints.align import MatchParams, match_fingerprint  # noqa: E402
+from fingerprints.signals import index_fingerprints  # noqa: E402
+from fingerprints.video import fingerprint_video  # noqa: E402
+
+CACHE = REPO / "benchmarks" / ".cache" / "unrelated"
+FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+WORDS = ("breaking news live update report city council weather storm river bridge market election "
+         "football match school police road traffic fire harbour festival museum winter summer").split()
+
+GENERATORS = ("textured", "cellular", "gradient", "night", "slides", "talking_head", "noise_field", "fractal",
+              "still_room")
+LOW_DETAIL = {"gradient", "night", "slides", "talking_head", "still_room"}
+
+
+def _colour(rng: np.random.Generator) -> str:
+    return "0x%06x" % int(rng.integers(0, 0xFFFFFF))
+
+
+def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str = "192x108", fps: int = 15) -> str:
+    """An ffmpeg lavfi graph for one clip of `kind`, its parameters drawn from `rng`."""
+    w, h = (int(v) for v in size.split("x"))
+    if kind == "textured":
+        x, y = rng.uniform(-2.0, 0.5), rng.uniform(-1.2, 1.2)
+        return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.5, 3)}"
+                f":end_scale={rng.uniform(0.01, 0.3)}:end_pts={seconds:.1f}:maxiter={int(rng.integers(50, 400))}"
+                f":inner={rng.choice(['black', 'period', 'convergence', 'mincol'])},hue=h={rng.uniform(0, 360):.0f}")
+    if kind == "cellular":
+        if rng.random() < 0.5:
+            return (f"cellauto=size={size}:rate={fps}:rule={int(rng.integers(1, 255))}:seed={int(rng.integers(1, 1e9))}"
+                    f":scroll={int(rng.integers(0, 2))}:random_fill_ratio={rng.uniform(0.2, 0.8):.2f}")
+        return (f"life=size={size}:rate={fps}:seed={int(rng.integers(1, 1e9))}:ratio={rng.uniform(0.1, 0.6):.2f}"
+                f":mold={int(rng.integers(0, 50))}:life_color={_colour(rng)}:death_color={_colour(rng)}")
+    if kind == "gradient":
+        colours = ":".join(f"c{i}={_colour(rng)}" for i in range(int(rng.integers(2, 5))))
+        return (f"gradients=size={size}:rate={fps}:{colours}:speed={rng.uniform(0.001, 0.05):.4f}"
+                f":type={rng.choice(['linear', 'radial', 'circular', 'spiral'])}:seed={int(rng.integers(1, 1e9))}")
+    if kind == "night":
+        x, y = rng.uniform(-2.0, 0.5), rng.uniform(-1.2, 1.2)
+        return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.5, 3)}"
+                f":end_scale={rng.uniform(0.2, 1.0)}:end_pts={seconds:.1f},"
+                f"eq=brightness={rng.uniform(-0.45, -0.25):.2f}:contrast={rng.uniform(0.3, 0.7):.2f},"
+                f"noise=alls={int(rng.integers(4, 20))}:allf=t,gblur=sigma={rng.uniform(0.5, 3):.1f}")
+    if kind == "slides":
+        parts = []
+        per = rng.uniform(1.5, 3.0)
+        n = max(1, int(np.ceil(seconds / per)))
+        for k in range(n):
+            words = " ".join(rng.choice(WORDS, size=int(rng.integers(2, 5))))
+            parts.append(f"drawtext=fontfile={FONT}:text='{words}':fontsize={int(rng.integers(12, 24))}"
+                         f":fontcolor={_colour(rng)}:x={int(rng.integers(4, w // 3))}:y={int(rng.integers(4, h - 30))}"
+                         f":enable='between(t,{k * per:.2f},{(k + 1) * per:.2f})'")
+        text = ",".join(parts) if os.path.exists(FONT) else "null"
+        return f"color=c={_colour(rng)}:size={size}:rate={fps},{text}"
+    if kind == "talking_head":
+        cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.35, 0.6) * h, rng.uniform(0.15, 0.3) * h
+        sway, speed = rng.uniform(2, 8), rng.uniform(0.5, 2.0)
+        wall = _colour(rng)
+        return (f"color=c={wall}:size={size}:rate={fps},noise=alls={int(rng.integers(2, 8))}:allf=t,"
+                f"geq=lum='if(lt(hypot(X-({cx:.1f}+{sway:.1f}*sin({speed:.2f}*T)),(Y-{cy:.1f})*0.8),{r:.1f}),"
+                f"{int(rng.integers(120, 220))}+10*sin(Y/3+T*{speed * 3:.2f}),lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'")
+    if kind == "noise_field":
+        return (f"color=c={_colour(rng)}:size={size}:rate={fps},noise=alls={int(rng.integers(20, 90))}"
+                f":allf={rng.choice(['t', 't+u', 'p'])},gblur=sigma={rng.uniform(0, 4):.1f}")
+    if kind == "fractal":
+        return (f"sierpinski=size={size}:rate={fps}:seed={int(rng.integers(1, 1e9))}:jump={int(rng.integers(1, 40))}"
+                f":type={rng.choice(['carpet', 'triangle'])},hue=h={rng.uniform(0, 360):.0f}:s={rng.uniform(0, 2):.2f}")
+    if kind == "still_room":  # a still camera on a plain room: almost nothing moves
+        return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
+                f"drawbox=x={int(rng.integers(0, w // 2))}:y={int(rng.integers(0, h // 2))}:w={int(rng.integers(20, w // 2))}"
+                f":h={int(rng.integers(20, h // 2))}:color={_colour(rng)}:t=fill,"
+                f"drawbox=x='mod(t*{rng.uniform(5, 30):.1f},{w})':y={int(rng.integers(0, h - 20))}:w=8:h=16"
+                f":color={_colour(rng)}:t=fill,noise=alls={int(rng.integers(2, 8))}:allf=t")
+    raise ValueError(kind)
+
+
+def render(kind: str, seed: int, path: Path) -> float:
+    rng = np.random.default_rng(seed)
+    seconds = float(rng.uniform(3.0, 8.0))
+    graph = source_graph(kind, rng, seconds)
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph,
+                    "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", str(path)],
+                   check=True, capture_output=True, timeout=300)
+    return seconds
+
+
+def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object]]:
+    """(generator, fingerprint) per seed, rendered and fingerprinted once, then cached."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out: dict[int, tuple[str, object]] = {}
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="unrelated-") as tmp:
+        for n, seed in enumerate(seeds, 1):
+            kind = GENERATORS[seed % len(GENERATORS)]
+            cached = CACHE / f"{seed}.pkl"
+            if cached.exists():
+                out[seed] = pickle.loads(cached.read_bytes())
+            else:
+                clip = Path(tmp) / f"{seed}.mp4"
+                render(kind, seed, clip)
+                value = (kind, fingerprint_video(clip))
+                clip.unlink()
+                cached.with_suffix(".tmp").write_bytes(pickle.dumps(value))
+                os.replace(cached.with_suffix(".tmp"), cached)
+                out[seed] = value
+            if n % 250 == 0:
+                log(f"  {n}/{len(seeds)} clips ({time.perf_counter() - started:.0f} s)")
+    return out
+
+
+def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
+                  params: MatchParams) -> dict:
+    fps = {seed: fp for seed, (_, fp) in store.items()}
+    indexes = index_fingerprints(fps)
+    durations = {seed: fp.duration for seed, fp in fps.items()}
+    by_kind: dict[str, int] = {}
+    queries_with_false = 0
+    total = 0
+    started = time.process_time()
+    for _, (kind, fp) in queries.items():
+        found = match_fingerprint(fp, indexes, durations, params)
+        total += len(found)
+        queries_with_false += bool(found)
+        for m in found:
+            k = store[m.media_id][0]
+            by_kind[k] = by_kind.get(k, 0) + 1
+    return {"stored": len(store), "queries": len(queries), "false_appearances": total,
+            "per_100_queries": round(100.0 * total / max(1, len(queries)), 2),
+            "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
+            "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=10000, help="unrelated clips in the largest store")
+    parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
+    parser.add_argument("--sizes", default=None, help="store sizes, e.g. 100,1000,10000 (default: 1%%, 10%%, all)")
+    parser.add_argument("--seed", type=int, default=1, help="which clips: stores use seeds from seed*10^6 up")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    base = args.seed * 1_000_000
+    store_seeds = list(range(base, base + args.videos))
+    query_seeds = list(range(base + 900_000, base + 900_000 + args.queries))
+    log = (lambda m: print(m, file=sys.stderr, flush=True))
+    log(f"rendering and fingerprinting {args.videos} stored and {args.queries} query clips (cached)")
+    store = fingerprints_for(store_seeds, log)
+    queries = fingerprints_for(query_seeds, log)
+    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sorted({max(1, args.videos // 100),
+                                                                               max(1, args.videos // 10), args.videos})
+    results = []
+    for size in sizes:
+        subset = {s: store[s] for s in store_seeds[:size]}
+        row = false_matches(subset, queries, MatchParams())
+        row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
+        results.append(row)
+        if args.json:
+            print(json.dumps(row), flush=True)
+        else:
+            print(f"store {row['stored']:>6}: {row['per_100_queries']:6.2f} false appearances per 100 queries "
+                  f"({row['queries_with_a_false_match']} of {row['queries']} queries); "
+                  f"{row['query_cpu_ms']} ms CPU per query; by generator {row['by_stored_generator']}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

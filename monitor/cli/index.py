@@ -1,0 +1,125 @@
+"""`provenance index`: the on-disk frame indexes, derived from the database and rebuildable from it."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from monitor.cli.app import App, pass_app, shown, stderr, stdout
+
+
+@click.group()
+def index() -> None:
+    """The frame indexes: segment files in DATA_DIR/index, one per stored frame view.
+
+    The database is the source of truth; the indexes are derived from it, kept
+    current by every command (they read only the frame rows stored since), and
+    rebuilt by themselves when they do not match it.
+
+    \b
+    Example:
+      provenance index status
+      provenance index rebuild
+    """
+
+
+def _views(ws, only: str | None):
+    from fingerprints.signals import stored_views
+
+    views = stored_views()
+    if only:
+        views = [v for v in views if v.name == only]
+        if not views:
+            raise click.BadParameter(f"no stored view {only!r}; known: {', '.join(v.name for v in stored_views())}",
+                                     param_hint="--view")
+    return views
+
+
+@index.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+@pass_app
+def index_status(app: App, as_json: bool) -> None:
+    """Show each index: rows, segments, size on disk, and how far it covers the database.
+
+    \b
+    Example:
+      provenance index status --json
+    """
+    ws = app.workspace()
+    indexes = ws.indexes()  # caught up first
+    last = ws.repository.last_frame_row_id(ws.settings_id)
+    rows = []
+    for view in _views(ws, None):
+        idx = indexes[view.name]
+        rows.append({"view": view.name, "rows": len(idx), "segments": len(idx.segment_sizes()),
+                     "disk_bytes": idx.disk_bytes(), "high_water_mark": max(idx.high_water_mark, 0),
+                     "database_last_row": last, "directory": str(idx.directory)})
+    if as_json:
+        stdout.print_json(json.dumps(rows))
+        return
+    table = Table("view", "rows", "segments", "on disk", "covers rows up to", "directory")
+    for r in rows:
+        table.add_row(r["view"], f"{r['rows']:,}", str(r["segments"]), f"{r['disk_bytes'] / 1e6:.1f} MB",
+                      f"{r['high_water_mark']:,} of {r['database_last_row']:,}", shown(r["directory"]))
+    stdout.print(table)
+
+
+@index.command("check")
+@click.option("--deep", is_flag=True, help="Also checksum every segment file (reads them all).")
+@pass_app
+def index_check(app: App, deep: bool) -> None:
+    """Check the indexes against the database (row counts, high-water marks, files); exit 1 on a problem.
+
+    \b
+    Example:
+      provenance index check --deep
+    """
+    ws = app.workspace()
+    indexes = ws.indexes()
+    problems = []
+    for view in _views(ws, None):
+        expected = ws.repository.count_frame_column(ws.settings_id, view.column)
+        found = indexes[view.name].check(expected_rows=expected, deep=deep)
+        problems += [f"{view.name}: {p}" for p in found]
+        if not found:
+            stdout.print(f"{view.name}: ok ({expected:,} rows)")
+    for problem in problems:
+        stderr.print(f"problem: {shown(problem)}")
+    if problems:
+        stderr.print("run `provenance index rebuild` to make the indexes afresh from the database")
+        raise SystemExit(1)
+
+
+@index.command("rebuild")
+@click.option("--view", metavar="NAME", help="Only this view's index (default: all).")
+@pass_app
+def index_rebuild(app: App, view: str | None) -> None:
+    """Make the indexes afresh from the database (streams the frame rows: memory stays bounded).
+
+    \b
+    Example:
+      provenance index rebuild
+    """
+    ws = app.workspace()
+    for v in _views(ws, view):
+        rebuilt = ws.rebuild_index(v)
+        stdout.print(f"{v.name}: {len(rebuilt):,} rows in {len(rebuilt.segment_sizes())} segments")
+        rebuilt.close()
+
+
+@index.command("merge")
+@click.option("--full", is_flag=True, help="Merge as far as the segment size cap allows.")
+@pass_app
+def index_merge(app: App, full: bool) -> None:
+    """Merge small segment files into bigger ones (the daemon also does this on its own).
+
+    \b
+    Example:
+      provenance index merge
+    """
+    ws = app.workspace()
+    for name, idx in ws.indexes().items():
+        merged = idx.merge(full=full)
+        stdout.print(f"{name}: {merged} segments merged away; {len(idx.segment_sizes())} left")
