@@ -69,7 +69,8 @@ def _command(runs: list[list[Frame]], out: Path, box: int) -> tuple[list[str], l
             order.append(f)
     cmd += ["-filter_complex", ";".join(graph)]
     for k in range(len(order)):
-        cmd += ["-map", f"[o{k}]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2", str(out / f"{k}.jpg")]
+        cmd += ["-map", f"[o{k}]", "-frames:v", "1", "-c:v", "mjpeg", "-q:v", "5", "-f", "image2",
+                str(out / f"{k}.jpg")]
     return cmd, order
 
 

@@ -54,7 +54,8 @@ def render_text(report: EarliestReport, console: Console) -> None:
         if a.flags:
             console.print(Text(f"{INDENT}flags: {flags_text(a, number)}", style="yellow"))
         for o in a.observations:
-            console.print(Text(f"{INDENT}revisit {when(o.at)}: {o.state}" + (f" ({shown(o.detail)})" if o.detail else "")))
+            detail = f" ({shown(o.detail)})" if o.detail else ""
+            console.print(Text(f"{INDENT}revisited {when(o.at)}: {o.state}{detail}"))
         console.print(Text(f"{INDENT}sha256 {a.media.sha256}"))
     console.print()
     console.print(Text("How it spread (most likely):", style="bold"))

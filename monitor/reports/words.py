@@ -128,7 +128,7 @@ def match_text(a: Appearance) -> str:
 
 
 def where_text(a: Appearance) -> str:
-    """The site, the watch that found the post (its label) and the uploader, e.g. `127.0.0.1 · Harbour Gazette · by desk`."""
+    """Site, the label of the watch that found the post, uploader: `127.0.0.1 · Harbour Gazette · by desk`."""
     parts = [shown(a.post.platform or "?")]
     if a.watch is not None:
         parts.append(shown(a.watch.label) if a.watch.label else f"watch {a.watch.id}")
