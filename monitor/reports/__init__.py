@@ -39,4 +39,4 @@ def render_report(fmt: str, report, store, width: int = TEXT_WIDTH) -> str:
     with open(os.devnull, "w") as sink:
         console = Console(record=True, width=width, file=sink)
         render_text(report, console)
-        return console.export_text()
+        return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())

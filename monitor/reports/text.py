@@ -1,8 +1,9 @@
 """The report for people at a terminal: one block per appearance, earliest first.
 
-A URL is evidence that people copy: it is printed whole on a line of its own
-and never wrapped, folded or shortened, whatever the terminal's width (the
-terminal may show a long one over two rows, but it stays one line to copy).
+A URL (or a hash) is evidence that people copy: it is printed whole on a line
+of its own and never wrapped, folded or shortened, whatever the terminal's
+width (the terminal may show a long one over two rows, but it stays one line
+to copy).
 Everything else wraps.  Stored fields are shown with control characters
 escaped and are never read as markup.
 """
@@ -10,6 +11,7 @@ escaped and are never read as markup.
 from __future__ import annotations
 
 from rich.console import Console
+from rich.padding import Padding
 from rich.text import Text
 
 from monitor.jobs.earliest import EarliestReport
@@ -19,8 +21,14 @@ from monitor.reports.words import claim_text, flags_text, match_text, seconds, s
 INDENT = "    "
 
 
-def _url_line(console: Console, url: str, indent: str = INDENT) -> None:
-    console.print(Text(indent + shown(url)), soft_wrap=True)
+def _whole_line(console: Console, text: str, indent: str = INDENT) -> None:
+    """A URL or a hash: evidence people copy, so one line, never wrapped."""
+    console.print(Text(indent + shown(text)), soft_wrap=True)
+
+
+def _line(console: Console, text: str, indent: int = len(INDENT), style: str = "") -> None:
+    """Text that may wrap, every row of it indented."""
+    console.print(Padding(Text(text, style=style), (0, 0, 0, indent), expand=False))
 
 
 def render_text(report: EarliestReport, console: Console) -> None:
@@ -39,28 +47,28 @@ def render_text(report: EarliestReport, console: Console) -> None:
     if e.flags:
         head.append(f" ({flags_text(e, number)})", style="yellow")
     console.print(head)
-    _url_line(console, e.post.url, "  ")
+    _whole_line(console, e.post.url, "  ")
     for n, a in enumerate(report.appearances, 1):
         console.print()
         line = Text(f"#{n}  ", style="bold")
         line.append(claim_text(a))
         line.append(f"  · first seen {when(a.post.first_seen_at) or 'unknown'}")
         console.print(line)
-        console.print(Text(INDENT + where_text(a)))
-        _url_line(console, a.post.url)
+        _line(console, where_text(a))
+        _whole_line(console, a.post.url)
         if a.post.title:
-            console.print(Text(f"{INDENT}title: {shown(a.post.title)}"))
-        console.print(Text(f"{INDENT}match: {match_text(a)}"))
+            _line(console, f"title: {shown(a.post.title)}")
+        _line(console, f"match: {match_text(a)}")
         if a.flags:
-            console.print(Text(f"{INDENT}flags: {flags_text(a, number)}", style="yellow"))
+            _line(console, f"flags: {flags_text(a, number)}", style="yellow")
         for o in a.observations:
             detail = f" ({shown(o.detail)})" if o.detail else ""
-            console.print(Text(f"{INDENT}revisited {when(o.at)}: {o.state}{detail}"))
-        console.print(Text(f"{INDENT}sha256 {a.media.sha256}"))
+            _line(console, f"revisited {when(o.at)}: {o.state}{detail}")
+        _whole_line(console, f"sha256 {a.media.sha256}")
     console.print()
     console.print(Text("How it spread (most likely):", style="bold"))
     for sentence in lineage(report).sentences:
-        console.print(Text(f"  - {sentence}"))
+        _line(console, f"- {sentence}", indent=2)
     gaps = unmatched_ranges(report)
     if gaps:
         console.print(Text("Matched nowhere: " + ", ".join(f"query {seconds(a)}–{seconds(b)}" for a, b in gaps),

@@ -186,8 +186,10 @@ def test_text_never_breaks_a_url(file_outputs, hostile_store, width):
     for a in report.appearances:
         assert any(line.strip() == a.post.url for line in lines), (width, a.post.url)
     assert "Harbour Gazette" not in text and "<b>Gazette</b>" in text  # the watch label, as stored
-    wrapped = [line for line in lines if "example.org" not in line and "javascript:" not in line]
-    assert all(len(line) <= width for line in wrapped if "WWWW" not in line)
+    for a in report.appearances:
+        assert f"    sha256 {a.media.sha256}" in lines  # a hash is copied too: never broken
+    wrapped = [line for line in lines if not any(whole in line for whole in ("example.org", "javascript:", "sha256"))]
+    assert all(len(line) <= width for line in wrapped)
 
 
 def test_each_frame_is_cut_once(file_outputs, hostile_store, monkeypatch):
