@@ -1,23 +1,31 @@
 """Cut the matched frames the HTML report shows, many per ffmpeg process.
 
 One ffmpeg process per frame (the first way this was done) paid a process
-start, a file open and a seek from the previous keyframe for every frame:
-19–36 s for a report of 5–9 matches.  Here every wanted frame is cut once
-(a frame shown twice is cut once; a mirrored copy is flipped by the page,
-not cut again), already at the size the page shows it, and all of them come
-out of one or two ffmpeg processes: per file, frames closer together than
-`DECODE_ON_SECONDS` share one seek and the decoder runs on from one to the
-next (`split` into one `trim` per frame), since decoding a few seconds is
-cheaper than seeking back to a keyframe for each.  `benchmarks/report_speed.py`
-measures both ways.
+start, a file open and a decode from the previous keyframe for every frame:
+19–36 s for a report of 5–9 matches.  Here every wanted frame is cut once (a
+frame shown twice is cut once; a mirrored copy is flipped by the page, not
+cut again), already at the size the page shows it, and all of them come out
+of one or two ffmpeg processes, one seek per frame.
+
+Exact frames are only as cheap as their distance from the keyframe before
+them: with a long keyframe interval a seek decodes seconds of video.  So
+`keyframes` first lists every file's keyframes (one process that decodes
+keyframes only, to 16x16), the report picks, among the many matched pairs,
+ones that sit just after keyframes (`since_keyframe`), and frames of one
+file that share a keyframe interval share one seek, the decoder running on
+from one to the next (`split` into one `trim` per frame).  Without keyframe
+times (a file ffmpeg cannot list), frames closer than `DECODE_ON_SECONDS`
+share a seek.  `benchmarks/report_speed.py` measures both ways.
 """
 
 from __future__ import annotations
 
+import bisect
 import shutil
 import subprocess
 import tempfile
 from collections import defaultdict
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,14 +49,80 @@ class Frame:
         return cls(Path(path), round(max(0.0, at), 3))
 
 
-def _runs(frames: list[Frame]) -> list[list[Frame]]:
-    """Frames of one file, in time order, cut where the next is more than DECODE_ON_SECONDS on."""
+Keyframes = dict[Path, list[float]]
+_EPSILON = 0.002  # seconds: a frame this close after a keyframe is at it
+
+
+def _keyframe_batch(paths: list[Path]) -> Keyframes:
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error"]
+    for path in paths:
+        cmd += ["-threads", "1", "-skip_frame", "nokey", "-i", f"file:{path.resolve()}"]
+    for i in range(len(paths)):
+        cmd += ["-map", f"{i}:v:0"]
+    cmd += ["-fps_mode", "passthrough", "-enc_time_base", "-1", "-s", "16x16", "-c:v", "rawvideo",
+            "-f", "framecrc", "-"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    if done.returncode != 0:
+        return {}
+    base: dict[int, float] = {}
+    times: dict[int, list[float]] = defaultdict(list)
+    for line in done.stdout.splitlines():
+        if line.startswith("#tb "):  # "#tb 0: 1/15360"
+            stream, _, fraction = line[4:].partition(": ")
+            num, _, den = fraction.partition("/")
+            base[int(stream)] = int(num) / int(den)
+        elif line and not line.startswith("#"):
+            fields = line.split(",")
+            stream = int(fields[0])
+            times[stream].append(round(int(fields[2]) * base[stream], 3))
+    return {path: sorted(times[i]) for i, path in enumerate(paths) if times[i]}
+
+
+def keyframes(paths: Iterable[Path]) -> Keyframes:
+    """The keyframe times of each file, in seconds as ffmpeg's -ss counts them; files it cannot read are left out.
+
+    Only keyframes are decoded, to 16x16: a small share of decoding the files.
+    """
+    files = sorted({Path(p) for p in paths if Path(p).is_file()})
+    if not files:
+        return {}
+    batches = [files[i:i + MAX_INPUTS] for i in range(0, len(files), MAX_INPUTS)]
+    found: Keyframes = {}
+    with ThreadPoolExecutor(max_workers=PROCESSES) as pool:
+        for part in pool.map(_keyframe_batch, batches):
+            found.update(part)
+    if len(files) > 1:  # a file ffmpeg cannot read fails its whole batch: the others are listed one by one
+        for path in files:
+            if path not in found:
+                found.update(_keyframe_batch([path]))
+    return found
+
+
+def since_keyframe(times: list[float] | None, at: float) -> float:
+    """Seconds to decode from the last keyframe at or before `at` (0 when the keyframes are not known)."""
+    if not times:
+        return 0.0
+    i = bisect.bisect_right(times, at + _EPSILON)
+    return at - times[i - 1] if i else at
+
+
+def _runs(frames: list[Frame], times: list[float] | None) -> list[list[Frame]]:
+    """Frames of one file in time order, cut where a keyframe lies between two (or they are far apart)."""
     runs: list[list[Frame]] = []
     for f in sorted(frames, key=lambda f: f.at):
-        if runs and f.at - runs[-1][-1].at <= DECODE_ON_SECONDS:
-            runs[-1].append(f)
-        else:
-            runs.append([f])
+        if runs:
+            last = runs[-1][-1].at
+            if times:
+                fresh = bisect.bisect_right(times, f.at + _EPSILON) > bisect.bisect_right(times, last + _EPSILON)
+            else:
+                fresh = f.at - last > DECODE_ON_SECONDS
+            if not fresh:
+                runs[-1].append(f)
+                continue
+        runs.append([f])
     return runs
 
 
@@ -92,13 +166,16 @@ def _cut(runs: list[list[Frame]], box: int) -> dict[Frame, bytes]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def cut_frames(frames: list[Frame], box: int = THUMB_BOX) -> dict[Frame, bytes]:
-    """JPEG bytes of each frame that could be cut (missing files and frames past the end are left out)."""
+def cut_frames(frames: list[Frame], keys: Keyframes | None = None, box: int = THUMB_BOX) -> dict[Frame, bytes]:
+    """JPEG bytes of each frame that could be cut (missing files and frames past the end are left out).
+
+    `keys` (from `keyframes`) lets frames of one keyframe interval share a seek.
+    """
     by_file: dict[Path, set[Frame]] = defaultdict(set)
     for f in frames:
         if f.path.is_file():
             by_file[f.path].add(f)
-    runs = [run for path in sorted(by_file) for run in _runs(list(by_file[path]))]
+    runs = [run for path in sorted(by_file) for run in _runs(list(by_file[path]), (keys or {}).get(path))]
     if not runs:
         return {}
     while len(runs) < PROCESSES and max(map(len, runs)) > 1:  # one seek more, so the processes share the decoding
