@@ -49,12 +49,8 @@ class Timeline:
     axis_y: float = 0.0
 
 
-def _claim_span(a: Appearance) -> tuple[datetime, datetime] | None:
-    return a.claim_interval()
-
-
 def _times(a: Appearance) -> list[datetime]:
-    found = [t for t in (_claim_span(a) or ()) if t] + [o.at for o in a.observations]
+    found = [t for t in (a.claim_interval() or ()) if t] + [o.at for o in a.observations]
     return found + ([a.post.first_seen_at] if a.post.first_seen_at else [])
 
 
@@ -82,7 +78,7 @@ def timeline(report: EarliestReport) -> Timeline | None:
     for n, a in enumerate(apps, 1):
         y = TOP + ROW * (n - 1) + ROW / 2
         fig.rows.append((y, f"#{n}"))
-        interval = _claim_span(a)
+        interval = a.claim_interval()
         if interval is None and a.post.first_seen_at:
             fig.marks.append(Mark("unclaimed", x(a.post.first_seen_at), y,
                                   title=f"#{n}: no claimed time; placed at first seen {when(a.post.first_seen_at)}"))
@@ -191,7 +187,7 @@ def graph(report: EarliestReport, lines: Lineage) -> Graph | None:
     parent_of = {k.child: k for k in lines.links}
     for number in [*range(1, len(apps) + 1), QUERY]:
         link = parent_of.get(number)
-        about = "" if link is None else \
+        about = "no earlier source stored" if link is None else \
             f"{'⇠' if link.kind == SHARES else '←'} {label(link.parent)}: {', '.join(link.words)}"
         name = "query" if number == QUERY else f"#{number}"
         text = about if len(about) <= GRAPH_TEXT_CHARS else about[:GRAPH_TEXT_CHARS - 1] + "…"
