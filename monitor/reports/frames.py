@@ -89,7 +89,8 @@ def keyframes(paths: Iterable[Path]) -> Keyframes:
     files = sorted({Path(p) for p in paths if Path(p).is_file()})
     if not files:
         return {}
-    batches = [files[i:i + MAX_INPUTS] for i in range(0, len(files), MAX_INPUTS)]
+    count = max(min(PROCESSES, len(files)), -(-len(files) // MAX_INPUTS))
+    batches = [files[i::count] for i in range(count)]
     found: Keyframes = {}
     with ThreadPoolExecutor(max_workers=PROCESSES) as pool:
         for part in pool.map(_keyframe_batch, batches):
