@@ -47,8 +47,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from fingerprints.align import MatchParams, extend_over_flat, match_fingerprint  # noqa: E402
-from fingerprints.index import MultiIndexHashIndex  # noqa: E402
-from fingerprints.model import matchable_hashes, motion_hashes  # noqa: E402
+from fingerprints.signals import PICTURE_SPACE, frame_views, index_fingerprints, stored_views  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
 from reupload.corpus import Corpus, build_corpus, materialise  # noqa: E402
 from reupload.peers import available_peers, cpu_seconds  # noqa: E402
@@ -72,21 +71,14 @@ def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
     timing = {"cpu_s": cpu_seconds() - c0, "wall_s": time.perf_counter() - t0}
     ids = {item.name: k for k, item in enumerate(corpus.items)}
     names = {k: n for n, k in ids.items()}
-    index, motion_index = MultiIndexHashIndex(), MultiIndexHashIndex()
-    for name, fp in fps.items():
-        times = np.array([f.timestamp for f in fp.frames], dtype=np.float64)
-        positions, _, hashes = matchable_hashes(fp.frames)  # what the workspace indexes: whole and centre
-        index.add(ids[name], times[positions], hashes)
-        positions, hashes = motion_hashes(fp.frames)  # ... and the moving parts of still shots
-        motion_index.add(ids[name], times[positions], hashes)
+    indexes = index_fingerprints({ids[n]: fp for n, fp in fps.items()})  # what the workspace indexes
     durations = {ids[n]: fp.duration for n, fp in fps.items()}
     answers, segments, details = {}, {}, {}
     t1 = time.perf_counter()
     for q in (i for i in corpus.items if i.is_query):
         matches = [extend_over_flat(m, fps[q.name].flat_frames, fps[names[m.media_id]].flat_frames, fps[q.name].duration,
                                     durations[m.media_id], fps[q.name].settings.floor_interval, MatchParams())
-                   for m in match_fingerprint(fps[q.name], index, durations, exclude={ids[q.name]},
-                                              motion_index=motion_index)]
+                   for m in match_fingerprint(fps[q.name], indexes, durations, exclude={ids[q.name]})]
         answers[q.name] = {names[m.media_id] for m in matches}
         segments[q.name] = {}
         for m in matches:
@@ -110,10 +102,13 @@ def first_pass(corpus: Corpus, fps: dict, radius: int) -> dict:
     docs/benchmarks.md, "Frame index"), so a store that grows can look candidates up at `radius` and
     align only those.
     """
-    stored = {name: matchable_hashes(fp.frames)[2] for name, fp in fps.items()}
+    def picture_hashes(fp, views, mirrored=False):
+        return np.concatenate([v.hashes_of(fp.frames, mirrored)[1] for v in views if v.space == PICTURE_SPACE])
+
+    stored = {name: picture_hashes(fp, stored_views()) for name, fp in fps.items()}
     counts = []
     for q in (i for i in corpus.items if i.is_query):
-        hashes = np.concatenate([matchable_hashes(fps[q.name].frames, m, query=True)[2] for m in (False, True)])
+        hashes = np.concatenate([picture_hashes(fps[q.name], frame_views(), m) for m in (False, True)])
         for o in corpus.true_originals(q):
             nearest = np.bitwise_count(hashes[:, None] ^ stored[o.name][None, :]).min(axis=1)
             counts.append(int((nearest <= radius).sum()))

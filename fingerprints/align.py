@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .index import FrameIndex, IndexHits
-from .model import VideoFingerprint, matchable_hashes, motion_hashes
+from .model import VideoFingerprint
+from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
@@ -141,7 +142,7 @@ def align_candidate(
 ) -> VideoMatch | None:
     """Align the hits of one stored video; None when they do not make a match.
 
-    `motion` flags the hits of moving-part hashes (`fingerprints.model.motion_hashes`); their
+    `motion` flags the hits of moving-part hashes (the motion space of `fingerprints.signals`); their
     distances are only ever compared with each other.
     """
     if len(query_positions) < params.min_frames:
@@ -246,18 +247,18 @@ def _group(hits: IndexHits) -> dict[int, np.ndarray]:
 
 def match_fingerprint(
     query: VideoFingerprint,
-    index: FrameIndex,
+    indexes: Mapping[str, FrameIndex],
     stored_durations: Mapping[int, float],
     params: MatchParams | None = None,
     exclude: set[int] | None = None,
-    motion_index: FrameIndex | None = None,
 ) -> list[VideoMatch]:
     """All stored videos that `query` matches, best first.
 
-    `stored_durations[media_id]` gives a stored video's length (a mapping
-    that loads on demand is fine).  Both the frame hashes and the mirrored hashes are looked up; a stored
-    video matched better by the mirrored ones is reported as mirrored.  `motion_index` holds the stored
-    moving-part hashes (`fingerprints.model.motion_hashes`), which tell the moments of a still camera apart.
+    `indexes` maps each stored frame view (`fingerprints.signals.stored_views`) to the index of its stored
+    hashes; every view of the query is looked up in the indexes of its hash space.  `stored_durations[media_id]`
+    gives a stored video's length (a mapping that loads on demand is fine).  Both the frame hashes and the
+    mirrored hashes are looked up; a stored video matched better by the mirrored ones is reported as mirrored.
+    The moving parts of still shots (the motion space) tell the moments of a still camera apart.
     """
     params = params or MatchParams()
     if not query.frames:
@@ -266,18 +267,7 @@ def match_fingerprint(
     step = query.settings.floor_interval
     candidates: list[VideoMatch] = []
     for mirrored in (False, True):
-        frame_of, _, hashes = matchable_hashes(query.frames, mirrored, query=True)
-        hits = _lookup(index, hashes, params, exclude)
-        positions = frame_of[hits.query_positions]
-        motion_of, moving = motion_hashes(query.frames, mirrored)
-        if motion_index is not None and len(moving):
-            more = _lookup(motion_index, moving, params, exclude)
-            hits = IndexHits(np.concatenate([hits.query_positions, len(hashes) + more.query_positions]),
-                             np.concatenate([hits.media_ids, more.media_ids]),
-                             np.concatenate([hits.timestamps, more.timestamps]),
-                             np.concatenate([hits.distances, more.distances]))
-            positions = np.concatenate([positions, motion_of[more.query_positions]])
-        is_motion = hits.query_positions >= len(hashes)
+        hits, positions, is_motion = _lookup_views(query, indexes, mirrored, params, exclude)
         for media_id, rows in _group(hits).items():
             if exclude and media_id in exclude:
                 continue
@@ -296,20 +286,46 @@ def match_fingerprint(
     return sorted(best.values(), key=lambda m: (-m.score, m.media_id))
 
 
-def _lookup(index: FrameIndex, hashes: np.ndarray, params: MatchParams, exclude: set[int] | None) -> IndexHits:
-    """Every stored frame within max_distance of `hashes`, from the videos worth aligning.
+def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool,
+                  params: MatchParams, exclude: set[int] | None) -> tuple[IndexHits, np.ndarray, np.ndarray]:
+    """Every query view looked up in the stored indexes of its space: (hits, query frame of each hit,
+    whether each hit is outside the picture space)."""
+    parts: list[tuple[IndexHits, np.ndarray, bool]] = []
+    for space in spaces():
+        stored = [indexes[v.name] for v in stored_views() if v.space == space and v.name in indexes]
+        looked_up = [v.hashes_of(query.frames, mirrored) for v in frame_views() if v.space == space]
+        frame_of = np.concatenate([p for p, _ in looked_up]) if looked_up else np.zeros(0, dtype=np.int64)
+        hashes = np.concatenate([h for _, h in looked_up]) if looked_up else np.zeros(0, dtype=np.uint64)
+        if not stored or not len(hashes):
+            continue
+        for hits in _lookup(stored, hashes, params, exclude):
+            parts.append((hits, frame_of[hits.query_positions], space != PICTURE_SPACE))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return IndexHits(empty, empty, np.zeros(0), np.zeros(0, dtype=np.int16)), empty, np.zeros(0, dtype=bool)
+    hits = IndexHits(*(np.concatenate([getattr(h, f) for h, _, _ in parts])
+                       for f in ("query_positions", "media_ids", "timestamps", "distances")))
+    positions = np.concatenate([p for _, p, _ in parts])
+    is_other_space = np.concatenate([np.full(len(h), other) for h, _, other in parts])
+    return hits, positions, is_other_space
 
-    Two stages: the videos with a frame within `first_pass_distance` (an index
-    answers that radius far faster: 39 ms against 0.6 s at 10^7 frames, see
-    docs/benchmarks.md), then all their frames at max_distance.  A video none
-    of whose frames comes that near is not aligned: on the re-upload suite every
-    true original had at least 6 query hashes within 8 bits.
+
+def _lookup(indexes: Sequence[FrameIndex], hashes: np.ndarray, params: MatchParams,
+            exclude: set[int] | None) -> list[IndexHits]:
+    """Every stored frame within max_distance of `hashes`, from the videos worth aligning, per index.
+
+    Two stages: the videos with a frame within `first_pass_distance` in any of the indexes (an index
+    answers that radius far faster: 39 ms against 0.6 s at 10^7 frames, see docs/benchmarks.md), then all
+    their frames at max_distance.  A video none of whose frames comes that near is not aligned: on the
+    re-upload suite every true original had at least 6 query hashes within 8 bits.
     """
     if not 0 < params.first_pass_distance < params.max_distance:
-        return index.query(hashes, params.max_distance)
-    near = index.query(hashes, params.first_pass_distance)
-    candidates = set(np.unique(near.media_ids).tolist()) - (exclude or set())
-    return index.query_media(hashes, params.max_distance, candidates)
+        return [index.query(hashes, params.max_distance) for index in indexes]
+    candidates: set[int] = set()
+    for index in indexes:
+        candidates.update(np.unique(index.query(hashes, params.first_pass_distance).media_ids).tolist())
+    candidates -= exclude or set()
+    return [index.query_media(hashes, params.max_distance, candidates) for index in indexes]
 
 
 FLAT_LEVEL_TOLERANCE = 16.0  # grey levels by which two flat frames may differ and still be "the same"

@@ -37,9 +37,7 @@ PLAINER_MARGIN = 2  # bits by which a less plain explanation must match better t
 
 class StoredFrame(Protocol):
     timestamp: float
-    hash: int
-    centre_hash: int | None
-    motion_hash: int | None
+    hashes: dict[str, int]  # stored view name -> hash
 
 
 def _nearest(times: np.ndarray, t: float) -> int:
@@ -57,16 +55,15 @@ def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[Stor
     for pair in pairs:
         q = query_frames[_nearest(q_times, pair.query_time)]
         s = stored_frames[_nearest(s_times, pair.stored_time)]
-        whole = q.mirrored_hash if mirrored else q.hash
-        options = [(_distance(whole, s.hash), 0, WHOLE), (_distance(whole, s.centre_hash), 1, QUERY_CROPPED)]
-        centre = q.centre_mirrored_hash if mirrored else q.centre_hash
-        options += [(_distance(centre, s.hash), 1, STORED_CROPPED), (_distance(centre, s.centre_hash), 2, CENTRE)]
-        window = q.window_mirrored_hash if mirrored else q.window_hash
-        surround = q.surround_mirrored_hash if mirrored else q.surround_hash
-        options += [(min(_distance(window, s.hash), _distance(window, s.centre_hash)), 3, WINDOW),
-                    (min(_distance(surround, s.hash), _distance(surround, s.centre_hash)), 3, SURROUND)]
-        motion = q.motion_mirrored_hash if mirrored else q.motion_hash
-        options.append((_distance(motion, getattr(s, "motion_hash", None)), 4, MOVING))
+        qh = q.mirrored if mirrored else q.hashes
+        sh = s.hashes
+        whole, centre, window, surround = (qh.get(v) for v in ("picture", "centre", "window", "surround"))
+        stored_whole, stored_centre = sh.get("picture"), sh.get("centre")
+        options = [(_distance(whole, stored_whole), 0, WHOLE), (_distance(whole, stored_centre), 1, QUERY_CROPPED),
+                   (_distance(centre, stored_whole), 1, STORED_CROPPED), (_distance(centre, stored_centre), 2, CENTRE),
+                   (min(_distance(window, stored_whole), _distance(window, stored_centre)), 3, WINDOW),
+                   (min(_distance(surround, stored_whole), _distance(surround, stored_centre)), 3, SURROUND),
+                   (_distance(qh.get("motion"), sh.get("motion")), 4, MOVING)]
         nearest = min(d for d, _, _ in options)
         # near-ties go to the plainer explanation: a bit or two is noise between two hashes of one frame
         _, _, best = min((rank, d, name) for d, rank, name in options if d <= nearest + PLAINER_MARGIN)

@@ -59,30 +59,32 @@ class CropBox:
 
 
 @dataclass(frozen=True)
+class FrameViews:
+    """The images of one sampled frame that frame views hash (see `fingerprints.signals`)."""
+
+    picture: np.ndarray  # the active area, still overlays masked
+    window: np.ndarray | None = None  # a picture-in-picture window, when one was found and is not flat
+    surround: np.ndarray | None = None  # the picture with that window blanked
+    motion: np.ndarray | None = None  # what moves in front of a still camera (`normalize.moving_parts`)
+
+
+@dataclass(frozen=True)
 class FrameHash:
     index: int  # position among the hashed frames of this video
     timestamp: float  # seconds from the start
-    hash: int  # unsigned 64-bit
-    mirrored_hash: int  # hash of the horizontally flipped frame (used for queries)
+    hashes: dict[str, int]  # view name (`fingerprints.signals`) -> unsigned 64-bit pHash of that view
+    mirrored: dict[str, int] = field(default_factory=dict)  # view name -> hash of the flipped view (queries)
     is_scene_cut: bool = False
     quality: float = 0.0  # grey-level standard deviation of the normalised frame
-    centre_hash: int | None = None  # hash of the central part of the active area (crops, account templates)
-    centre_mirrored_hash: int | None = None
     template: bool = False  # a still overlay (banner, badge) was masked out before hashing
-    window_hash: int | None = None  # hash of a picture-in-picture window, when one was found (queries only)
-    window_mirrored_hash: int | None = None
-    surround_hash: int | None = None  # hash of the frame with that window blanked (a sticker over footage)
-    surround_mirrored_hash: int | None = None
-    motion_hash: int | None = None  # hash of what moves in front of a still camera (`normalize.moving_parts`)
-    motion_mirrored_hash: int | None = None
+
+    @property
+    def hash(self) -> int:
+        """The hash of the whole picture, which every hashed frame has."""
+        return self.hashes["picture"]
 
 
-KIND_FULL = 0  # hash of the whole active area
-KIND_CENTRE = 1  # hash of its central CENTRE_SHARE x CENTRE_SHARE
-KIND_WINDOW = 2  # hash of a window of footage inside other footage (picture-in-picture)
-KIND_SURROUND = 3  # hash of the frame with that window blanked (the footage under a large sticker)
-KIND_MOTION = 4  # hash of the moving parts in front of a still camera (a hash space of its own)
-CENTRE_SHARE = 0.7
+CENTRE_SHARE = 0.7  # the centre view: this share of the picture's width and height
 
 
 @dataclass
@@ -94,46 +96,3 @@ class VideoFingerprint:
     frames_decoded: int = 0
     frames_skipped_flat: int = 0
     flat_frames: list[tuple[float, float]] = field(default_factory=list)  # (time, mean grey level) of those
-
-
-def matchable_hashes(frames: list[FrameHash], mirrored: bool = False,
-                     query: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(frame positions, kinds, hashes) that are indexed, or with `query`, looked up.
-
-    Every frame contributes its whole-area hash and the hash of its centre:
-    a re-upload cropped to about CENTRE_SHARE matches the centre of the
-    original with its whole area, and the centre of a frame stays clear of
-    the banners and badges that account templates draw at the edges.  A
-    query also looks up its picture-in-picture windows: they find the
-    footage shown in them, and so does the rest of the frame with the window
-    blanked (the footage under a large sticker).  Stored windows are not
-    indexed: a window may hold a sticker or a clip that many unrelated posts
-    share.
-    """
-    positions, kinds, hashes = [], [], []
-    for k, f in enumerate(frames):
-        positions.append(k)
-        kinds.append(KIND_FULL)
-        hashes.append(f.mirrored_hash if mirrored else f.hash)
-        if f.centre_hash is not None:
-            positions.append(k)
-            kinds.append(KIND_CENTRE)
-            hashes.append(f.centre_mirrored_hash if mirrored else f.centre_hash)
-        if query and f.window_hash is not None:
-            positions.append(k)
-            kinds.append(KIND_WINDOW)
-            hashes.append(f.window_mirrored_hash if mirrored else f.window_hash)
-        if query and f.surround_hash is not None:
-            positions.append(k)
-            kinds.append(KIND_SURROUND)
-            hashes.append(f.surround_mirrored_hash if mirrored else f.surround_hash)
-    return (np.array(positions, dtype=np.int64), np.array(kinds, dtype=np.int8),
-            np.array(hashes, dtype=np.uint64))
-
-
-def motion_hashes(frames: list[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(frame positions, hashes) of the moving parts of still-camera frames: indexed and looked up apart
-    from the picture hashes, since a hash of a difference image is not comparable with a hash of a picture."""
-    positions = [k for k, f in enumerate(frames) if f.motion_hash is not None]
-    hashes = [frames[k].motion_mirrored_hash if mirrored else frames[k].motion_hash for k in positions]
-    return np.array(positions, dtype=np.int64), np.array(hashes, dtype=np.uint64)

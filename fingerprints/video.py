@@ -9,8 +9,8 @@ cut off), still overlays are masked (account banners and badges), and a
 picture-in-picture window is looked for, so memory stays flat whatever the
 video's length.  Each frame gets a hash of its active area and of that
 area's centre, and, where a window was found, of the window and of the
-picture around it (see `fingerprints.model.matchable_hashes`); in front of a still
-camera, what moves gets a hash of its own (`fingerprints.model.motion_hashes`).
+picture around it; in front of a still camera, what moves gets a hash of its
+own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import cv2
 import numpy as np
 
 from .decode import VideoStreamInfo, iter_gray_frames
-from .model import CENTRE_SHARE, CropBox, FingerprintSettings, FrameHash, VideoFingerprint
-from .normalize import (centre, crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
+from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFingerprint
+from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
                         moving_parts, static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
+from .signals import frame_views
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
@@ -137,19 +138,17 @@ def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: Fi
         result.frames_skipped_flat += 1
         result.flat_frames.append((round(t, 4), round(float(active.mean()), 1)))
         return
-    h, m = hasher.hash_frame_and_mirror(active)
-    ch, cm = hasher.hash_frame_and_mirror(centre(active, CENTRE_SHARE))
-    wh = wm = sh = sm = None
-    if window is not None and min(window.shape) >= 8 and float(window.std()) >= settings.min_frame_std:
-        wh, wm = hasher.hash_frame_and_mirror(window)
-        sh, sm = hasher.hash_frame_and_mirror(surround)
-    mh, mm = hasher.hash_frame_and_mirror(motion) if motion is not None else (None, None)
-    result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hash=h,
-                                   mirrored_hash=m, is_scene_cut=cut, quality=round(quality, 2),
-                                   centre_hash=ch, centre_mirrored_hash=cm, template=template,
-                                   window_hash=wh, window_mirrored_hash=wm,
-                                   surround_hash=sh, surround_mirrored_hash=sm,
-                                   motion_hash=mh, motion_mirrored_hash=mm))
+    has_window = window is not None and min(window.shape) >= 8 and float(window.std()) >= settings.min_frame_std
+    views = FrameViews(picture=active, window=window if has_window else None,
+                       surround=surround if has_window else None, motion=motion)
+    hashes, mirrored = {}, {}
+    for view in frame_views():
+        image = view.image(views)
+        if image is not None:
+            hashes[view.name], mirrored[view.name] = hasher.hash_frame_and_mirror(image)
+    result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hashes=hashes,
+                                   mirrored=mirrored, is_scene_cut=cut, quality=round(quality, 2),
+                                   template=template))
 
 
 def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:

@@ -87,7 +87,7 @@ def answer(ws, request: dict[str, Any]) -> dict[str, Any]:
 def serve_queries(ws, path: Path, invocation_key: dict[str, str], should_stop: Callable[[], bool] = lambda: False,
                   ready: Callable[[], None] | None = None) -> int:
     """Answer find-earliest requests on `path` until `should_stop()`; returns how many were answered."""
-    ws.index()  # load the frame index now, not on the first query
+    ws.indexes()  # load the frame indexes now, not on the first query
     if path.exists():
         if _listening(path):
             raise RuntimeError(f"another `provenance serve` is already answering on {path}")

@@ -13,7 +13,8 @@ import numpy as np
 
 from fingerprints.align import MatchParams, VideoMatch
 from fingerprints.index import FrameIndex, MultiIndexHashIndex
-from fingerprints.model import FingerprintSettings
+from fingerprints.model import FingerprintSettings, FrameHash
+from fingerprints.signals import stored_views
 from monitor.config import Config
 from monitor.metadata import ExiftoolReader
 from storage import MediaStore, SqlRepository, open_database
@@ -23,7 +24,7 @@ from storage.records import MediaRecord
 
 @dataclass
 class Workspace:
-    """What every job needs: settings, the repository, the media store, the index."""
+    """What every job needs: settings, the repository, the media store, the frame indexes."""
 
     config: Config
     repository: SqlRepository
@@ -32,9 +33,8 @@ class Workspace:
     settings_id: int
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
-    _index: FrameIndex | None = None
-    _motion_index: FrameIndex | None = None
-    _indexed: set[int] = field(default_factory=set)
+    _indexes: dict[str, FrameIndex] | None = None  # stored frame view -> its index
+    _marks: dict[str, int] = field(default_factory=dict)  # stored frame view -> last frames row id indexed
     _durations: _Durations | None = None
 
     @classmethod
@@ -51,46 +51,40 @@ class Workspace:
         self.exif.close()
         self.repository.database.dispose()
 
-    def index(self) -> FrameIndex:
-        """The frame index of every stored media, kept current with what other processes store."""
-        repo = self.repository
-        if self._index is None:
-            self._indexed = repo.fingerprinted_media_ids(self.settings_id)
-            table = repo.frame_table(self.settings_id)
-            centre = table.has_centre
-            # exact, and sub-linear: it falls back to a scan by itself while the store is small
-            self._index = MultiIndexHashIndex.build(
-                np.concatenate([table.media_ids, table.media_ids[centre]]),
-                np.concatenate([table.timestamps, table.timestamps[centre]]),
-                np.concatenate([table.hashes, table.centre_hashes[centre]]))
-            moving = table.has_motion
-            self._motion_index = MultiIndexHashIndex.build(table.media_ids[moving], table.timestamps[moving],
-                                                           table.motion_hashes[moving])
-            return self._index
-        for media_id in sorted(repo.fingerprinted_media_ids(self.settings_id) - self._indexed):
-            self.add_to_index(media_id, repo.frames_for_media(media_id, self.settings_id))
-        return self._index
+    def indexes(self) -> dict[str, FrameIndex]:
+        """The index of every stored frame view (`fingerprints.signals.stored_views`), caught up with the store.
 
-    def motion_index(self) -> FrameIndex:
-        """The index of stored moving-part hashes (still-camera shots), kept current like `index`."""
-        self.index()
-        assert self._motion_index is not None
-        return self._motion_index
+        Loaded on first use; afterwards each call reads only the frame rows stored
+        since (by any process), so matching always sees everything committed.
+        """
+        if self._indexes is None:
+            self._indexes = {}
+            for view in stored_views():
+                column = self.repository.frame_column(self.settings_id, view.column)
+                # exact, and sub-linear: it falls back to a scan by itself while the store is small
+                self._indexes[view.name] = MultiIndexHashIndex.build(column.media_ids, column.timestamps,
+                                                                     column.hashes)
+                self._marks[view.name] = int(column.row_ids[-1]) if len(column) else 0
+            return self._indexes
+        for view in stored_views():
+            new = self.repository.frame_column(self.settings_id, view.column, after_row_id=self._marks[view.name])
+            if not len(new):
+                continue
+            index = self._indexes[view.name]
+            order = np.argsort(new.media_ids, kind="stable")
+            media = new.media_ids[order]
+            for rows in np.split(order, np.flatnonzero(np.diff(media)) + 1):
+                index.add(int(new.media_ids[rows[0]]), new.timestamps[rows], new.hashes[rows])
+            self._marks[view.name] = int(new.row_ids[-1])
+        return self._indexes
 
-    def add_to_index(self, media_id: int, frames: list) -> None:
-        """Add one media's frames (FrameHash or FrameRow: every hash of each) to the loaded indexes."""
-        if self._index is not None and media_id not in self._indexed:
-            with_centre = [f for f in frames if f.centre_hash is not None]
-            self._index.add(media_id,
-                            np.array([f.timestamp for f in frames] + [f.timestamp for f in with_centre],
-                                     dtype=np.float64),
-                            np.array([f.hash for f in frames] + [f.centre_hash for f in with_centre],
-                                     dtype=np.uint64))
-            moving = [f for f in frames if f.motion_hash is not None]
-            if moving:
-                self._motion_index.add(media_id, np.array([f.timestamp for f in moving], dtype=np.float64),
-                                       np.array([f.motion_hash for f in moving], dtype=np.uint64))
-        self._indexed.add(media_id)
+    def stored_frames(self, media_id: int) -> list[FrameHash]:
+        """A stored media's frames, with their hashes by view name (as `fingerprints.explain` reads them)."""
+        by_column = {v.column: v.name for v in stored_views()}
+        return [FrameHash(index=r.index, timestamp=r.timestamp,
+                          hashes={by_column[c]: h for c, h in r.hashes.items() if c in by_column},
+                          is_scene_cut=r.is_scene_cut, quality=r.quality, template=r.overlay_masked)
+                for r in self.repository.frames_for_media(media_id, self.settings_id)]
 
     def durations(self) -> _Durations:
         if self._durations is None:

@@ -155,6 +155,10 @@ class PostModel(Base):
     raw_metadata: Mapped[dict[str, Any]]
 
 
+# The `frames` columns that hold a 64-bit hash of one view of the frame (`fingerprints.signals.FrameView.column`).
+HASH_COLUMNS = ("hash", "centre_hash", "motion_hash")
+
+
 class FrameModel(Base):
     __tablename__ = "frames"
     __table_args__ = (sa.UniqueConstraint("media_id", "settings_id", "idx"),)

@@ -91,29 +91,31 @@ class PostRecord(NewPost):
 
 @dataclass(frozen=True)
 class FrameRow:
-    """One sampled frame's fingerprint."""
+    """One sampled frame's fingerprint: its hashes by `frames` column (`storage.models.HASH_COLUMNS`)."""
 
     index: int
     timestamp: float  # seconds from the start of the media
-    hash: int  # unsigned 64-bit perceptual hash
+    hashes: dict[str, int]  # column -> unsigned 64-bit perceptual hash; "hash" (the whole picture) always
     is_scene_cut: bool = False
     quality: float = 0.0
-    centre_hash: int | None = None  # hash of the picture's centre (settings v3 on)
     overlay_masked: bool = False  # a still overlay was masked out before hashing
-    motion_hash: int | None = None  # hash of what moves in front of a still camera (settings v4 on)
 
 
 @dataclass(frozen=True)
-class FrameTable:
-    """All frames of one fingerprint setting, column-wise, for building an index."""
+class FrameColumn:
+    """The frames of one setting that have a value in one hash column, column-wise, in row-id order.
 
+    `row_ids` are the `frames` primary keys: an index that has seen every row up
+    to some id catches up by reading only the rows after it.
+    """
+
+    row_ids: "Any"  # numpy int64 array
     media_ids: "Any"  # numpy int64 array
     timestamps: "Any"  # numpy float64 array
     hashes: "Any"  # numpy uint64 array
-    centre_hashes: "Any" = None  # numpy uint64 array, 0 where has_centre is False
-    has_centre: "Any" = None  # numpy bool array
-    motion_hashes: "Any" = None  # numpy uint64 array, 0 where has_motion is False
-    has_motion: "Any" = None  # numpy bool array
+
+    def __len__(self) -> int:
+        return len(self.row_ids)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,9 @@ watch item state) are single atomic statements on both SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,9 +21,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from storage.db import Database, StorageError
 from storage.models import (
+    HASH_COLUMNS,
     DaemonLockModel,
     FingerprintSettingsModel,
     FrameModel,
@@ -39,7 +43,7 @@ from storage.records import (
     PRECISIONS,
     WATCH_KINDS,
     FrameRow,
-    FrameTable,
+    FrameColumn,
     MatchRecord,
     MatchSegmentRecord,
     MediaRecord,
@@ -81,6 +85,14 @@ def to_signed64(value: int) -> int:
 def to_unsigned64(value: int) -> int:
     """The stored signed BIGINT back as the unsigned 64-bit hash."""
     return value + UINT64_LIMIT if value < 0 else value
+
+
+def _columns_of(batch: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(row ids, media ids, timestamps, unsigned hashes) of a batch of `frame_column` rows."""
+    ids, media, times, hashes = zip(*batch)
+    # the stored signed values reinterpreted bit for bit: two's complement
+    return (np.array(ids, dtype=np.int64), np.array(media, dtype=np.int64), np.array(times, dtype=np.float64),
+            np.array(hashes, dtype=np.int64).view(np.uint64))
 
 
 def _require_aware(name: str, value: datetime | None) -> None:
@@ -177,10 +189,46 @@ def validate_published_claim(post: NewPost) -> None:
 
 
 class SqlRepository:
-    """Reads and writes all stored records through one `Database`."""
+    """Reads and writes all stored records through one `Database`.
+
+    Each method runs in a transaction of its own, except on a repository bound
+    to one transaction by `transaction()`, whose methods all share it.
+    """
 
     def __init__(self, database: Database) -> None:
         self.database = database
+        self._bound: Session | None = None
+
+    @contextmanager
+    def _session(self) -> Iterator[Session]:
+        if self._bound is not None:
+            yield self._bound
+        else:
+            with self.database.session() as session:
+                yield session
+
+    @contextmanager
+    def transaction(self, settings_id: int | None = None) -> Iterator[SqlRepository]:
+        """A repository whose calls all run in one transaction: committed at the end, rolled back on error.
+
+        With `settings_id`, the transaction first takes that fingerprint
+        setting's lock (it writes the setting's row, which SQLite and
+        PostgreSQL both let only one transaction do at a time): ingests that
+        match and store under one setting run one after another, so each sees
+        every fingerprint committed before it, and row ids grow in commit order.
+        """
+        if self._bound is not None:
+            raise StorageError("a transaction is already open on this repository")
+        with self.database.session() as session:
+            if settings_id is not None:
+                locked = session.execute(sa.update(FingerprintSettingsModel)
+                                         .where(FingerprintSettingsModel.id == settings_id)
+                                         .values(key=FingerprintSettingsModel.key))
+                if locked.rowcount != 1:
+                    raise NotFound(f"no fingerprint settings with id {settings_id}")
+            bound = copy.copy(self)
+            bound._bound = session
+            yield bound
 
     def _upsert(self, model):
         """INSERT ... ON CONFLICT for the database's dialect."""
@@ -193,14 +241,14 @@ class SqlRepository:
     def get_or_create_settings(self, key: str, algorithm: str, params: dict) -> int:
         """The id of the settings stored under `key`, storing them on first use."""
         for _ in range(2):
-            with self.database.session() as session:
+            with self._session() as session:
                 existing = session.scalar(
                     sa.select(FingerprintSettingsModel.id).where(FingerprintSettingsModel.key == key)
                 )
                 if existing is not None:
                     return existing
             try:
-                with self.database.session() as session:
+                with self._session() as session:
                     row = FingerprintSettingsModel(key=key, algorithm=algorithm, params=params)
                     session.add(row)
                     session.flush()
@@ -212,12 +260,12 @@ class SqlRepository:
     # --- media -------------------------------------------------------------
 
     def get_media(self, media_id: int) -> MediaRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.get(MediaModel, media_id)
             return _media_record(row) if row else None
 
     def get_media_by_sha256(self, sha256: str) -> MediaRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.scalar(sa.select(MediaModel).where(MediaModel.sha256 == sha256))
             return _media_record(row) if row else None
 
@@ -228,7 +276,7 @@ class SqlRepository:
             return existing
         _require_aware("container_created_at", media.container_created_at)
         try:
-            with self.database.session() as session:
+            with self._session() as session:
                 row = MediaModel(**asdict(media))
                 session.add(row)
                 _store(session, row)
@@ -240,18 +288,18 @@ class SqlRepository:
             return existing
 
     def list_media(self) -> list[MediaRecord]:
-        with self.database.session() as session:
+        with self._session() as session:
             rows = session.scalars(sa.select(MediaModel).order_by(MediaModel.id))
             return [_media_record(row) for row in rows]
 
     def count_media(self) -> int:
-        with self.database.session() as session:
+        with self._session() as session:
             return session.scalar(sa.select(sa.func.count()).select_from(MediaModel)) or 0
 
     # --- fingerprints ------------------------------------------------------
 
     def has_fingerprint(self, media_id: int, settings_id: int) -> bool:
-        with self.database.session() as session:
+        with self._session() as session:
             found = session.scalar(
                 sa.select(MediaFingerprintModel.id).where(
                     MediaFingerprintModel.media_id == media_id,
@@ -262,7 +310,7 @@ class SqlRepository:
 
     def fingerprint_details(self, media_id: int, settings_id: int) -> dict[str, Any] | None:
         """What was recorded with one media's fingerprint (crops, flat frames...), or None if it has none."""
-        with self.database.session() as session:
+        with self._session() as session:
             return session.scalar(
                 sa.select(MediaFingerprintModel.details).where(
                     MediaFingerprintModel.media_id == media_id,
@@ -282,33 +330,22 @@ class SqlRepository:
 
         Raises `AlreadyExists` when this media already has frames for this setting.
         """
-        rows = [
-            {
-                "media_id": media_id,
-                "settings_id": settings_id,
-                "idx": frame.index,
-                "timestamp": frame.timestamp,
-                "hash": to_signed64(frame.hash),
-                "is_scene_cut": frame.is_scene_cut,
-                "quality": frame.quality,
-                "centre_hash": None if frame.centre_hash is None else to_signed64(frame.centre_hash),
-                "overlay_masked": frame.overlay_masked,
-                "motion_hash": None if frame.motion_hash is None else to_signed64(frame.motion_hash),
-            }
-            for frame in frames
-        ]
+        rows = []
+        for frame in frames:
+            unknown = set(frame.hashes) - set(HASH_COLUMNS)
+            if unknown:
+                raise ValueError(f"unknown hash column(s) {sorted(unknown)}; known: {', '.join(HASH_COLUMNS)}")
+            row = {"media_id": media_id, "settings_id": settings_id, "idx": frame.index,
+                   "timestamp": frame.timestamp, "is_scene_cut": frame.is_scene_cut, "quality": frame.quality,
+                   "overlay_masked": frame.overlay_masked}
+            row.update({c: None if frame.hashes.get(c) is None else to_signed64(frame.hashes[c])
+                        for c in HASH_COLUMNS})
+            rows.append(row)
         try:
-            with self.database.session() as session:
-                session.execute(
-                    sa.insert(MediaFingerprintModel).values(
-                        media_id=media_id,
-                        settings_id=settings_id,
-                        frame_count=len(rows),
-                        frames_decoded=frames_decoded,
-                        details=details,
-                        created_at=utcnow(),
-                    )
-                )
+            with self._session() as session:
+                session.execute(sa.insert(MediaFingerprintModel).values(
+                    media_id=media_id, settings_id=settings_id, frame_count=len(rows),
+                    frames_decoded=frames_decoded, details=details, created_at=utcnow()))
                 if rows:
                     session.execute(sa.insert(FrameModel), rows)
         except IntegrityError as error:
@@ -319,70 +356,53 @@ class SqlRepository:
             raise
 
     def frames_for_media(self, media_id: int, settings_id: int) -> list[FrameRow]:
-        with self.database.session() as session:
+        columns = [getattr(FrameModel, c) for c in HASH_COLUMNS]
+        with self._session() as session:
             rows = session.execute(
-                sa.select(
-                    FrameModel.idx,
-                    FrameModel.timestamp,
-                    FrameModel.hash,
-                    FrameModel.is_scene_cut,
-                    FrameModel.quality,
-                    FrameModel.centre_hash,
-                    FrameModel.overlay_masked,
-                    FrameModel.motion_hash,
-                )
+                sa.select(FrameModel.idx, FrameModel.timestamp, FrameModel.is_scene_cut, FrameModel.quality,
+                          FrameModel.overlay_masked, *columns)
                 .where(FrameModel.media_id == media_id, FrameModel.settings_id == settings_id)
                 .order_by(FrameModel.idx)
             )
             return [
-                FrameRow(
-                    index=idx,
-                    timestamp=timestamp,
-                    hash=to_unsigned64(value),
-                    is_scene_cut=bool(is_scene_cut),
-                    quality=quality,
-                    centre_hash=None if centre is None else to_unsigned64(centre),
-                    overlay_masked=bool(masked),
-                    motion_hash=None if motion is None else to_unsigned64(motion),
-                )
-                for idx, timestamp, value, is_scene_cut, quality, centre, masked, motion in rows
+                FrameRow(index=idx, timestamp=timestamp,
+                         hashes={c: to_unsigned64(v) for c, v in zip(HASH_COLUMNS, values) if v is not None},
+                         is_scene_cut=bool(is_scene_cut), quality=quality, overlay_masked=bool(masked))
+                for idx, timestamp, is_scene_cut, quality, masked, *values in rows
             ]
 
-    def frame_table(self, settings_id: int) -> FrameTable:
-        """Every frame made with `settings_id`, column-wise, ordered by media and index."""
-        with self.database.session() as session:
-            rows = session.execute(
-                sa.select(FrameModel.media_id, FrameModel.timestamp, FrameModel.hash, FrameModel.centre_hash,
-                          FrameModel.motion_hash)
-                .where(FrameModel.settings_id == settings_id)
-                .order_by(FrameModel.media_id, FrameModel.idx)
-            ).all()
-        if not rows:
-            return FrameTable(
-                media_ids=np.empty(0, dtype=np.int64),
-                timestamps=np.empty(0, dtype=np.float64),
-                hashes=np.empty(0, dtype=np.uint64),
-                centre_hashes=np.empty(0, dtype=np.uint64),
-                has_centre=np.empty(0, dtype=bool),
-                motion_hashes=np.empty(0, dtype=np.uint64),
-                has_motion=np.empty(0, dtype=bool),
-            )
-        media_ids, timestamps, hashes, centres, motions = zip(*rows)
-        has_centre = np.array([c is not None for c in centres], dtype=bool)
-        return FrameTable(
-            media_ids=np.array(media_ids, dtype=np.int64),
-            timestamps=np.array(timestamps, dtype=np.float64),
-            # The stored signed values reinterpreted bit for bit: two's complement.
-            hashes=np.array(hashes, dtype=np.int64).view(np.uint64),
-            centre_hashes=np.array([0 if c is None else c for c in centres], dtype=np.int64).view(np.uint64),
-            has_centre=has_centre,
-            motion_hashes=np.array([0 if m is None else m for m in motions], dtype=np.int64).view(np.uint64),
-            has_motion=np.array([m is not None for m in motions], dtype=bool),
-        )
+    def frame_column(self, settings_id: int, column: str, after_row_id: int = 0,
+                     batch_rows: int = 1 << 16) -> FrameColumn:
+        """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise.
+
+        Read in batches through the driver's cursor (no ORM objects), straight into numpy arrays.
+        """
+        if column not in HASH_COLUMNS:
+            raise ValueError(f"unknown hash column {column!r}; known: {', '.join(HASH_COLUMNS)}")
+        value = getattr(FrameModel, column)
+        query = (sa.select(FrameModel.id, FrameModel.media_id, FrameModel.timestamp, value)
+                 .where(FrameModel.settings_id == settings_id, FrameModel.id > after_row_id, value.is_not(None))
+                 .order_by(FrameModel.id))
+        parts: list[np.ndarray] = []
+        with self.database.engine.connect() as connection:
+            result = connection.execution_options(stream_results=True, yield_per=batch_rows).execute(query)
+            for batch in result.partitions(batch_rows):
+                parts.append(_columns_of(batch))
+        if not parts:
+            empty = np.zeros(0, dtype=np.int64)
+            return FrameColumn(empty, empty.copy(), np.zeros(0), np.zeros(0, dtype=np.uint64))
+        ids, media, times, hashes = (np.concatenate([p[k] for p in parts]) for k in range(4))
+        return FrameColumn(row_ids=ids, media_ids=media, timestamps=times, hashes=hashes)
+
+    def last_frame_row_id(self, settings_id: int) -> int:
+        """The highest `frames` row id of a setting (0 when it has none): what an up-to-date index covers."""
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.max(FrameModel.id))
+                                  .where(FrameModel.settings_id == settings_id)) or 0
 
     def fingerprinted_media_ids(self, settings_id: int) -> set[int]:
         """Ids of media fingerprinted with `settings_id` (including those with no usable frame)."""
-        with self.database.session() as session:
+        with self._session() as session:
             return set(session.scalars(
                 sa.select(MediaFingerprintModel.media_id).where(MediaFingerprintModel.settings_id == settings_id)
             ))
@@ -392,7 +412,7 @@ class SqlRepository:
         done = sa.select(MediaFingerprintModel.media_id).where(
             MediaFingerprintModel.settings_id == settings_id
         )
-        with self.database.session() as session:
+        with self._session() as session:
             return list(
                 session.scalars(
                     sa.select(MediaModel.id).where(MediaModel.id.not_in(done)).order_by(MediaModel.id)
@@ -410,7 +430,7 @@ class SqlRepository:
         values = asdict(post)
         values["first_seen_at"] = post.first_seen_at or utcnow()
         try:
-            with self.database.session() as session:
+            with self._session() as session:
                 row = PostModel(**values)
                 session.add(row)
                 _store(session, row)
@@ -425,12 +445,21 @@ class SqlRepository:
             raise
 
     def get_post(self, post_id: int) -> PostRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.get(PostModel, post_id)
             return _post_record(row) if row else None
 
+    def find_post(self, media_id: int, url: str, archive_key: str | None) -> PostRecord | None:
+        """The stored post that `NewPost(media_id, url, archive_key)` would repeat: the same archive key, or
+        the same media at the same URL (a re-ingest of the same bytes from the same place)."""
+        with self._session() as session:
+            same = sa.and_(PostModel.media_id == media_id, PostModel.url == url)
+            where = sa.or_(PostModel.archive_key == archive_key, same) if archive_key else same
+            row = session.scalar(sa.select(PostModel).where(where).order_by(PostModel.id).limit(1))
+            return _post_record(row) if row else None
+
     def get_post_by_archive_key(self, archive_key: str) -> PostRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.scalar(sa.select(PostModel).where(PostModel.archive_key == archive_key))
             return _post_record(row) if row else None
 
@@ -439,7 +468,7 @@ class SqlRepository:
         ids = list(media_ids)
         if not ids:
             return []
-        with self.database.session() as session:
+        with self._session() as session:
             rows = session.scalars(
                 sa.select(PostModel)
                 .where(PostModel.media_id.in_(ids))
@@ -454,13 +483,13 @@ class SqlRepository:
 
     def post_counts_by_watch(self) -> dict[int, int]:
         """How many posts each watch has stored."""
-        with self.database.session() as session:
+        with self._session() as session:
             rows = session.execute(sa.select(PostModel.watch_id, sa.func.count()).where(PostModel.watch_id.is_not(None))
                                    .group_by(PostModel.watch_id))
             return {watch_id: count for watch_id, count in rows}
 
     def list_posts(self) -> list[PostRecord]:
-        with self.database.session() as session:
+        with self._session() as session:
             return [_post_record(row) for row in session.scalars(sa.select(PostModel).order_by(PostModel.id))]
 
     # --- matches -----------------------------------------------------------
@@ -477,13 +506,13 @@ class SqlRepository:
             index_elements=list(key),
             set_={name: statement.excluded[name] for name in values if name not in key},
         ).returning(MatchModel.id)
-        with self.database.session() as session:
+        with self._session() as session:
             match_id = session.execute(statement).scalar_one()
             return _match_record(session.get(MatchModel, match_id))
 
     def matches_for_media(self, media_id: int, settings_id: int) -> list[MatchRecord]:
         """Matches involving `media_id` in either direction, with it always as the query side."""
-        with self.database.session() as session:
+        with self._session() as session:
             rows = session.scalars(
                 sa.select(MatchModel)
                 .where(
@@ -525,7 +554,7 @@ class SqlRepository:
             raise ValueError(f"unknown watch kind {kind!r}; use one of {', '.join(WATCH_KINDS)}")
         if interval_seconds <= 0:
             raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
-        with self.database.session() as session:
+        with self._session() as session:
             row = WatchModel(
                 url=url, kind=kind, label=label, interval_seconds=interval_seconds, enabled=True
             )
@@ -540,7 +569,7 @@ class SqlRepository:
         return row
 
     def get_watch(self, watch_id: int) -> WatchRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.get(WatchModel, watch_id)
             return _watch_record(row) if row else None
 
@@ -557,11 +586,11 @@ class SqlRepository:
         query = sa.select(WatchModel).order_by(WatchModel.id)
         if enabled_only:
             query = query.where(WatchModel.enabled.is_(True))
-        with self.database.session() as session:
+        with self._session() as session:
             return [_watch_record(row) for row in session.scalars(query)]
 
     def set_watch_enabled(self, watch_id: int, enabled: bool) -> WatchRecord:
-        with self.database.session() as session:
+        with self._session() as session:
             row = self._watch_row(session, watch_id)
             row.enabled = enabled
             _store(session, row)
@@ -569,18 +598,18 @@ class SqlRepository:
 
     def remove_watch(self, watch_id: int) -> None:
         """Delete a watch with its polls and item state; its posts stay (evidence)."""
-        with self.database.session() as session:
+        with self._session() as session:
             session.delete(self._watch_row(session, watch_id))
 
     def mark_watch_polled(self, watch_id: int, at: datetime) -> None:
         _require_aware("at", at)
-        with self.database.session() as session:
+        with self._session() as session:
             self._watch_row(session, watch_id).last_polled_at = at
 
     # --- polls -------------------------------------------------------------
 
     def start_poll(self, watch_id: int) -> PollRecord:
-        with self.database.session() as session:
+        with self._session() as session:
             self._watch_row(session, watch_id)
             row = PollModel(
                 watch_id=watch_id,
@@ -606,7 +635,7 @@ class SqlRepository:
     ) -> PollRecord:
         if status not in POLL_END_STATES:
             raise ValueError(f"poll status {status!r} is not one of {', '.join(POLL_END_STATES)}")
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.get(PollModel, poll_id)
             if row is None:
                 raise NotFound(f"no poll with id {poll_id}")
@@ -624,13 +653,13 @@ class SqlRepository:
         query = sa.select(PollModel).order_by(PollModel.started_at.desc(), PollModel.id.desc()).limit(limit)
         if watch_id is not None:
             query = query.where(PollModel.watch_id == watch_id)
-        with self.database.session() as session:
+        with self._session() as session:
             return [_poll_record(row) for row in session.scalars(query)]
 
     # --- watch items -------------------------------------------------------
 
     def get_watch_item(self, watch_id: int, archive_key: str) -> WatchItemRecord | None:
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.scalar(
                 sa.select(WatchItemModel).where(
                     WatchItemModel.watch_id == watch_id, WatchItemModel.archive_key == archive_key
@@ -648,7 +677,7 @@ class SqlRepository:
             index_elements=["watch_id", "archive_key"],
             set_={**values, "attempts": WatchItemModel.attempts + 1},
         )
-        with self.database.session() as session:
+        with self._session() as session:
             session.execute(statement)
         item = self.get_watch_item(watch_id, archive_key)
         assert item is not None
@@ -682,7 +711,7 @@ class SqlRepository:
 
     def items_due_for_retry(self, watch_id: int, now: datetime) -> list[WatchItemRecord]:
         _require_aware("now", now)
-        with self.database.session() as session:
+        with self._session() as session:
             rows = session.scalars(
                 sa.select(WatchItemModel)
                 .where(
@@ -705,7 +734,7 @@ class SqlRepository:
         for _ in range(3):
             now = utcnow()
             try:
-                with self.database.session() as session:
+                with self._session() as session:
                     session.execute(
                         sa.insert(DaemonLockModel).values(
                             name=name, holder=holder, acquired_at=now, heartbeat_at=now
@@ -719,7 +748,7 @@ class SqlRepository:
                 (DaemonLockModel.holder == holder, DaemonLockModel.acquired_at),
                 else_=sa.literal(now, UTCDateTime()),
             )
-            with self.database.session() as session:
+            with self._session() as session:
                 result = session.execute(
                     sa.update(DaemonLockModel)
                     .where(
@@ -741,13 +770,13 @@ class SqlRepository:
 
     def lock_holder(self, name: str) -> tuple[str, datetime] | None:
         """Who holds lock `name` and when they last said so, or None."""
-        with self.database.session() as session:
+        with self._session() as session:
             row = session.get(DaemonLockModel, name)
             return (row.holder, row.heartbeat_at) if row else None
 
     def heartbeat_lock(self, name: str, holder: str) -> bool:
         """Refresh our heartbeat; False means the lock is no longer ours."""
-        with self.database.session() as session:
+        with self._session() as session:
             result = session.execute(
                 sa.update(DaemonLockModel)
                 .where(DaemonLockModel.name == name, DaemonLockModel.holder == holder)
@@ -758,7 +787,7 @@ class SqlRepository:
 
     def release_lock(self, name: str, holder: str) -> None:
         """Give the lock up; a no-op when `holder` does not hold it."""
-        with self.database.session() as session:
+        with self._session() as session:
             session.execute(
                 sa.delete(DaemonLockModel)
                 .where(DaemonLockModel.name == name, DaemonLockModel.holder == holder)

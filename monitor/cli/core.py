@@ -66,15 +66,16 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
         stdout.print_json(json.dumps({
             "media": {"id": result.media.id, "sha256": result.media.sha256, "duration": result.media.duration,
                       "store_path": result.media.store_path, "new": result.new_media},
-            "post": {"id": result.post.id, "url": result.post.url,
+            "post": {"id": result.post.id, "url": result.post.url, "new": result.new_post,
                      "published_at": result.post.published_at.isoformat() if result.post.published_at else None,
                      "published_precision": result.post.published_precision},
             "matches": _match_rows(result),
         }))
         return
     state = "stored" if result.new_media else "already stored"
+    post_state = "" if result.new_post else " (already stored: nothing added)"
     stdout.print(f"{state}: media {result.media.id} sha256 {result.media.sha256[:16]}… "
-                 f"({result.media.duration or 0:.1f} s); post {result.post.id} {shown(result.post.url)}")
+                 f"({result.media.duration or 0:.1f} s); post {result.post.id} {shown(result.post.url)}{post_state}")
     if not result.matches:
         stdout.print("matches: none")
         return

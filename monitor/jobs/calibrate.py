@@ -347,8 +347,7 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
     params = ws.match_params
     sweep = sorted(set(thresholds) | {params.max_distance})
     sources = pick_sources(ws, sample, seed)
-    index = _SweepIndex(ws.index(), max(sweep))
-    motion_index = _SweepIndex(ws.motion_index(), max(sweep))
+    indexes = {name: _SweepIndex(index, max(sweep)) for name, index in ws.indexes().items()}
     related = {s.media_id: related_media(ws, s) for s in sources}
     stored = len(ws.repository.fingerprinted_media_ids(ws.settings_id))
 
@@ -394,16 +393,16 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
             if workdir is not None:
                 outcome.path = str(dst)
             for d in sweep:
-                matches = match_fingerprint(fp, index, ws.durations(), replace(params, max_distance=d), exclude=set(),
-                                            motion_index=motion_index)
+                matches = match_fingerprint(fp, indexes, ws.durations(), replace(params, max_distance=d),
+                                            exclude=set())
                 ids = {m.media_id for m in matches}
                 outcome.found[d] = source.media_id in ids
                 outcome.false[d] = sorted(ids - expected)
                 if d == params.max_distance:
                     hit = next((m for m in matches if m.media_id == source.media_id), None)
                     outcome.query_coverage = hit.query_coverage if hit else None
-            index.forget()
-            motion_index.forget()
+            for index in indexes.values():
+                index.forget()
         if progress:
             progress(len(jobs), len(jobs), "done")
 

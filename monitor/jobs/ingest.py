@@ -18,11 +18,12 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import VideoFingerprint
+from fingerprints.signals import stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
-from storage import sha256_file
+from storage import SqlRepository, sha256_file
 from storage.records import FrameRow, MediaRecord, NewPost, PostRecord
 
 log = logging.getLogger("provenance.ingest")
@@ -34,43 +35,64 @@ class IngestResult:
     post: PostRecord
     new_media: bool
     matches: list[MatchView]
+    new_post: bool = True  # False: the same post (archive key, or bytes and URL) was stored already
 
 
 def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> IngestResult:
-    """Store the file (once), its fingerprint (once), its matches and one post for it."""
-    repo = ws.repository
-    media = repo.get_media_by_sha256(analysed.sha256)
-    new_media = media is None
-    if media is None:
-        store_path = ws.store.put(analysed.path, analysed.sha256, analysed.extension)
-        media = repo.add_media(analysed.new_media(store_path))
-    matches: list[VideoMatch] = []
-    if not repo.has_fingerprint(media.id, ws.settings_id):
-        matches = store_fingerprint(ws, media, analysed.fingerprint)
-    stored_post = repo.add_post(replace(post, media_id=media.id))
-    views = [MatchView(repo.get_media(m.media_id), m) for m in matches]
+    """Store the file (once), its fingerprint (once), its matches and one post for it.
+
+    The file goes into the media store first (named by its SHA-256, so a
+    repeat is a no-op); then every row is written in one transaction, under
+    the fingerprint setting's lock, so an ingest killed at any point leaves
+    all of it or none of it (a stored file no row names is an orphan the
+    sweep removes), and two processes ingesting related videos at once each
+    match against what the other committed.
+    """
+    known = ws.repository.get_media_by_sha256(analysed.sha256)
+    store_path = known.store_path if known else ws.store.put(analysed.path, analysed.sha256, analysed.extension)
+    with ws.repository.transaction(ws.settings_id) as repo:
+        media = repo.get_media_by_sha256(analysed.sha256)
+        new_media = media is None
+        if media is None:
+            media = repo.add_media(analysed.new_media(store_path))
+        matches: list[VideoMatch] = []
+        if not repo.has_fingerprint(media.id, ws.settings_id):
+            matches = _store_fingerprint(ws, repo, media, analysed.fingerprint)
+        stored_post, new_post = _add_post_once(repo, replace(post, media_id=media.id))
+    ws.durations()[media.id] = media.duration or 0.0
+    views = [MatchView(ws.repository.get_media(m.media_id), m) for m in matches]
     if not new_media and not matches:
         views = stored_match_views(ws, media.id)
-    log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s",
-             media.id, media.sha256[:12], new_media, len(views), stored_post.id)
-    return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views)
+    log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s new_post=%s",
+             media.id, media.sha256[:12], new_media, len(views), stored_post.id, new_post)
+    return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views, new_post=new_post)
 
 
-def store_fingerprint(ws: Workspace, media: MediaRecord, fp: VideoFingerprint) -> list[VideoMatch]:
-    """Match a stored media's new fingerprint against the index, then store both and index it."""
-    repo = ws.repository
+def _add_post_once(repo: SqlRepository, post: NewPost) -> tuple[PostRecord, bool]:
+    """The post, stored unless the same one is (same archive key, or same media at the same URL)."""
+    existing = repo.find_post(post.media_id, post.url, post.archive_key)
+    if existing is not None:
+        return existing, False
+    return repo.add_post(post), True
+
+
+def _store_fingerprint(ws: Workspace, repo: SqlRepository, media: MediaRecord,
+                       fp: VideoFingerprint) -> list[VideoMatch]:
+    """Match a media's new fingerprint against the store, then store both (in `repo`'s transaction)."""
     matches = find_matches(ws, fp, exclude={media.id})
-    repo.add_fingerprint(media.id, ws.settings_id,
-                         [FrameRow(f.index, f.timestamp, f.hash, f.is_scene_cut, f.quality, f.centre_hash, f.template,
-                                   f.motion_hash) for f in fp.frames],
-                         fp.frames_decoded, {"crops": crops_summary(fp.crops),
-                                             "frames_skipped_flat": fp.frames_skipped_flat,
-                                             "flat_frames": [list(f) for f in fp.flat_frames]})
+    repo.add_fingerprint(media.id, ws.settings_id, frame_rows(fp), fp.frames_decoded,
+                         {"crops": crops_summary(fp.crops), "frames_skipped_flat": fp.frames_skipped_flat,
+                          "flat_frames": [list(f) for f in fp.flat_frames]})
     for m in matches:
         repo.save_match(to_new_match(media.id, ws.settings_id, m))
-    ws.add_to_index(media.id, fp.frames)
-    ws.durations()[media.id] = media.duration or 0.0
     return matches
+
+
+def frame_rows(fp: VideoFingerprint) -> list[FrameRow]:
+    """The stored views of each frame, by the `frames` column each is kept in."""
+    views = [(v.name, v.column) for v in stored_views()]
+    return [FrameRow(f.index, f.timestamp, {column: f.hashes[name] for name, column in views if name in f.hashes},
+                     f.is_scene_cut, f.quality, f.template) for f in fp.frames]
 
 
 def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -86,7 +108,9 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
         try:
             path = ws.store.path(media.store_path)
             fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None))
-            store_fingerprint(ws, media, fp)
+            with ws.repository.transaction(ws.settings_id) as repo:
+                if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
+                    _store_fingerprint(ws, repo, media, fp)
             done += 1
         except (VideoDecodeError, OSError, ValueError) as exc:
             failed.append({"media_id": media_id, "sha256": media.sha256, "error": _one_line(str(exc))})
@@ -101,9 +125,11 @@ def ingest_file(ws: Workspace, path: Path, post: NewPost,
     """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
     known = stored_fingerprinted_media(ws, path)
     if known is not None:
-        # the very same bytes are stored and fingerprinted: only a new appearance to record
-        stored_post = ws.repository.add_post(replace(post, media_id=known.id))
-        return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id))
+        # the very same bytes are stored and fingerprinted: at most a new appearance to record
+        with ws.repository.transaction() as repo:
+            stored_post, new_post = _add_post_once(repo, replace(post, media_id=known.id))
+        return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id),
+                            new_post=new_post)
     return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif), post)
 
 

@@ -17,14 +17,13 @@ from storage.records import MatchRecord, MatchSegmentRecord, NewMatch
 
 def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
     """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
-    matches = match_fingerprint(fingerprint, ws.index(), ws.durations(), ws.match_params, exclude=exclude,
-                                motion_index=ws.motion_index())
+    matches = match_fingerprint(fingerprint, ws.indexes(), ws.durations(), ws.match_params, exclude=exclude)
     for k, m in enumerate(matches):
         details = ws.repository.fingerprint_details(m.media_id, ws.settings_id) or {}
         m = matches[k] = extend_over_flat(m, fingerprint.flat_frames, details.get("flat_frames", []),
                                           fingerprint.duration, ws.durations()[m.media_id],
                                           fingerprint.settings.floor_interval, ws.match_params)
-        m.regions = pair_regions(fingerprint.frames, ws.repository.frames_for_media(m.media_id, ws.settings_id),
+        m.regions = pair_regions(fingerprint.frames, ws.stored_frames(m.media_id),
                                  m.pairs, m.mirrored)
         m.framing = framing([(t, b.width / b.frame_width, b.height / b.frame_height) for t, b in fingerprint.crops],
                             [(c["from"], c["width"] / c["frame_width"], c["height"] / c["frame_height"])

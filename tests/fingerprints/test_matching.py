@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from fingerprints.align import MatchParams, extend_over_flat, match_fingerprint
 from fingerprints.index import BruteForceIndex
 from fingerprints.explain import pair_regions
-from fingerprints.model import matchable_hashes, motion_hashes
+from fingerprints.signals import index_fingerprints
 from fingerprints.video import fingerprint_video
 from monitor.synth.samples import make_edit
 from tests.video_fixtures import EXCERPT_START
@@ -26,13 +25,11 @@ NEGATIVE = "test-padded-dimensions.mp4"
 TRIM_OFFSETS = {"chair-20-sd-bar.mp4": 2.0, "chair-19-sd-bar.mp4": 3.7}
 
 
-def _index(fingerprints: dict[str, object]) -> tuple[BruteForceIndex, dict[str, int], dict[int, float]]:
-    index = BruteForceIndex()
+def _index(fingerprints: dict[str, object]) -> tuple[dict, dict[str, int], dict[int, float]]:
+    """Brute-force indexes of every stored view (the reference), media ids by name, durations by id."""
     ids = {name: i for i, name in enumerate(fingerprints)}
-    for name, fp in fingerprints.items():
-        positions, _, hashes = matchable_hashes(fp.frames)
-        index.add(ids[name], np.array([f.timestamp for f in fp.frames])[positions], hashes)
-    return index, ids, {ids[n]: fp.duration for n, fp in fingerprints.items()}
+    indexes = index_fingerprints({ids[n]: fp for n, fp in fingerprints.items()}, BruteForceIndex)
+    return indexes, ids, {ids[n]: fp.duration for n, fp in fingerprints.items()}
 
 
 @pytest.fixture(scope="module")
@@ -172,33 +169,28 @@ def test_segments_report_both_sides(generated):
 def still_camera(still_camera_clips):
     """The still-camera takes indexed: A, B and B's mirror are stored; B under a banner and an excerpt of A query."""
     fps = {name: fingerprint_video(path) for name, path in still_camera_clips.items()}
-    index, motion_index, ids = BruteForceIndex(), BruteForceIndex(), {}
-    for i, name in enumerate(["A", "B", "B-mirror"]):
-        ids[name] = i
-        times = np.array([f.timestamp for f in fps[name].frames])
-        positions, _, hashes = matchable_hashes(fps[name].frames)
-        index.add(i, times[positions], hashes)
-        positions, hashes = motion_hashes(fps[name].frames)
-        motion_index.add(i, times[positions], hashes)
-    return fps, index, motion_index, ids, {ids[n]: fps[n].duration for n in ids}
+    ids = {name: i for i, name in enumerate(["A", "B", "B-mirror"])}
+    indexes = index_fingerprints({ids[n]: fps[n] for n in ids}, BruteForceIndex)
+    return fps, indexes, ids, {ids[n]: fps[n].duration for n in ids}
 
 
 def test_a_still_camera_gets_hashes_of_what_moves(still_camera):
     fps = still_camera[0]
     for name in ("A", "B", "B-banner", "B-mirror"):
-        assert sum(f.motion_hash is not None for f in fps[name].frames) >= 0.8 * len(fps[name].frames), name
+        assert sum("motion" in f.hashes for f in fps[name].frames) >= 0.8 * len(fps[name].frames), name
 
 
 @pytest.mark.parametrize("query, expected", [("B-banner", {"B", "B-mirror"}), ("A-excerpt", {"A"})])
 def test_takes_of_a_still_scene_are_told_apart_by_what_moves(still_camera, query, expected):
     """Every frame of both takes looks alike (and a banner hides the small difference): only the
     figure's place tells the takes apart, so the other take must not be reported."""
-    fps, index, motion_index, ids, durations = still_camera
+    fps, indexes, ids, durations = still_camera
     names = {v: k for k, v in ids.items()}
-    matches = match_fingerprint(fps[query], index, durations, motion_index=motion_index)
+    matches = match_fingerprint(fps[query], indexes, durations)
     assert {names[m.media_id] for m in matches} == expected
     assert all(m.motion_frames >= 5 for m in matches)
-    without_motion = {names[m.media_id] for m in match_fingerprint(fps[query], index, durations)}
+    pictures_only = {k: v for k, v in indexes.items() if k != "motion"}
+    without_motion = {names[m.media_id] for m in match_fingerprint(fps[query], pictures_only, durations)}
     assert without_motion != expected  # the picture alone cannot tell (what this test is about)
 
 
@@ -214,10 +206,7 @@ def test_an_excerpt_that_opens_on_black_is_placed_from_its_first_frame(sample_cl
                     "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(stored_path)], check=True)
     stored = fingerprint_video(stored_path)
     copy = fingerprint_video(make_edit(stored_path, tmp_path / "copy.mp4", "hue=s=0", start=1.0, duration=6.0))
-    index = BruteForceIndex()
-    positions, _, hashes = matchable_hashes(stored.frames)
-    index.add(1, np.array([f.timestamp for f in stored.frames])[positions], hashes)
-    (m,) = match_fingerprint(copy, index, {1: stored.duration})
+    (m,) = match_fingerprint(copy, index_fingerprints({1: stored}, BruteForceIndex), {1: stored.duration})
     assert m.segments[0].query_start >= 0.9  # the hashes alone start where the content starts
     params = MatchParams()
     placed = extend_over_flat(m, copy.flat_frames, stored.flat_frames, copy.duration, stored.duration,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from monitor.config import load_config
 from monitor.jobs.earliest import find_earliest
-from monitor.jobs.ingest import ingest_file
+from monitor.analysis import analyse_file
+from monitor.jobs.ingest import ingest_analysed, ingest_file
 from monitor.workspace import Workspace
 from storage.records import NewPost
 
@@ -42,3 +43,52 @@ def test_still_camera_takes_are_told_apart_through_the_store(tmp_path, database_
             fresh.close()
     finally:
         loaded.close()
+
+
+def test_ingesting_the_same_bytes_from_the_same_url_again_adds_nothing(tmp_path, database_url, sample_clips):
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        post = NewPost(media_id=0, url="https://example.org/source")
+        first = ingest_file(ws, sample_clips.source, post)
+        again = ingest_file(ws, sample_clips.source, post)
+        elsewhere = ingest_file(ws, sample_clips.source, NewPost(media_id=0, url="https://example.org/repost"))
+        assert first.new_post and not again.new_post and again.post.id == first.post.id
+        assert elsewhere.new_post and elsewhere.media.id == first.media.id  # another appearance of the bytes
+        assert [p.url for p in ws.repository.list_posts()] == ["https://example.org/source",
+                                                               "https://example.org/repost"]
+    finally:
+        ws.close()
+
+
+def _ingest_at_the_same_moment(args) -> int:
+    data_dir, database_url, path, url, barrier = args
+    ws = Workspace.open(load_config(None, data_dir, database_url))
+    try:
+        analysed = analyse_file(path, ws.settings, exif=ws.exif)  # the slow part, done before meeting
+        barrier.wait(timeout=120)
+        return ingest_analysed(ws, analysed, NewPost(media_id=0, url=url)).media.id
+    finally:
+        ws.close()
+
+
+def test_an_original_and_its_copy_ingested_at_the_same_moment_are_matched(tmp_path, database_url, sample_clips):
+    """Two processes store related videos at once: the one that commits second matches the first."""
+    import multiprocessing
+
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))  # migrates before the race
+    ws.close()
+    context = multiprocessing.get_context("spawn")
+    for attempt, copy in enumerate(("mirror", "letterbox")):
+        barrier = context.Manager().Barrier(2)
+        jobs = [(tmp_path / "data", database_url, path, f"https://example.org/{attempt}/{name}", barrier)
+                for name, path in (("source", sample_clips.source), (copy, sample_clips.edits[copy]))]
+        with context.Pool(2) as pool:
+            source_id, copy_id = pool.map(_ingest_at_the_same_moment, jobs)
+        ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+        try:
+            linked = {r.stored_media_id for r in ws.repository.matches_for_media(copy_id, ws.settings_id)}
+            assert source_id in linked, f"attempt {attempt}: the match between the two was not stored"
+            report = find_earliest(ws, sample_clips.edits[copy])
+            assert {a.post.url for a in report.appearances} >= {j[3] for j in jobs}
+        finally:
+            ws.close()

@@ -58,7 +58,8 @@ def media_ids(repository: SqlRepository) -> list[int]:
 
 def frames(count: int, hashes=HASHES) -> list[FrameRow]:
     return [
-        FrameRow(index=i, timestamp=i * 0.25, hash=hashes[i % len(hashes)], is_scene_cut=i == 0, quality=10.5)
+        FrameRow(index=i, timestamp=i * 0.25, hashes={"hash": hashes[i % len(hashes)]}, is_scene_cut=i == 0,
+                 quality=10.5)
         for i in range(count)
     ]
 
@@ -110,7 +111,7 @@ def test_unsigned_64_bit_hashes_round_trip(repository, media_ids, settings_id):
     rows = frames(len(HASHES))
     repository.add_fingerprint(media_ids[0], settings_id, rows, frames_decoded=50, details={"crop": [0, 0, 320, 180]})
     assert repository.frames_for_media(media_ids[0], settings_id) == rows
-    assert [f.hash for f in repository.frames_for_media(media_ids[0], settings_id)] == HASHES
+    assert [f.hashes["hash"] for f in repository.frames_for_media(media_ids[0], settings_id)] == HASHES
 
 
 def test_fingerprint_with_no_usable_frames_is_still_recorded(repository, media_ids, settings_id):
@@ -128,36 +129,48 @@ def test_fingerprinting_twice_is_refused(repository, media_ids, settings_id):
     assert len(repository.frames_for_media(media_ids[0], settings_id)) == 3
 
 
-def test_frame_table_is_column_wise_uint64(repository, media_ids, settings_id):
+def test_frame_columns_are_column_wise_uint64_in_row_order(repository, media_ids, settings_id):
     other_settings = repository.get_or_create_settings("other", "phash64", {})
     repository.add_fingerprint(media_ids[1], settings_id, frames(6), frames_decoded=6, details={})
     repository.add_fingerprint(media_ids[0], settings_id, frames(2), frames_decoded=2, details={})
     repository.add_fingerprint(media_ids[2], other_settings, frames(4), frames_decoded=4, details={})
 
-    table = repository.frame_table(settings_id)
-    assert table.hashes.dtype == np.uint64
-    assert table.media_ids.dtype == np.int64
-    assert table.timestamps.dtype == np.float64
-    assert table.media_ids.tolist() == [media_ids[0]] * 2 + [media_ids[1]] * 6
-    assert table.hashes.tolist() == HASHES[:2] + HASHES
-    assert table.timestamps.tolist() == [0.0, 0.25] + [i * 0.25 for i in range(6)]
+    column = repository.frame_column(settings_id, "hash")
+    assert column.hashes.dtype == np.uint64
+    assert column.media_ids.dtype == np.int64 and column.row_ids.dtype == np.int64
+    assert column.timestamps.dtype == np.float64
+    assert column.media_ids.tolist() == [media_ids[1]] * 6 + [media_ids[0]] * 2  # in the order stored
+    assert column.hashes.tolist() == HASHES + HASHES[:2]
+    assert column.timestamps.tolist() == [i * 0.25 for i in range(6)] + [0.0, 0.25]
+    assert column.row_ids.tolist() == sorted(column.row_ids.tolist())
+    assert repository.last_frame_row_id(settings_id) == column.row_ids[-1]
 
-    empty = repository.frame_table(repository.get_or_create_settings("unused", "phash64", {}))
-    assert empty.hashes.dtype == np.uint64 and len(empty.hashes) == 0
-    assert len(empty.motion_hashes) == 0 and empty.has_motion.dtype == bool
+    # catching up reads only the rows stored after a row id
+    newer = repository.frame_column(settings_id, "hash", after_row_id=int(column.row_ids[5]))
+    assert newer.media_ids.tolist() == [media_ids[0]] * 2
+
+    unused = repository.get_or_create_settings("unused", "phash64", {})
+    empty = repository.frame_column(unused, "motion_hash")
+    assert empty.hashes.dtype == np.uint64 and len(empty) == 0
+    assert repository.last_frame_row_id(unused) == 0
+    with pytest.raises(ValueError, match="unknown hash column"):
+        repository.frame_column(settings_id, "colour_hash")
 
 
-def test_centre_and_motion_hashes_round_trip_as_unsigned(repository, media_ids, settings_id):
+def test_every_hash_column_round_trips_as_unsigned(repository, media_ids, settings_id):
     """Every hash kind keeps all 64 bits (stored signed, read back unsigned); a missing one stays missing."""
-    rows = [FrameRow(index=i, timestamp=i * 0.25, hash=HASHES[i], centre_hash=HASHES[-1 - i],
-                     overlay_masked=i == 1, motion_hash=HASHES[i] ^ (1 << 63) if i != 2 else None)
+    rows = [FrameRow(index=i, timestamp=i * 0.25,
+                     hashes={"hash": HASHES[i], "centre_hash": HASHES[-1 - i],
+                             **({"motion_hash": HASHES[i] ^ (1 << 63)} if i != 2 else {})},
+                     overlay_masked=i == 1)
             for i in range(3)]
     repository.add_fingerprint(media_ids[0], settings_id, rows, frames_decoded=3, details={})
     assert repository.frames_for_media(media_ids[0], settings_id) == rows
-    table = repository.frame_table(settings_id)
-    assert table.has_motion.tolist() == [True, True, False]
-    assert table.motion_hashes[table.has_motion].tolist() == [HASHES[0] ^ (1 << 63), HASHES[1] ^ (1 << 63)]
-    assert table.centre_hashes.tolist() == [HASHES[-1], HASHES[-2], HASHES[-3]]
+    motion = repository.frame_column(settings_id, "motion_hash")
+    assert motion.hashes.tolist() == [HASHES[0] ^ (1 << 63), HASHES[1] ^ (1 << 63)]
+    assert repository.frame_column(settings_id, "centre_hash").hashes.tolist() == [HASHES[-1], HASHES[-2], HASHES[-3]]
+    with pytest.raises(ValueError, match="unknown hash column"):
+        repository.add_fingerprint(media_ids[1], settings_id, [FrameRow(0, 0.0, {"colour_hash": 1})], 1, {})
 
 
 def test_thousands_of_frames_insert_in_a_few_statements(repository, media_ids, settings_id):

@@ -1,0 +1,232 @@
+"""Kinds of stored signal, one class each, registered by name.
+
+A signal kind says what it is (its stored name, never renamed), how it is
+computed from a video's analysis, where it is stored, which index holds it,
+and ships example inputs with their expected values, which
+`tests/fingerprints/test_signals.py` turns into conformance tests for every
+registered kind.  Adding a kind is a new class here (plus a migration when it
+needs a column or table), not edits across the pipeline, the repository and
+the index: they all loop over the registry.
+
+Two families exist today:
+
+- `FrameView`: one 64-bit pHash per sampled frame, of one *view* of the
+  normalised frame (the whole picture, its centre, a picture-in-picture
+  window, the picture around that window, the moving parts in front of a
+  still camera).  Views live in a hash *space*: hashes are only ever compared
+  within one space (a hash of a difference image means nothing next to a hash
+  of a picture).  A view with a `column` is stored (a column of the `frames`
+  table) and indexed; a view without one is computed for queries only and
+  looked up in the indexes of its space.
+- `MediaSignal`: one payload per video (local features of its keyframes;
+  later audio), stored as bytes in the `media_signals` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .index import FrameIndex, MultiIndexHashIndex
+from .model import CENTRE_SHARE, FrameHash, FrameViews, VideoFingerprint
+from .normalize import centre
+
+PICTURE_SPACE = "picture"
+MOTION_SPACE = "motion"
+
+_REGISTRY: dict[str, SignalKind] = {}
+
+
+class SignalKind:
+    """Base of every kind: concrete subclasses (those that set `name`) register themselves at import."""
+
+    name: ClassVar[str] = ""  # stored key (schema: add a new kind, never rename one)
+    description: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("name"):
+            return  # an abstract family
+        if cls.name in _REGISTRY:
+            raise TypeError(f"signal kind {cls.name!r} is registered twice "
+                            f"({type(_REGISTRY[cls.name]).__name__} and {cls.__name__})")
+        _REGISTRY[cls.name] = cls()
+
+
+def registry() -> dict[str, SignalKind]:
+    """Every registered kind by name, in registration order."""
+    return dict(_REGISTRY)
+
+
+def kind(name: str) -> SignalKind:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise KeyError(f"unknown signal kind {name!r}; known: {', '.join(_REGISTRY)}") from None
+
+
+# --- frame views -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewExample:
+    """A conformance example: a frame built from a seed, and the hash the view must give."""
+
+    label: str
+    make_views: Callable[[], FrameViews]
+    expected_hash: int | None  # None: the view does not exist for this frame
+
+
+class FrameView(SignalKind):
+    """A 64-bit pHash of one view of each sampled frame (see the module docstring)."""
+
+    space: ClassVar[str] = PICTURE_SPACE
+    column: ClassVar[str | None] = None  # the `frames` column that stores it; None: queries only
+    examples: ClassVar[tuple[ViewExample, ...]] = ()
+
+    @property
+    def stored(self) -> bool:
+        return self.column is not None
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        """The grey image this view hashes, or None when the frame has no such view."""
+        raise NotImplementedError
+
+    def hashes_of(self, frames: Sequence[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(frame positions, hashes) of the frames that have this view, or of their mirror images."""
+        positions = [k for k, f in enumerate(frames) if self.name in f.hashes]
+        values = [(frames[k].mirrored if mirrored else frames[k].hashes)[self.name] for k in positions]
+        return np.array(positions, dtype=np.int64), np.array(values, dtype=np.uint64)
+
+
+class PictureView(FrameView):
+    name = "picture"
+    description = "the whole active picture (bars and pads cut off, still overlays masked)"
+    column = "hash"
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        return views.picture
+
+
+class CentreView(FrameView):
+    name = "centre"
+    description = f"the central {CENTRE_SHARE:.0%} of the picture: crops, and clear of banners and badges"
+    column = "centre_hash"
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        return centre(views.picture, CENTRE_SHARE)
+
+
+class WindowView(FrameView):
+    name = "window"
+    description = "a picture-in-picture window (queries only: a stored window may be a shared sticker)"
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        return views.window
+
+
+class SurroundView(FrameView):
+    name = "surround"
+    description = "the picture with its window blanked: footage under a large sticker (queries only)"
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        return views.surround
+
+
+class MotionView(FrameView):
+    name = "motion"
+    description = "what moves in front of a still camera: tells the moments of a static shot apart"
+    space = MOTION_SPACE
+    column = "motion_hash"
+
+    def image(self, views: FrameViews) -> np.ndarray | None:
+        return views.motion
+
+
+def frame_views() -> list[FrameView]:
+    return [k for k in _REGISTRY.values() if isinstance(k, FrameView)]
+
+
+def stored_views() -> list[FrameView]:
+    """The views stored in the `frames` table and indexed, in registry order."""
+    return [k for k in frame_views() if k.stored]
+
+
+def spaces() -> list[str]:
+    return list(dict.fromkeys(k.space for k in frame_views()))
+
+
+def index_fingerprints(fingerprints: Mapping[int, VideoFingerprint],
+                       make_index: Callable[[], FrameIndex] = MultiIndexHashIndex) -> dict[str, FrameIndex]:
+    """An index per stored view over fingerprints held in memory (by media id): what a store indexes."""
+    indexes = {view.name: make_index() for view in stored_views()}
+    for media_id, fp in fingerprints.items():
+        times = np.array([f.timestamp for f in fp.frames], dtype=np.float64)
+        for view in stored_views():
+            positions, hashes = view.hashes_of(fp.frames)
+            if len(positions):
+                indexes[view.name].add(media_id, times[positions], hashes)
+    return indexes
+
+
+# --- per-video payloads ----------------------------------------------------------
+
+
+class MediaSignal(SignalKind):
+    """A signal stored once per video as bytes (`media_signals` table), with an index of its own."""
+
+    def to_bytes(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def from_bytes(self, blob: bytes) -> Any:
+        raise NotImplementedError
+
+
+def media_signals() -> list[MediaSignal]:
+    return [k for k in _REGISTRY.values() if isinstance(k, MediaSignal)]
+
+
+# --- examples ----------------------------------------------------------------------
+
+
+def _scene(seed: int, shape: tuple[int, int] = (180, 320)) -> np.ndarray:
+    """A deterministic grey frame with structure at several scales (no randomness beyond the seed)."""
+    h, w = shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    rng = np.random.default_rng(seed)
+    image = np.zeros(shape)
+    for _ in range(6):
+        cx, cy, r = rng.uniform(0, w), rng.uniform(0, h), rng.uniform(10, 60)
+        image += rng.uniform(-90, 90) * np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r))
+    image += 40 * np.sin(x / rng.uniform(8, 30)) * np.cos(y / rng.uniform(8, 30))
+    return np.clip(128 + image, 0, 255).astype(np.uint8)
+
+
+def _views(seed: int, window: bool = False, motion: bool = False) -> Callable[[], FrameViews]:
+    def make() -> FrameViews:
+        picture = _scene(seed)
+        inner = _scene(seed + 100, (60, 100)) if window else None
+        surround = None
+        if window:
+            surround = picture.copy()
+            surround[20:80, 30:130] = 0
+        return FrameViews(picture=picture, window=inner, surround=surround,
+                          motion=_scene(seed + 200) if motion else None)
+    return make
+
+
+# Expected hashes were computed once with `fingerprints.phash.PHashFingerprinter` (imagehash's pHash):
+# a change in any of them changes stored fingerprints and needs a new FingerprintSettings version.
+PictureView.examples = (ViewExample("scene 1", _views(1), 0x95A6F0704D334FF0),
+                        ViewExample("scene 2", _views(2), 0x9C3BEA449B64649B))
+CentreView.examples = (ViewExample("scene 1", _views(1), 0xA584B577D932D832),
+                       ViewExample("scene 2", _views(2), 0x8D92474D936D966C))
+WindowView.examples = (ViewExample("no window", _views(1), None),
+                       ViewExample("window", _views(3, window=True), 0x85E0681F7A1F6E1C))
+SurroundView.examples = (ViewExample("no window", _views(1), None),
+                         ViewExample("window", _views(3, window=True), 0x9C3DF2D2C3F0F0C0))
+MotionView.examples = (ViewExample("moving shot", _views(1), None),
+                       ViewExample("still camera", _views(4, motion=True), 0xC42374D4B9FCA954))
