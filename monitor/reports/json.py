@@ -2,7 +2,8 @@
 
 Keys are only ever added, never renamed or removed.  `query.path` is the
 local file of a file query and null for a URL query, whose `query.url` is the
-URL exactly as given.
+URL exactly as given.  The same query on the same store gives the same bytes
+(no generation time here, unlike the documents: Markdown and HTML).
 """
 
 from __future__ import annotations
@@ -90,7 +91,6 @@ def report_json(report: EarliestReport) -> dict[str, Any]:
         "appearances": appearances,
         "unmatched": [{"query_start": a, "query_end": b} for a, b in unmatched_ranges(report)],
         "derivation": derivation_json(report, lineage(report)),
-        "generated_at": iso(report.generated_at),
     }
 
 
