@@ -2,13 +2,20 @@ PYTHON ?= python3
 PIP ?= $(PYTHON) -m pip
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps install demo test bench docs constraints
+.PHONY: deps test-deps install demo test bench docs constraints
 
 # ffmpeg/ffprobe and exiftool from Debian's packages, only when missing.
 deps:
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null || ! command -v exiftool >/dev/null; then \
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq ffmpeg libimage-exiftool-perl; \
+	fi
+
+# The tests open the HTML report in headless Chromium (Debian's package), installed only when missing.
+test-deps: deps
+	@if ! command -v chromium >/dev/null; then \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium; \
 	fi
 
 # Everything at the versions in constraints.txt, except yt-dlp: always its newest release,
@@ -22,12 +29,13 @@ demo: install
 	$(PYTHON) -m monitor.demo
 
 # The test suite on SQLite and PostgreSQL (PROVENANCE_TEST_PG_URL, default 127.0.0.1:5432/test).
-test: install
+test: install test-deps
 	$(PYTHON) -m pytest -n 2 -q
 
 bench: install
 	$(PYTHON) benchmarks/fingerprint_speed.py
 	$(PYTHON) benchmarks/poll_throughput.py
+	$(PYTHON) benchmarks/report_speed.py
 
 docs:
 	$(PYTHON) -m monitor.cli.docs > docs/cli.md

@@ -543,6 +543,24 @@ class SqlRepository:
             for record in records
         ]
 
+    def matches_among(self, media_ids: Iterable[int], settings_id: int) -> list[MatchRecord]:
+        """Stored matches whose two media are both among `media_ids`, each seen from both sides (one query)."""
+        ids = sorted(set(media_ids))
+        if len(ids) < 2:
+            return []
+        with self.database.session() as session:
+            rows = session.scalars(
+                sa.select(MatchModel)
+                .where(
+                    MatchModel.settings_id == settings_id,
+                    MatchModel.query_media_id.in_(ids),
+                    MatchModel.stored_media_id.in_(ids),
+                )
+                .order_by(MatchModel.id)
+            )
+            records = [_match_record(row) for row in rows]
+        return [seen for record in records for seen in (record, _seen_from_other_side(record))]
+
     # --- watches -----------------------------------------------------------
 
     def add_watch(
@@ -570,6 +588,15 @@ class SqlRepository:
         with self._session() as session:
             row = session.get(WatchModel, watch_id)
             return _watch_record(row) if row else None
+
+    def watches_by_id(self, watch_ids: Iterable[int | None]) -> dict[int, WatchRecord]:
+        """The watches with these ids (None and unknown ids are skipped), in one query."""
+        ids = sorted({i for i in watch_ids if i is not None})
+        if not ids:
+            return {}
+        with self.database.session() as session:
+            rows = session.scalars(sa.select(WatchModel).where(WatchModel.id.in_(ids)))
+            return {row.id: _watch_record(row) for row in rows}
 
     def list_watches(self, enabled_only: bool = False) -> list[WatchRecord]:
         query = sa.select(WatchModel).order_by(WatchModel.id)

@@ -74,3 +74,6 @@ def test_a_wheel_installed_without_editable_mode_migrates_ingests_and_finds(tmp_
     report = json.loads(_run(provenance, *base, "find-earliest", chair_dir / "chair-19-sd-bar.mp4",
                              "--format", "json", cwd=outside, env=env).stdout)
     assert [a["url"] for a in report["appearances"]] == ["https://example.org/v/1"]
+    page = _run(provenance, *base, "find-earliest", chair_dir / "chair-19-sd-bar.mp4", "--format", "html",
+                cwd=outside, env=env).stdout  # the report templates are package data
+    assert "https://example.org/v/1" in page and "data:image/jpeg;base64," in page

@@ -108,7 +108,11 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
     The query is not stored (unless --ingest with a URL). Appearances are
     ordered by the platform's claimed publication time; a date-only claim on
     the same day as another claim is flagged as ambiguous; posts with no
-    claim come last, by when they were first seen.
+    claim come last, by when they were first seen. Every format also says
+    which appearance most likely derives from which, and which parts of the
+    query are matched nowhere; the HTML report is one self-contained page
+    with the matched frames, a timeline and a derivation graph (see
+    docs/reports.md, which also documents the JSON keys).
 
     \b
     Example:

@@ -18,7 +18,9 @@ from typing import Any
 
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown, stderr, stdout
 from storage import NotFound
@@ -126,13 +128,21 @@ def watch_list(app: App, as_json: bool) -> None:
     if not watches:
         stdout.print("no watches yet; add one with `provenance watch add URL`")
         return
-    posts = app.workspace().repository.post_counts_by_watch()
-    table = Table("id", "kind", "url", "label", "every", "enabled", "last polled", "posts")
-    table.columns[2].overflow = "fold"  # a URL is evidence: never shortened with an ellipsis
-    for w in watches:
-        table.add_row(str(w.id), w.kind, shown(w.url), shown(w.label or ""), format_interval(w.interval_seconds),
-                      "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never", str(posts.get(w.id, 0)))
-    stdout.print(table)
+    print_watches(stdout, watches, app.workspace().repository.post_counts_by_watch())
+
+
+def print_watches(console: Console, watches: list, posts: dict[int, int]) -> None:
+    """One line per watch, its URL whole on the next: a URL is evidence, never cut into pieces or shortened."""
+    rows = [(str(w.id), w.kind, format_interval(w.interval_seconds), "enabled" if w.enabled else "paused",
+             _iso(w.last_polled_at) or "never", str(posts.get(w.id, 0)), shown(w.label or "")) for w in watches]
+    header = ("id", "kind", "every", "state", "last polled", "posts", "label")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    for n, row in enumerate([header, *rows]):
+        line = Text("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[-1],
+                    style="bold" if n == 0 else "")
+        console.print(line)
+        if n:
+            console.print(Text("    " + shown(watches[n - 1].url)), soft_wrap=True)
 
 
 @watch.command("remove")

@@ -9,26 +9,45 @@ Ordering rules (the provenance model, see docs/provenance.md):
   `no claimed time`;
 - a claim later than our own first sighting is flagged, since a post cannot
   be published after we saw it (edited dates, re-posts that reset the date).
+
+The report is the whole model `monitor.reports` renders: reports never read
+the database.  What they need beyond the matches to the query (each post's
+watch, the stored matches between the appearances themselves, revisit
+observations) is fetched here, by `load_report_context`, in a fixed number of
+queries whatever the number of appearances.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fingerprints.align import VideoMatch
 from monitor.analysis import AnalysedFile, InputError, analyse_file
 from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
-from monitor.jobs.matching import find_matches, stored_match_views
+from monitor.jobs.matching import find_matches, stored_match_views, stored_matches_among
 from monitor.workspace import MatchView, Workspace
-from storage.records import PRECISION_DAY, MediaRecord, PostRecord
+from storage.records import PRECISION_DAY, MediaRecord, PostRecord, WatchRecord
 
 FLAG_AMBIGUOUS = "ambiguous"
 FLAG_NO_CLAIM = "no claimed time"
 FLAG_CLAIM_AFTER_SEEN = "claimed time later than first seen"
 FLAG_EXACT = "identical file"
+
+
+# What a revisit of a post found (`Observation.state`).
+OBSERVATION_STATES = ("up", "removed", "private", "geo-blocked", "unreachable")
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One revisit of a post: our observation of whether it was still there, and when."""
+
+    at: datetime  # UTC
+    state: str  # one of OBSERVATION_STATES
+    detail: str | None = None  # e.g. the platform's message or the HTTP status
 
 
 @dataclass
@@ -38,6 +57,8 @@ class Appearance:
     match: VideoMatch | None  # None: byte-identical to the query
     flags: list[str] = field(default_factory=list)
     ambiguous_with: list[int] = field(default_factory=list)  # post ids
+    watch: WatchRecord | None = None  # the watch that found the post, if one did
+    observations: list[Observation] = field(default_factory=list)  # revisits, oldest first
 
     def claim_interval(self) -> tuple[datetime, datetime] | None:
         """The claim as a half-open UTC interval: a whole day, or one instant."""
@@ -50,13 +71,33 @@ class Appearance:
         return at, at + timedelta(microseconds=1)
 
 
+@dataclass(frozen=True)
+class Relation:
+    """A stored match between the media of two appearances, seen from `media_id` (the other is `match.media_id`)."""
+
+    media_id: int
+    match: VideoMatch
+
+
 @dataclass
 class EarliestReport:
-    query_path: Path
+    query_file: Path  # the file the query's frames come from; for a URL, the download (see find_earliest_url)
     query_sha256: str
     query_duration: float
-    query_url: str | None
+    query_url: str | None  # set for a URL query, exactly as given
     appearances: list[Appearance]
+    relations: list[Relation] = field(default_factory=list)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(microsecond=0))
+
+    @property
+    def query_path(self) -> Path | None:
+        """The query's local file as given; None for a URL query (its download is not the user's file)."""
+        return None if self.query_url else self.query_file
+
+    @property
+    def query_name(self) -> str:
+        """The query as people named it: the URL, or the file's name."""
+        return self.query_url or self.query_file.name
 
     @property
     def earliest(self) -> Appearance | None:
@@ -101,6 +142,26 @@ def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
                                          match=by_media[p.media_id].match) for p in posts])
 
 
+def load_report_context(ws: Workspace, appearances: list[Appearance]) -> list[Relation]:
+    """Each appearance's watch, and the stored matches among the appearances' media: two queries.
+
+    Revisit observations, once stored, are attached here the same way: one
+    query for all the posts, then `a.observations = [Observation(...), ...]`.
+    """
+    watches = ws.repository.watches_by_id(a.post.watch_id for a in appearances)
+    for a in appearances:
+        a.watch = watches.get(a.post.watch_id) if a.post.watch_id is not None else None
+    return [Relation(media_id, match)
+            for media_id, match in stored_matches_among(ws, {a.media.id for a in appearances})]
+
+
+def _report(ws: Workspace, path: Path, sha256: str, duration: float, query_url: str | None,
+            views: list[MatchView]) -> EarliestReport:
+    appearances = appearances_for(ws, views)
+    return EarliestReport(query_file=Path(path), query_sha256=sha256, query_duration=duration, query_url=query_url,
+                          appearances=appearances, relations=load_report_context(ws, appearances))
+
+
 def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
                   analysed: AnalysedFile | None = None,
                   progress: Callable[[float, float | None], None] | None = None,
@@ -116,9 +177,7 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
     same = None if analysed else stored_fingerprinted_media(ws, path)
     if same is not None:
         views = [MatchView(same, None), *stored_match_views(ws, same.id)]
-        return EarliestReport(query_path=Path(path), query_sha256=same.sha256,
-                              query_duration=same.duration or 0.0, query_url=query_url,
-                              appearances=appearances_for(ws, views))
+        return _report(ws, path, same.sha256, same.duration or 0.0, query_url, views)
     analysed = (analysed or (head_start and head_start())
                 or analyse_file(path, ws.settings, progress, ws.exif, describe=False))
     same = ws.repository.get_media_by_sha256(analysed.sha256)
@@ -127,15 +186,15 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
              for m in find_matches(ws, analysed.fingerprint, exclude)]
     if same:
         views.insert(0, MatchView(same, None))
-    return EarliestReport(query_path=Path(path), query_sha256=analysed.sha256,
-                          query_duration=round(analysed.fingerprint.duration, 3), query_url=query_url,
-                          appearances=appearances_for(ws, views))
+    return _report(ws, path, analysed.sha256, round(analysed.fingerprint.duration, 3), query_url, views)
 
 
 def find_earliest_url(ws: Workspace, url: str, workdir: Path, also_ingest: bool = False,
                       progress: Callable[[float, float | None], None] | None = None) -> EarliestReport:
     """Download the video at `url` into `workdir` and find its appearances; with `also_ingest`, store its post.
 
+    The report's `query_file` is the download in `workdir`: render a report
+    that shows the query's frames (HTML) before `workdir` is removed.
     Raises `InputError` when the URL gives no usable video.
     """
     from monitor.sources import ListedItem, SourceError, YtDlpSource
@@ -150,6 +209,4 @@ def find_earliest_url(ws: Workspace, url: str, workdir: Path, also_ingest: bool 
         existing = item.post.archive_key and ws.repository.get_post_by_archive_key(item.post.archive_key)
         if not existing:
             ingest_analysed(ws, analysed, item.post.to_new_post(0))
-    report = find_earliest(ws, item.path, query_url=url, analysed=analysed)
-    report.query_path = Path(url)
-    return report
+    return find_earliest(ws, item.path, query_url=url, analysed=analysed)

@@ -38,6 +38,11 @@ def stored_match_views(ws: Workspace, media_id: int) -> list[MatchView]:
             for r in ws.repository.matches_for_media(media_id, ws.settings_id)]
 
 
+def stored_matches_among(ws: Workspace, media_ids: set[int]) -> list[tuple[int, VideoMatch]]:
+    """Every stored match between two of `media_ids`, from both sides: (one side's id, the match seen from it)."""
+    return [(r.query_media_id, _from_record(r)) for r in ws.repository.matches_among(media_ids, ws.settings_id)]
+
+
 def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMatch:
     return NewMatch(
         query_media_id=query_media_id, stored_media_id=m.media_id, settings_id=settings_id,

@@ -287,3 +287,31 @@ def test_padding_is_reported_from_either_side_of_a_stored_match(prov_sqlite, sam
     assert any(e.startswith("padded: the picture fills 100% × 6") for e in copy_view["match"]["edits"])
     assert any(e.startswith("the stored video is padded") for e in source_view["match"]["edits"])
     assert copy_view["match"]["framing"]["query_height"] == source_view["match"]["framing"]["stored_height"] < 0.7
+
+
+def test_url_query_reports_show_the_query_frames_and_the_url_as_given(prov_sqlite, sample_clips, http_server,
+                                                                      tmp_path):
+    """Issue 9.4: the HTML report of a URL query cut no query frames (0 of 4) and printed `http:/127...`."""
+    from monitor.config import load_config
+    from monitor.serve import answer
+    from monitor.workspace import Workspace
+
+    prov_sqlite("ingest", str(sample_clips.source), "--url", "https://example.org/source",
+                "--published-at", "2024-05-01")
+    url = http_server.add_file("/cli/frames/mirror%20repost.mp4", sample_clips.edits["mirror"], "video/mp4")
+    page_path = tmp_path / "report.html"
+    prov_sqlite("find-earliest", url, "--format", "html", "-o", str(page_path))
+    ws = Workspace.open(load_config(None, prov_sqlite.data_dir, None))
+    try:
+        served = answer(ws, {"video": url, "format": "html", "cwd": str(tmp_path)})
+    finally:
+        ws.close()
+    for page in (page_path.read_text(), served["text"]):
+        query_frames = page.count('class="frame query')
+        assert query_frames == page.count('class="frame stored') == 4
+        assert "frame missing" not in page and f'href="{url}"' in page
+    text = prov_sqlite("find-earliest", url).stdout
+    assert url in text.splitlines()[0] and "http:/127" not in text
+    report = prov_sqlite.json("find-earliest", url, "--format", "json")
+    assert report["query"]["url"] == url and report["query"]["path"] is None
+    assert url in prov_sqlite("find-earliest", url, "--format", "markdown").stdout

@@ -114,3 +114,23 @@ def test_parse_interval_refuses(text):
 def test_every_command_help_has_an_example(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0 and "Example:" in result.output
+
+
+@pytest.mark.parametrize("width", [60, 80, 140])
+def test_watch_list_never_cuts_a_url(repository, width):
+    import os
+
+    from rich.console import Console
+
+    from monitor.cli.watch import print_watches
+
+    long_url = "https://www.youtube.com/feeds/videos.xml?channel_id=UCabcdefghijklmnopqrstuv&extra=" + "x" * 40
+    first = repository.add_watch(long_url, "atom", "A long label [bold]not markup[/bold]", 3600)
+    repository.add_watch("https://t.me/s/examplechannel", "telegram", None, 600)
+    with open(os.devnull, "w") as sink:
+        console = Console(record=True, width=width, file=sink)
+        print_watches(console, repository.list_watches(), {first.id: 7})
+        text = console.export_text()
+    lines = text.splitlines()
+    assert f"    {long_url}" in lines and "    https://t.me/s/examplechannel" in lines
+    assert "[bold]not" in text and "…" not in text  # labels are text, not markup

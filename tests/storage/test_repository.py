@@ -321,6 +321,28 @@ def test_matches_for_media_puts_the_media_on_the_query_side(repository, media_id
     assert repository.matches_for_media(media_ids[2], settings_id) == []
 
 
+def test_matches_among_gives_each_match_between_the_media_from_both_sides(repository, media_ids, settings_id):
+    a, b, c = media_ids
+    repository.save_match(a_match(a, b, settings_id))
+    repository.save_match(a_match(c, a, settings_id, mirrored=False))
+    other_settings = repository.get_or_create_settings("other", "phash64", {})
+    repository.save_match(a_match(b, c, other_settings))
+    seen = {(m.query_media_id, m.stored_media_id): m for m in repository.matches_among([a, b], settings_id)}
+    assert set(seen) == {(a, b), (b, a)}  # c is not asked for; b-c is another setting's
+    assert seen[(b, a)] == repository.matches_for_media(b, settings_id)[0]
+    both = repository.matches_among(media_ids, settings_id)
+    assert {(m.query_media_id, m.stored_media_id) for m in both} == {(a, b), (b, a), (c, a), (a, c)}
+    assert repository.matches_among([a], settings_id) == []
+
+
+def test_watches_by_id_in_one_lookup(repository):
+    first = repository.add_watch("https://example.org/feed.xml", "rss", "Example feed", 600)
+    second = repository.add_watch("https://t.me/s/example", "telegram", None, 600)
+    assert repository.watches_by_id([first.id, None, second.id, first.id, 999]) == {first.id: first,
+                                                                                  second.id: second}
+    assert repository.watches_by_id([None]) == {}
+
+
 def test_a_media_cannot_match_itself(repository, media_ids, settings_id):
     with pytest.raises(ValueError, match="cannot match itself"):
         repository.save_match(a_match(media_ids[0], media_ids[0], settings_id))
