@@ -23,7 +23,7 @@ from monitor.analysis import AnalysedFile, InputError, analyse_file
 from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
 from monitor.jobs.matching import find_matches, stored_match_views
 from monitor.workspace import MatchView, Workspace
-from storage.records import PRECISION_DAY, MediaRecord, PostRecord
+from storage.records import PRECISION_DAY, MediaRecord, ObservationRecord, PostRecord
 
 FLAG_AMBIGUOUS = "ambiguous"
 FLAG_NO_CLAIM = "no claimed time"
@@ -38,6 +38,7 @@ class Appearance:
     match: VideoMatch | None  # None: byte-identical to the query
     flags: list[str] = field(default_factory=list)
     ambiguous_with: list[int] = field(default_factory=list)  # post ids
+    observations: list[ObservationRecord] = field(default_factory=list)  # revisits, oldest first
 
     def claim_interval(self) -> tuple[datetime, datetime] | None:
         """The claim as a half-open UTC interval: a whole day, or one instant."""
@@ -57,6 +58,7 @@ class EarliestReport:
     query_duration: float
     query_url: str | None
     appearances: list[Appearance]
+    query_file: Path | None = None  # a local copy of the query (the download, for a URL)
 
     @property
     def earliest(self) -> Appearance | None:
@@ -97,8 +99,9 @@ def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
 def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
     by_media = {v.media.id: v for v in views}
     posts = ws.repository.posts_for_media(by_media)
-    return order_appearances([Appearance(post=p, media=by_media[p.media_id].media,
-                                         match=by_media[p.media_id].match) for p in posts])
+    seen = ws.repository.observations_for_posts(p.id for p in posts)
+    return order_appearances([Appearance(post=p, media=by_media[p.media_id].media, match=by_media[p.media_id].match,
+                                         observations=seen.get(p.id, [])) for p in posts])
 
 
 def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
@@ -151,5 +154,5 @@ def find_earliest_url(ws: Workspace, url: str, workdir: Path, also_ingest: bool 
         if not existing:
             ingest_analysed(ws, analysed, item.post.to_new_post(0))
     report = find_earliest(ws, item.path, query_url=url, analysed=analysed)
-    report.query_path = Path(url)
+    report.query_path, report.query_file = Path(url), item.path
     return report

@@ -23,6 +23,7 @@ from rich.table import Table
 from fingerprints.align import VideoMatch
 from monitor.display import shown
 from monitor.jobs.earliest import Appearance, EarliestReport
+from monitor.reports.observations import history_lines, observations_json
 from storage import MediaStore
 
 FORMATS = ("text", "json", "markdown", "html")
@@ -145,6 +146,7 @@ def appearance_json(a: Appearance, query_duration: float) -> dict[str, Any]:
         "flags": list(a.flags),
         "ambiguous_with": list(a.ambiguous_with),
         "match": match_json(a.match, query_duration, a.media.duration),
+        "observations": observations_json(a.observations),
     }
 
 
@@ -204,6 +206,9 @@ def render_text(report: EarliestReport, console: Console) -> None:
         table.add_row(str(i), _claim_text(a), _when(a.post.first_seen_at), escape(where),
                       escape(_match_text(a)), escape(flags))
     console.print(table)
+    for i, a in enumerate(report.appearances, 1):
+        for line in history_lines(a.post, a.observations):
+            console.print(f"#{i} {escape(line)}")
 
 
 def _md(text: str | None) -> str:
@@ -224,6 +229,8 @@ def render_markdown(report: EarliestReport) -> str:
     for i, a in enumerate(report.appearances, 1):
         lines.append(f"| {i} | {_md(_claim_text(a))} | {_when(a.post.first_seen_at)} | {_md(a.post.platform)} | "
                      f"{_md(a.post.uploader)} | <{_md(a.post.url)}> | {_md(_match_text(a))} | {_md(', '.join(a.flags))} |")
+    history = [f"- #{i}: {_md(line)}" for i, a in enumerate(report.appearances, 1) for line in history_lines(a.post, a.observations)]
+    lines += ["", "## Revisits (our observations)", "", *history] if history else []
     return "\n".join(lines) + "\n"
 
 
@@ -283,6 +290,7 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
             ("first seen (observation)", e(_when(a.post.first_seen_at))),
             ("file", f"<code>{a.media.sha256}</code> · {a.media.width}×{a.media.height} · {a.media.duration or 0:.2f} s"),
             ("match", e(_match_text(a))),
+            ("revisits (our observations)", "<br>".join(map(e, history_lines(a.post, a.observations))) or "not revisited"),
         )) + "</table>")
         pairs = [] if a.match is None else _spread(a.match.pairs, HTML_FRAMES_PER_APPEARANCE)
         if a.match is None:
