@@ -208,7 +208,7 @@ def render_text(report: EarliestReport, console: Console) -> None:
     console.print(table)
     for i, a in enumerate(report.appearances, 1):
         for line in history_lines(a.post, a.observations):
-            console.print(f"#{i} {escape(line)}")
+            console.print(f"#{i} {escape(line)}", soft_wrap=True)
 
 
 def _md(text: str | None) -> str:
