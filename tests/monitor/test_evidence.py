@@ -211,3 +211,16 @@ def test_export_refuses_an_existing_target_and_leaves_nothing_when_the_tsa_fails
     assert "cannot reach the time-stamping authority" in failed.stderr and "--no-timestamp" in failed.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data", "taken"]
     assert prov("verify", str(tmp_path / "nothing"), expect=2).stderr.startswith("error: ")
+
+
+def test_export_of_a_url_keeps_the_downloaded_query(tmp_path, tiny_clips, http_server):
+    prov = Provenance(tmp_path / "data", None)
+    prov("ingest", str(tiny_clips["cellauto"]), "--url", "https://example.org/cellauto")
+    url = http_server.add_file(f"/export-{tmp_path.name}/clip.mp4", tiny_clips["cellauto"], "video/mp4")
+    bundle = tmp_path / "bundle"
+    prov("export", url, "-o", str(bundle), "--no-timestamp")
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    assert manifest["query"]["url"] == url and manifest["query"]["path"] is None
+    assert (bundle / manifest["query"]["file"]).read_bytes() == tiny_clips["cellauto"].read_bytes()
+    assert [a["url"] for a in manifest["appearances"]] == ["https://example.org/cellauto"]
+    assert manifest["timestamp_authority"] is None and verify_bundle(bundle).ok
