@@ -82,9 +82,9 @@ def history_lines(post: PostRecord, observations: list[ObservationRecord]) -> li
                              f"{_quote(change['old'])} → {_quote(change['new'])}")
         media = o.changes.get("media")
         if media:
-            what = "; ".join(f"{k} {v['old']} → {v['new']}" for k, v in media.items())
-            lines.append(f"file changed between {_when(_old_last_seen(media))} and {_when(o.observed_at)} ({what}): "
-                         "not downloaded again; download it to compare")
+            what = "; ".join(f"{k} {v['old']} → {v['new']}" for k, v in sorted(media.items()))
+            lines.append(f"the file as described by the platform changed between {_when(_old_last_seen(media))} and "
+                         f"{_when(o.observed_at)} ({what}): not downloaded again; download it to compare")
         if o.status == STATUS_UNREACHABLE:
             continue
         if o.status != state:

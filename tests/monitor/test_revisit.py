@@ -135,6 +135,12 @@ def test_a_direct_file_is_checked_by_head_and_a_changed_file_is_flagged(prov, ht
     assert (gone["status"], gone["error_kind"]) == ("removed", "http-410")
     report = prov.json("find-earliest", str(tiny_clips["life"]), "--format", "json")
     assert [o["status"] for o in report["appearances"][0]["observations"]] == ["up", "up", "removed"]
+    text = prov.data_dir.parent / "report.md"
+    prov("find-earliest", str(tiny_clips["life"]), "--format", "markdown", "-o", str(text))
+    assert (f"- #1: the file as described by the platform changed between {_when(same['observed_at'])} and "
+            f"{_when(changed['observed_at'])} (content_length ") in text.read_text()
+    assert f"removed between {_when(changed['observed_at'])} and {_when(gone['observed_at'])} (http-410)" \
+        in text.read_text()
 
 
 def test_posts_from_local_files_are_never_revisited(prov, tiny_clips):
