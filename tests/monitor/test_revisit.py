@@ -6,7 +6,6 @@ files switch what they answer between revisits, as platforms do.
 
 from __future__ import annotations
 
-import json
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,8 +17,7 @@ from yt_dlp.networking.exceptions import TransportError
 from yt_dlp.utils import ExtractorError, GeoRestrictedError
 
 from monitor.config import ConfigError
-from monitor.jobs.revisit import (ScheduleStep, classify_failure, next_revisit, parse_schedule, revisit_due,
-                                  revisit_post)
+from monitor.jobs.revisit import ScheduleStep, classify_failure, next_revisit, parse_schedule, revisit_due
 from monitor.reports.observations import history_lines
 from monitor.sources import SourceError, YtDlpSource
 from storage.records import NewObservation, NewPost, ObservationRecord, PostRecord, RevisitState
