@@ -255,7 +255,7 @@ def _http_time(value: str | None) -> str | None:
     return at.astimezone(UTC).isoformat().replace("+00:00", "Z") if at and at.tzinfo else None
 
 
-def _head_media(status: int, headers: dict[str, str]) -> dict[str, Any]:
+def media_from_headers(status: int, headers: dict[str, str]) -> dict[str, Any]:
     """The file a HEAD (or one-byte GET) answer describes: size, ETag, Last-Modified, type."""
     lowered = {k.lower(): v for k, v in headers.items()}
     length = lowered.get("content-length")
@@ -318,7 +318,7 @@ def look(source, post: PostRecord) -> Sighting:
         except SourceError as exc:
             failure = classify_failure(exc)
             return Sighting(failure.status, METHOD_HTTP_HEAD, failure)
-        return Sighting(STATUS_UP, METHOD_HTTP_HEAD, media=_head_media(status, headers),
+        return Sighting(STATUS_UP, METHOD_HTTP_HEAD, media=media_from_headers(status, headers),
                         details={"http_status": status, "headers": headers})
     try:
         info = source.metadata(post.url)
@@ -343,7 +343,7 @@ def look(source, post: PostRecord) -> Sighting:
                                                             f"{failure.message}")
             sighting.details["media_url_error"] = failure.message
         else:
-            sighting.media.update(_head_media(status, headers))
+            sighting.media.update(media_from_headers(status, headers))
             sighting.details["media_url_headers"] = headers
     return sighting
 

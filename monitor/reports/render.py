@@ -229,7 +229,8 @@ def render_markdown(report: EarliestReport) -> str:
     for i, a in enumerate(report.appearances, 1):
         lines.append(f"| {i} | {_md(_claim_text(a))} | {_when(a.post.first_seen_at)} | {_md(a.post.platform)} | "
                      f"{_md(a.post.uploader)} | <{_md(a.post.url)}> | {_md(_match_text(a))} | {_md(', '.join(a.flags))} |")
-    history = [f"- #{i}: {_md(line)}" for i, a in enumerate(report.appearances, 1) for line in history_lines(a.post, a.observations)]
+    history = [f"- #{i}: {_md(line)}" for i, a in enumerate(report.appearances, 1)
+               for line in history_lines(a.post, a.observations)]
     lines += ["", "## Revisits (our observations)", "", *history] if history else []
     return "\n".join(lines) + "\n"
 

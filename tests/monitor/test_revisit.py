@@ -17,7 +17,8 @@ from yt_dlp.networking.exceptions import TransportError
 from yt_dlp.utils import ExtractorError, GeoRestrictedError
 
 from monitor.config import ConfigError
-from monitor.jobs.revisit import ScheduleStep, classify_failure, next_revisit, parse_schedule, revisit_due
+from monitor.jobs.revisit import (ScheduleStep, classify_failure, media_from_headers, next_revisit, parse_schedule,
+                                  revisit_due)
 from monitor.reports.observations import history_lines
 from monitor.sources import SourceError, YtDlpSource
 from storage.records import NewObservation, NewPost, ObservationRecord, PostRecord, RevisitState
@@ -139,6 +140,27 @@ def test_a_direct_file_is_checked_by_head_and_a_changed_file_is_flagged(prov, ht
             f"{_when(changed['observed_at'])} (content_length ") in text.read_text()
     assert f"removed between {_when(changed['observed_at'])} and {_when(gone['observed_at'])} (http-410)" \
         in text.read_text()
+
+
+def test_a_server_that_refuses_head_is_asked_for_one_byte(http_server):
+    size = 123456
+
+    def no_head(request: BaseHTTPRequestHandler) -> None:
+        if request.command == "HEAD":
+            request.send_error(405)
+            return
+        assert request.headers["Range"] == "bytes=0-0"
+        request.send_response(206)
+        for name, value in (("Content-Type", "video/mp4"), ("Content-Range", f"bytes 0-0/{size}"),
+                            ("Content-Length", "1"), ("ETag", '"v1"')):
+            request.send_header(name, value)
+        request.end_headers()
+        request.wfile.write(b"\0")
+
+    url = http_server.add_route(f"/revisit-{uuid.uuid4().hex[:8]}/nohead.mp4", no_head)
+    status, headers = YtDlpSource({"retries": 0, "socket_timeout": 5}).head(url)
+    assert status == 206 and media_from_headers(status, headers) == {"content_length": size, "etag": '"v1"',
+                                                              "content_type": "video/mp4"}
 
 
 def test_posts_from_local_files_are_never_revisited(prov, tiny_clips):
