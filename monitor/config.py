@@ -37,6 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "watch": {"default_interval": "30m"},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
     "daemon": {"jitter_seconds": 30, "refresh_seconds": 10, "lock_stale_seconds": 120, "standby_retry_seconds": 5},
+    "revisit": {"schedule": ["1h until 1d", "1d until 30d", "7d"], "max_per_run": 0},
+    "evidence": {"tsa_url": "", "tsa_ca_file": "", "tsa_timeout": 30, "frames_per_appearance": 6},
 }
 
 

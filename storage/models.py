@@ -252,3 +252,40 @@ class DaemonLockModel(Base):
     holder: Mapped[str] = mapped_column(sa.Text)
     acquired_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
+
+
+# --- observations (migration 0006) ------------------------------------------
+
+
+class ObservationModel(Base):
+    """One revisit of a post (`storage.records.NewObservation`); rows are only ever added."""
+
+    __tablename__ = "observations"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "status IN ('up', 'removed', 'private', 'geo-blocked', 'unreachable')",
+            name="ck_observations_status_known",
+        ),
+        sa.Index("ix_observations_post_id_observed_at", "post_id", "observed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Observations are evidence: a post that has them cannot be deleted.
+    post_id: Mapped[int] = mapped_column(sa.ForeignKey("posts.id"))
+    observed_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(sa.String(16))
+    method: Mapped[str] = mapped_column(sa.String(32))
+    tool: Mapped[str] = mapped_column(sa.String(128))
+    http_status: Mapped[int | None]
+    error_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    title: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    view_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    like_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    repost_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    comment_count: Mapped[int | None] = mapped_column(sa.BigInteger)
+    media: Mapped[dict[str, Any]]
+    changes: Mapped[dict[str, Any]]
+    media_changed: Mapped[bool]
+    details: Mapped[dict[str, Any]]

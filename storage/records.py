@@ -192,3 +192,64 @@ class WatchItemRecord:
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     post_id: int | None
+
+
+# --- observations (revisits) ------------------------------------------------
+
+# What a revisit saw of a post.  Stored string keys are schema: add values, never rename.
+STATUS_UP = "up"
+STATUS_REMOVED = "removed"
+STATUS_PRIVATE = "private"
+STATUS_GEO_BLOCKED = "geo-blocked"
+STATUS_UNREACHABLE = "unreachable"  # we could not tell: network, server or extractor trouble
+OBSERVATION_STATUSES = (STATUS_UP, STATUS_REMOVED, STATUS_PRIVATE, STATUS_GEO_BLOCKED, STATUS_UNREACHABLE)
+
+METHOD_YTDLP_METADATA = "yt-dlp metadata"  # extract_info(download=False): the page, never the media
+METHOD_HTTP_HEAD = "http head"  # a direct media URL: HEAD (or a one-byte GET where HEAD is refused)
+
+
+@dataclass(frozen=True)
+class NewObservation:
+    """One revisit of a post: what we saw, when, and how.
+
+    An observation is ours, like `first_seen_at`, never the platform's claim;
+    it is never overwritten.  `changes` holds what differs from the previous
+    sighting of the post (title, description: {"old", "new"}; `media`: the
+    platform's description of the file, per field); `media_changed` says the
+    platform now describes a different file (duration, format, size, ETag), a
+    follow-up for someone to download and compare.
+    """
+
+    post_id: int
+    observed_at: datetime
+    status: str  # one of OBSERVATION_STATUSES
+    method: str  # METHOD_*
+    tool: str  # e.g. "yt-dlp 2025.06.30"
+    http_status: int | None = None
+    error_kind: str | None = None  # e.g. "http-404", "dns", "timeout" (see monitor.jobs.revisit.classify_failure)
+    error: str | None = None  # one line, when not up
+    title: str | None = None
+    description: str | None = None
+    view_count: int | None = None
+    like_count: int | None = None
+    repost_count: int | None = None
+    comment_count: int | None = None
+    media: dict[str, Any] = field(default_factory=dict)  # duration, format_id, filesize, etag, last_modified...
+    changes: dict[str, Any] = field(default_factory=dict)
+    media_changed: bool = False
+    details: dict[str, Any] = field(default_factory=dict)  # the raw answer: response headers, trimmed info dict
+
+
+@dataclass(frozen=True)
+class ObservationRecord(NewObservation):
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class RevisitState:
+    """What the revisit schedule needs of a post, without its raw metadata."""
+
+    post_id: int
+    url: str
+    first_seen_at: datetime
+    last_observed_at: datetime | None

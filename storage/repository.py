@@ -32,6 +32,7 @@ from storage.models import (
     MatchModel,
     MediaFingerprintModel,
     MediaModel,
+    ObservationModel,
     PollModel,
     PostModel,
     WatchItemModel,
@@ -40,6 +41,7 @@ from storage.models import (
     utcnow,
 )
 from storage.records import (
+    OBSERVATION_STATUSES,
     PRECISIONS,
     WATCH_KINDS,
     FrameRow,
@@ -49,9 +51,12 @@ from storage.records import (
     MediaRecord,
     NewMatch,
     NewMedia,
+    NewObservation,
     NewPost,
+    ObservationRecord,
     PollRecord,
     PostRecord,
+    RevisitState,
     WatchItemRecord,
     WatchRecord,
 )
@@ -116,6 +121,10 @@ def _media_record(row: MediaModel) -> MediaRecord:
 
 def _post_record(row: PostModel) -> PostRecord:
     return PostRecord(**_columns(row, PostRecord))
+
+
+def _observation_record(row: ObservationModel) -> ObservationRecord:
+    return ObservationRecord(**_columns(row, ObservationRecord))
 
 
 def _watch_record(row: WatchModel) -> WatchRecord:
@@ -507,6 +516,57 @@ class SqlRepository:
     def list_posts(self) -> list[PostRecord]:
         with self._session() as session:
             return [_post_record(row) for row in session.scalars(sa.select(PostModel).order_by(PostModel.id))]
+
+    def count_posts(self) -> int:
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(PostModel)) or 0
+
+    # --- observations --------------------------------------------------------
+
+    def add_observation(self, observation: NewObservation) -> ObservationRecord:
+        """Record one revisit of a post; observations are only ever added, never changed."""
+        if observation.status not in OBSERVATION_STATUSES:
+            raise ValueError(f"observation status {observation.status!r} is not one of "
+                             f"{', '.join(OBSERVATION_STATUSES)}")
+        if observation.observed_at is None or observation.observed_at.utcoffset() is None:
+            raise ValueError("observed_at must be a timezone-aware (UTC) datetime")
+        with self._session() as session:
+            if session.get(PostModel, observation.post_id) is None:
+                raise NotFound(f"no post with id {observation.post_id}")
+            row = ObservationModel(**asdict(observation))
+            session.add(row)
+            _store(session, row)
+            return _observation_record(row)
+
+    def observations_for_posts(self, post_ids: Iterable[int]) -> dict[int, list[ObservationRecord]]:
+        """Every observation of these posts, oldest first, by post id (posts without any are absent)."""
+        ids = list(post_ids)
+        found: dict[int, list[ObservationRecord]] = {}
+        if not ids:
+            return found
+        with self._session() as session:
+            rows = session.scalars(sa.select(ObservationModel).where(ObservationModel.post_id.in_(ids))
+                                   .order_by(ObservationModel.post_id, ObservationModel.observed_at,
+                                             ObservationModel.id))
+            for row in rows:
+                found.setdefault(row.post_id, []).append(_observation_record(row))
+        return found
+
+    def count_observations(self) -> int:
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(ObservationModel)) or 0
+
+    def revisit_states(self, url_prefixes: Sequence[str] = ("http://", "https://")) -> list[RevisitState]:
+        """Each post whose URL starts with one of `url_prefixes`, with when it was last observed, by post id."""
+        last = (sa.select(ObservationModel.post_id, sa.func.max(ObservationModel.observed_at).label("at"))
+                .group_by(ObservationModel.post_id).subquery())
+        query = (sa.select(PostModel.id, PostModel.url, PostModel.first_seen_at, last.c.at)
+                 .outerjoin(last, last.c.post_id == PostModel.id)
+                 .where(sa.or_(*(PostModel.url.startswith(p, autoescape=True) for p in url_prefixes)))
+                 .order_by(PostModel.id))
+        with self._session() as session:
+            return [RevisitState(post_id=post_id, url=url, first_seen_at=first_seen, last_observed_at=at)
+                    for post_id, url, first_seen, at in session.execute(query)]
 
     # --- matches -----------------------------------------------------------
 

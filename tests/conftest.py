@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.video_fixtures",
     "tests.http_fixtures",
     "tests.golden_fixtures",
+    "tests.tsa_fixtures",
 ]

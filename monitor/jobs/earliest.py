@@ -29,25 +29,12 @@ from monitor.analysis import AnalysedFile, InputError, analyse_file
 from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
 from monitor.jobs.matching import find_matches, stored_match_views, stored_matches_among
 from monitor.workspace import MatchView, Workspace
-from storage.records import PRECISION_DAY, MediaRecord, PostRecord, WatchRecord
+from storage.records import PRECISION_DAY, MediaRecord, ObservationRecord, PostRecord, WatchRecord
 
 FLAG_AMBIGUOUS = "ambiguous"
 FLAG_NO_CLAIM = "no claimed time"
 FLAG_CLAIM_AFTER_SEEN = "claimed time later than first seen"
 FLAG_EXACT = "identical file"
-
-
-# What a revisit of a post found (`Observation.state`).
-OBSERVATION_STATES = ("up", "removed", "private", "geo-blocked", "unreachable")
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One revisit of a post: our observation of whether it was still there, and when."""
-
-    at: datetime  # UTC
-    state: str  # one of OBSERVATION_STATES
-    detail: str | None = None  # e.g. the platform's message or the HTTP status
 
 
 @dataclass
@@ -58,7 +45,7 @@ class Appearance:
     flags: list[str] = field(default_factory=list)
     ambiguous_with: list[int] = field(default_factory=list)  # post ids
     watch: WatchRecord | None = None  # the watch that found the post, if one did
-    observations: list[Observation] = field(default_factory=list)  # revisits, oldest first
+    observations: list[ObservationRecord] = field(default_factory=list)  # revisits, oldest first
 
     def claim_interval(self) -> tuple[datetime, datetime] | None:
         """The claim as a half-open UTC interval: a whole day, or one instant."""
@@ -138,16 +125,14 @@ def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
 def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
     by_media = {v.media.id: v for v in views}
     posts = ws.repository.posts_for_media(by_media)
-    return order_appearances([Appearance(post=p, media=by_media[p.media_id].media,
-                                         match=by_media[p.media_id].match) for p in posts])
+    seen = ws.repository.observations_for_posts(p.id for p in posts)
+    return order_appearances([Appearance(post=p, media=by_media[p.media_id].media, match=by_media[p.media_id].match,
+                                         observations=seen.get(p.id, [])) for p in posts])
 
 
 def load_report_context(ws: Workspace, appearances: list[Appearance]) -> list[Relation]:
-    """Each appearance's watch, and the stored matches among the appearances' media: two queries.
-
-    Revisit observations, once stored, are attached here the same way: one
-    query for all the posts, then `a.observations = [Observation(...), ...]`.
-    """
+    """Each appearance's watch, and the stored matches among the appearances' media: two queries
+    (revisit observations come with the appearances, one query for all their posts)."""
     watches = ws.repository.watches_by_id(a.post.watch_id for a in appearances)
     for a in appearances:
         a.watch = watches.get(a.post.watch_id) if a.post.watch_id is not None else None

@@ -50,7 +50,7 @@ class Timeline:
 
 
 def _times(a: Appearance) -> list[datetime]:
-    found = [t for t in (a.claim_interval() or ()) if t] + [o.at for o in a.observations]
+    found = [t for t in (a.claim_interval() or ()) if t] + [o.observed_at for o in a.observations]
     return found + ([a.post.first_seen_at] if a.post.first_seen_at else [])
 
 
@@ -91,8 +91,8 @@ def timeline(report: EarliestReport) -> Timeline | None:
             fig.marks.append(Mark("first-seen", x(a.post.first_seen_at), y,
                                   title=f"#{n}: first seen by us {when(a.post.first_seen_at)}"))
         for o in a.observations:
-            fig.marks.append(Mark("observation", x(o.at), y, title=f"#{n}: {o.state} at {when(o.at)}",
-                                  state=o.state))
+            fig.marks.append(Mark("observation", x(o.observed_at), y,
+                                  title=f"#{n}: {o.status} at {when(o.observed_at)}", state=o.status))
     seen = [a.post.first_seen_at for a in apps if a.post.first_seen_at]
     if seen:
         fig.sighting = (x(min(seen)), f"our first sighting {when(min(seen))}")

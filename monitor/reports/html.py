@@ -19,10 +19,26 @@ from markupsafe import Markup
 
 from monitor.jobs.earliest import Appearance, EarliestReport
 from monitor.reports.figures import coverage, graph, timeline
-from monitor.reports.frames import THUMB_BOX, Frame, Keyframes, cut_frames, keyframes, since_keyframe
+from monitor.reports.frames import (
+    THUMB_BOX,
+    Frame,
+    Keyframes,
+    cut_frames,
+    keyframes,
+    since_keyframe,
+)
 from monitor.reports.lineage import lineage, unmatched_ranges
+from monitor.reports.observations import history_lines
 from monitor.reports.templating import html_env
-from monitor.reports.words import claim_text, flags_text, iso, match_text, seconds, when, where_text
+from monitor.reports.words import (
+    claim_text,
+    flags_text,
+    iso,
+    match_text,
+    seconds,
+    when,
+    where_text,
+)
 from storage import MediaStore
 
 FRAMES_PER_APPEARANCE = 4
@@ -87,4 +103,5 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
         lineage=lines, unmatched=unmatched, timeline=timeline(report), coverage=coverage(report, unmatched),
         graph=graph(report, lines), number=number, csp=Markup(CSP), box=THUMB_BOX,
         claim_text=claim_text, flags_text=flags_text, iso=iso, match_text=match_text, seconds=seconds, when=when,
+        history_lines=history_lines,
         where_text=where_text)

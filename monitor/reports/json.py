@@ -14,6 +14,7 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from monitor.jobs.earliest import Appearance, EarliestReport
 from monitor.reports.lineage import QUERY, Lineage, lineage, unmatched_ranges
+from monitor.reports.observations import observations_json
 from monitor.reports.words import detected_edits, iso
 
 
@@ -69,7 +70,7 @@ def appearance_json(a: Appearance, query_duration: float) -> dict[str, Any]:
         "match": match_json(a.match, query_duration, a.media.duration),
         "watch": None if a.watch is None else {"id": a.watch.id, "label": a.watch.label, "url": a.watch.url,
                                                 "kind": a.watch.kind},
-        "observations": [{"at": iso(o.at), "state": o.state, "detail": o.detail} for o in a.observations],
+        "observations": observations_json(a.observations),
     }
 
 

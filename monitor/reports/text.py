@@ -16,7 +16,16 @@ from rich.text import Text
 
 from monitor.jobs.earliest import EarliestReport
 from monitor.reports.lineage import lineage, unmatched_ranges
-from monitor.reports.words import claim_text, flags_text, match_text, seconds, shown, when, where_text
+from monitor.reports.observations import history_lines
+from monitor.reports.words import (
+    claim_text,
+    flags_text,
+    match_text,
+    seconds,
+    shown,
+    when,
+    where_text,
+)
 
 INDENT = "    "
 
@@ -61,9 +70,8 @@ def render_text(report: EarliestReport, console: Console) -> None:
         _line(console, f"match: {match_text(a)}")
         if a.flags:
             _line(console, f"flags: {flags_text(a, number)}", style="yellow")
-        for o in a.observations:
-            detail = f" ({shown(o.detail)})" if o.detail else ""
-            _line(console, f"revisited {when(o.at)}: {o.state}{detail}")
+        for line in history_lines(a.post, a.observations):
+            _line(console, f"revisits: {shown(line)}")
         _whole_line(console, f"sha256 {a.media.sha256}")
     console.print()
     console.print(Text("How it spread (most likely):", style="bold"))

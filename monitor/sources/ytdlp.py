@@ -274,6 +274,47 @@ class YtDlpSource:
             log.info("no further time claims from %s: %s", page, exc)
         return claims
 
+    # --- revisiting -----------------------------------------------------
+
+    def metadata(self, url: str) -> dict[str, Any]:
+        """What yt-dlp extracts about `url` now, without downloading the media: its sanitised info dict.
+
+        Raises SourceError whose `__cause__` is yt-dlp's own exception (for
+        `monitor.jobs.revisit.classify_failure`).
+        """
+        try:
+            with self.limiter.slot(url), self._ydl(noplaylist=True, playlist_items="1") as ydl:
+                info = ydl.sanitize_info(ydl.extract_info(url, download=False))
+        except YoutubeDLError as exc:
+            error_class, message = explain(exc, url)
+            raise error_class(message) from exc
+        if info.get("_type") == "playlist":
+            entries = [entry for entry in info.get("entries") or [] if entry]
+            if not entries:
+                raise NotAVideo(f"{url} lists no video any more")
+            info = entries[0]
+        return info
+
+    def head(self, url: str) -> tuple[int, dict[str, str]]:
+        """The status and headers a media URL answers now, without its body.
+
+        A HEAD request, or a one-byte ranged GET where the server refuses HEAD.
+        Raises SourceError whose `__cause__` is yt-dlp's networking error.
+        """
+        try:
+            with self.limiter.slot(url), self._ydl() as ydl:
+                try:
+                    with ydl.urlopen(Request(url, method="HEAD")) as response:
+                        return response.status, dict(response.headers.items())
+                except HTTPError as exc:
+                    if exc.status not in (405, 501):
+                        raise
+                with ydl.urlopen(Request(url, headers={"Range": "bytes=0-0"})) as response:
+                    return response.status, dict(response.headers.items())
+        except YoutubeDLError as exc:
+            error_class, message = explain(exc, url)
+            raise error_class(message) from exc
+
     def _ydl(self, **overrides: Any) -> YoutubeDL:
         return YoutubeDL(
             {

@@ -9,6 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from monitor.cli.main import cli
+from storage.db import HEAD_REVISION
 from tests.fingerprints.test_matching import CHAIR_FAMILY, NEGATIVE, TRIM_OFFSETS
 from tests.video_fixtures import EXCERPT_START
 
@@ -218,11 +219,11 @@ def test_db_commands_and_environment_settings(tmp_path, monkeypatch, database_ur
     monkeypatch.setenv("PROVENANCE_DB", database_url)
     runner = CliRunner()
     result = runner.invoke(cli, ["db", "upgrade"])
-    assert result.exit_code == 0 and "0004_motion_hashes" in result.stdout
+    assert result.exit_code == 0 and HEAD_REVISION in result.stdout
     result = runner.invoke(cli, ["db", "downgrade", "--yes"])
     assert result.exit_code == 0 and "base" in result.stdout
     result = runner.invoke(cli, ["db", "status"])  # migrates again on first use
-    assert result.exit_code == 0 and "0004_motion_hashes" in result.stdout
+    assert result.exit_code == 0 and HEAD_REVISION in result.stdout
 
 
 def test_unreachable_database_and_bad_config_are_setup_errors(tmp_path):

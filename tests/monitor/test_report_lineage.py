@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from fingerprints.align import FramePair, Segment, VideoMatch
-from monitor.jobs.earliest import Appearance, EarliestReport, Observation, Relation, order_appearances
+from monitor.jobs.earliest import Appearance, EarliestReport, Relation, order_appearances
 from monitor.reports import render_report
 from monitor.reports.figures import graph, timeline
 from monitor.reports.lineage import DERIVED, IDENTICAL, QUERY, SHARES, lineage, unmatched_ranges
-from storage.records import MediaRecord, PostRecord
+from storage.records import MediaRecord, ObservationRecord, PostRecord
 
 T0 = datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -109,7 +109,9 @@ def test_footage_of_the_query_no_one_has_is_said_and_drawn():
 
 def test_timeline_draws_day_claims_as_days_unclaimed_posts_at_first_seen_and_revisits():
     day = datetime(2024, 3, 1, tzinfo=UTC)
-    revisits = [Observation(day + timedelta(days=2), "up"), Observation(day + timedelta(days=4), "removed", "404")]
+    revisits = [ObservationRecord(1, day + timedelta(days=2), "up", "yt-dlp metadata", "test"),
+                ObservationRecord(1, day + timedelta(days=4), "removed", "yt-dlp metadata", "test", http_status=404,
+                                  error_kind="http-404")]
     apps = [Appearance(post(1, 1, day, day=True, seen=day + timedelta(hours=20)), media(1), None,
                        observations=revisits),
             Appearance(post(2, 2, day + timedelta(hours=9)), media(2), None),
@@ -128,8 +130,8 @@ def test_timeline_draws_day_claims_as_days_unclaimed_posts_at_first_seen_and_rev
     assert fig.sighting[0] == pytest.approx(dot.x + 1 * per_hour, abs=0.2)  # our first sighting: post 2, 10:00
     assert [m.state for m in fig.marks if m.kind == "observation"] == ["up", "removed"]
     page = render_report("html", r, _NoStore())
-    assert page.count('class="observation removed"') == 2  # the timeline square and the table row
-    assert "Revisited" not in page and "revisited 2024-03-05 00:00:00 UTC" in page
+    assert page.count('class="observation removed"') == 1  # the timeline square
+    assert "removed between 2024-03-03 00:00:00 UTC and 2024-03-05 00:00:00 UTC (http-404)" in page  # the table
 
 
 class _NoStore:
