@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,6 +198,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print everything as JSON instead of tables")
     parser.add_argument("--no-peers", action="store_true", help="score only our matcher")
     parser.add_argument("--keep-store", type=Path, metavar="DIR", help="build our store in DIR (empty) and keep it")
+    parser.add_argument("--save-json", type=Path, metavar="FILE", help="also write the --json output to FILE")
     parser.add_argument("--render-workers", type=int, default=2, help="ffmpeg renders at once (default 2)")
     args = parser.parse_args()
 
@@ -248,6 +248,8 @@ def main() -> int:
               "items": [{"name": i.name, "side": i.side, "role": i.role, "family": i.family, "edits": i.edits,
                          "parts": [vars(p) for p in i.parts], "claimed": i.claimed and i.claimed.isoformat(),
                          "account": i.account, "path": str(i.path)} for i in suite.items]}
+    if args.save_json:
+        args.save_json.write_text(json.dumps(result, indent=1, default=str))
     if args.json:
         print(json.dumps(result, indent=1, default=str))
         return 0

@@ -212,7 +212,7 @@ def screen_recording(rng: random.Random, spec: dict[str, Any] | None = None) -> 
               + f",drawbox=x={rx}:y={ry + rh + 6}:w={rw}:h=4:color=gray@1:t=fill"
               + "".join(f",drawbox=x={bx}:y={by}:w={bw}:h={bw}:color={accent}@1:t=fill" for bx, by, bw in s["buttons"])
               + "," + drawtext(s["caption"], f"{rx}", f"{min(ch - 20, ry + rh + 16)}", f"{max(8, ch // 40)}",
-                               s["text"]) + f"[ui{{u}}]",
+                               s["text"]) + "[ui{u}]",
               f"color=c={accent}:s=10x10:r={s['fps']}[ph{{u}}]"]
     last = f"[ui{{u}}][ph{{u}}]overlay=x='{rx}+{rw - 10}*min(1,t/{s['length']:.2f})':y={ry + rh + 3}:shortest=1"
     if s["cursor"]:

