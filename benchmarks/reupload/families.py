@@ -319,7 +319,7 @@ class _Builder:
             d = min(fp.length, rng.uniform(1.0, 3.0))
             cuts.append((fp, fp.start + rng.uniform(0, fp.length - d), d))
         cw, ch = rng.choice(((640, 360), (360, 640), (480, 480)))
-        fit = (f"scale={cw}:{ch}:force_original_aspect_ratio={rng.choice(('decrease', 'increase'))},"
+        fit = (f"scale={cw}:{ch}:force_original_aspect_ratio={rng.choice(('decrease', 'increase'))}:force_divisible_by=2,"
                f"pad='max(iw,{cw})':'max(ih,{ch})':(ow-iw)/2:(oh-ih)/2,crop={cw}:{ch},setsar=1,fps=25,format=yuv420p")
 
         def concat(i: str, o: str, u: str) -> str:
@@ -420,10 +420,18 @@ def materialise(suite: Suite, log=print, workers: int = 2) -> None:
         src.render()
     todo = [i for i in suite.items if i.recipe is not None and not i.path.exists()]
 
-    def one(item: Item) -> None:
-        T.render(item.recipe, item.path)
+    def one(item: Item) -> str | None:
+        try:
+            T.render(item.recipe, item.path)
+        except T.RenderError as exc:
+            return f"{item.name} left out: {exc}"
+        return None
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for n, _ in enumerate(pool.map(one, todo), 1):
+        for n, failure in enumerate(pool.map(one, todo), 1):
+            if failure:
+                log("  " + failure)
+                suite.notes.append(failure)
             if n % 20 == 0 or n == len(todo):
                 log(f"  rendered {n}/{len(todo)}")
+    suite.items = [i for i in suite.items if i.path.exists()]
