@@ -151,6 +151,7 @@ class _Builder:
         self.names: Counter = Counter()
         self.accounts: dict[str, dict] = {}
         self.backgrounds: list[F.Source] = []
+        self.places = F.places(self.rng)
 
     # -- helpers
     def name(self, base: str) -> str:
@@ -218,21 +219,21 @@ class _Builder:
         rng.shuffle(kinds)
         for k, kind in enumerate(kinds):
             if kind == "static-camera":  # a family window and a distractor window of one still camera
-                src = F.generated(rng, kind, 26.0, f"gen{k}-{kind}")
+                src = F.generated(rng, kind, 26.0, f"gen{k}-{kind}", self.places)
                 a, b = self.windows(src.duration, 2, 9, 11)
                 fams.append(_Footage(src.name, src, *a))
                 dis.append(_Footage(src.name + "-other", src, *b))
             else:
-                src = F.generated(rng, kind, round(rng.uniform(8, 16), 1), f"gen{k}-{kind}")
+                src = F.generated(rng, kind, round(rng.uniform(8, 16), 1), f"gen{k}-{kind}", self.places)
                 fams.append(_Footage(src.name, src, 0.0, src.duration))
         n_dis = 4 if self.quick else 12  # unrelated footage: look-alikes of the same generators, low detail first
         for k in range(n_dis):
             kind = F.LOW_DETAIL[k % len(F.LOW_DETAIL)] if k < n_dis // 2 else rng.choice(F.KINDS[:-1])
-            src = F.generated(rng, kind, round(rng.uniform(8, 14), 1), f"dis{k}-{kind}")
+            src = F.generated(rng, kind, round(rng.uniform(8, 14), 1), f"dis{k}-{kind}", self.places)
             dis.append(_Footage(src.name, src, 0.0, src.duration))
         for k in range(3):
-            self.backgrounds.append(F.generated(rng, rng.choice(("scenes", "life", "testsrc-motion", "sierpinski")),
-                                                24.0, f"bg{k}"))
+            self.backgrounds.append(F.generated(rng, rng.choice(("scenes", "life", "plasma", "cellauto")),
+                                                24.0, f"bg{k}", self.places))
         return fams, dis
 
     def windows(self, length: float, n: int, low: float, high: float) -> list[tuple[float, float]]:

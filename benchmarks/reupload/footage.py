@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import random
 import shutil
@@ -136,59 +137,80 @@ MANDELBROT_POINTS = ((-0.743643887037151, 0.131825904205330), (0.001643721971153
                      (-0.811531234045835, 0.201429611243366), (0.375000120061866, -0.216639388437713))
 
 
+def places(rng: random.Random) -> list[tuple[float, float]]:
+    """Mandelbrot places for one seed, each used once: the list above, then points on the main cardioid's
+    and the period-2 bulb's boundaries at least 0.15 apart, shuffled.  Two clips zooming into one place show
+    the same footage, which the ground truth would call unrelated."""
+    pts = list(MANDELBROT_POINTS)
+    for k in range(40):
+        t = 2 * math.pi * (k + 0.5) / 40
+        pts.append((0.5 * math.cos(t) - 0.25 * math.cos(2 * t), 0.5 * math.sin(t) - 0.25 * math.sin(2 * t)))
+    for k in range(12):
+        t = 2 * math.pi * (k + 0.5) / 12
+        pts.append((-1 + 0.25 * math.cos(t), 0.25 * math.sin(t)))
+    kept: list[tuple[float, float]] = []
+    for p in pts:
+        if all(math.hypot(p[0] - q[0], p[1] - q[1]) >= 0.15 for q in kept):
+            kept.append(p)
+    rng.shuffle(kept)
+    return kept
+
+
 def _c(rng: random.Random, dark: bool = False) -> str:
     top = 0x40 if dark else 0x100
     return "0x" + "".join(f"{rng.randrange(top):02x}" for _ in range(3))
 
 
-def _scenes(rng: random.Random, size: tuple[int, int], fps: int, seconds: float) -> str:
+def _scenes(rng: random.Random, size: tuple[int, int], fps: int, seconds: float, place) -> str:
     """Several generated scenes cut together (a different generator per scene)."""
     n = rng.randint(2, 4)
     per = seconds / n
-    kinds = rng.sample(["mandelbrot", "life", "cellauto", "testsrc-motion", "sierpinski"], n)
-    chains = [f"{GENERATORS[k](rng, size, fps, per)[:-len('[out]')]},trim=duration={per:.3f},setpts=PTS-STARTPTS,"
+    kinds = rng.sample(["mandelbrot", "life", "cellauto", "plasma"], n)
+    chains = [f"{GENERATORS[k](rng, size, fps, per, place)[:-len('[out]')]},trim=duration={per:.3f},setpts=PTS-STARTPTS,"
               f"format=yuv420p,setsar=1[p{j}]" for j, k in enumerate(kinds)]
     return ";".join(chains) + ";" + "".join(f"[p{j}]" for j in range(n)) + f"concat=n={n}:v=1:a=0[out]"
 
 
-def _mandelbrot(rng, size, fps, seconds) -> str:
-    x, y = rng.choice(MANDELBROT_POINTS)
-    s0 = rng.uniform(0.05, 0.5)
+def _mandelbrot(rng, size, fps, seconds, place) -> str:
+    x, y = place()
+    s0 = rng.uniform(0.02, 0.1)
     return (f"mandelbrot=s={size[0]}x{size[1]}:r={fps}:start_x={x}:start_y={y}:start_scale={s0:.4f}"
             f":end_scale={s0 * rng.uniform(0.05, 0.5):.5f}:end_pts={seconds:.1f}:maxiter={rng.choice((96, 160, 256))}"
             f":inner={rng.choice(('black', 'period', 'convergence', 'mincol'))},hue=h={rng.uniform(0, 360):.0f}[out]")
 
 
-def _life(rng, size, fps, seconds) -> str:
+def _life(rng, size, fps, seconds, place) -> str:
     return (f"life=s={size[0]}x{size[1]}:r={fps}:seed={rng.randrange(10**6)}:ratio={rng.uniform(0.1, 0.6):.2f}"
             f":mold={rng.randint(0, 40)}:life_color={_c(rng)}:death_color={_c(rng, True)}:mold_color={_c(rng)}"
             f":rule={rng.choice(('B3/S23', 'B36/S23', 'B3678/S34678', 'B34/S34', 'B2/S'))},scale={size[0]}:{size[1]}[out]")
 
 
-def _cellauto(rng, size, fps, seconds) -> str:
+def _cellauto(rng, size, fps, seconds, place) -> str:
     return (f"cellauto=s={size[0]}x{size[1]}:r={fps}:rule={rng.choice((18, 22, 30, 45, 57, 73, 90, 105, 110, 150))}"
             f":seed={rng.randrange(10**6)}:scroll={rng.choice((0, 1))}:random_fill_ratio={rng.uniform(0.2, 0.8):.2f},"
             f"colorchannelmixer=rr={rng.uniform(0.2, 1):.2f}:gg={rng.uniform(0.2, 1):.2f}:bb={rng.uniform(0.2, 1):.2f}[out]")
 
 
-def _testsrc_motion(rng, size, fps, seconds) -> str:
-    return (f"testsrc2=s={size[0]}x{size[1]}:r={fps},scroll=h={rng.uniform(-0.01, 0.01):.4f}"
-            f":v={rng.uniform(-0.01, 0.01):.4f},hue=H=t*{rng.uniform(5, 60):.1f}[out]")
+def _plasma(rng, size, fps, seconds, place) -> str:
+    """Smooth colour waves (sums of sines with random frequencies and phases): content no other clip has."""
+    w, h = size
+
+    def wave() -> str:
+        return (f"128+110*sin(X/{rng.uniform(8, 40):.1f}+Y/{rng.uniform(8, 40):.1f}*{rng.choice((-1, 1))}"
+                f"+T*{rng.uniform(0.3, 2.5):.2f}+{rng.uniform(0, 6.3):.2f})"
+                f"*cos(hypot(X-{rng.uniform(0, w):.0f},Y-{rng.uniform(0, h):.0f})/{rng.uniform(6, 30):.1f}"
+                f"-T*{rng.uniform(0.3, 2.5):.2f})")
+    return f"nullsrc=s={w}x{h}:r={fps},geq=r='{wave()}':g='{wave()}':b='{wave()}',format=yuv420p[out]"
 
 
-def _sierpinski(rng, size, fps, seconds) -> str:
-    return (f"sierpinski=s={size[0]}x{size[1]}:r={fps}:seed={rng.randrange(10**6)}:jump={rng.randint(1, 200)}"
-            f":type={rng.choice(('carpet', 'triangle'))},hue=h={rng.uniform(0, 360):.0f}[out]")
-
-
-def _gradients(rng, size, fps, seconds) -> str:
+def _gradients(rng, size, fps, seconds, place) -> str:
     n = rng.randint(2, 4)
     colours = ":".join(f"c{k}={_c(rng)}" for k in range(n))
     return (f"gradients=s={size[0]}x{size[1]}:r={fps}:{colours}:nb_colors={n}:speed={rng.uniform(0.003, 0.03):.4f}"
             f":type={rng.choice(('linear', 'radial', 'circular', 'spiral'))}:seed={rng.randrange(10**6)}[out]")
 
 
-def _night(rng, size, fps, seconds) -> str:
+def _night(rng, size, fps, seconds, place) -> str:
     """A dark street at night: a few moving lights, a still lamp, sensor noise."""
     w, h = size
     parts = [f"color=c=0x{rng.randrange(0x18):02x}{rng.randrange(0x18):02x}{rng.randrange(0x28):02x}:s={w}x{h}:r={fps},drawbox=x={rng.randrange(w)}:y={h // 3}:w=4:h=4"
@@ -206,7 +228,7 @@ def _night(rng, size, fps, seconds) -> str:
     return ";".join(parts)
 
 
-def _talking_head(rng, size, fps, seconds) -> str:
+def _talking_head(rng, size, fps, seconds, place) -> str:
     """A studio shot: still background, a head and shoulders that sway a little, a mouth that opens and closes."""
     w, h = size
     hw, hh = int(w * 0.2) // 2 * 2, int(h * 0.32) // 2 * 2
@@ -222,7 +244,7 @@ def _talking_head(rng, size, fps, seconds) -> str:
             f":enable='lt(mod(t*{rng.uniform(2, 5):.2f},1),0.5)',noise=alls=4:allf=t,format=yuv420p[out]")
 
 
-def _slides(rng, size, fps, seconds) -> str:
+def _slides(rng, size, fps, seconds, place) -> str:
     """Text slides: a few seconds each, plain backgrounds, a line or two of text."""
     w, h = size
     n = max(2, int(seconds // rng.uniform(2, 3.5)))
@@ -238,10 +260,10 @@ def _slides(rng, size, fps, seconds) -> str:
     return ";".join(chains) + ";" + "".join(f"[s{k}]" for k in range(n)) + f"concat=n={n}:v=1:a=0[out]"
 
 
-def _static_camera(rng, size, fps, seconds) -> str:
+def _static_camera(rng, size, fps, seconds, place) -> str:
     """A fixed camera: one still picture, sensor noise, a figure or two crossing now and then."""
     w, h = size
-    x, y = rng.choice(MANDELBROT_POINTS)
+    x, y = place()
     parts = [f"mandelbrot=s={w}x{h}:r={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.01, 0.1):.4f}"
              f":end_scale=0.5:end_pts=1000000:maxiter=128:inner=black,trim=end_frame=1,loop=loop=-1:size=1,"
              f"setpts=N/{fps}/TB,hue=s={rng.uniform(0.3, 1):.2f}[bg0]"]
@@ -256,17 +278,19 @@ def _static_camera(rng, size, fps, seconds) -> str:
     return ";".join(parts)
 
 
-GENERATORS = {"mandelbrot": _mandelbrot, "life": _life, "cellauto": _cellauto, "testsrc-motion": _testsrc_motion,
-              "sierpinski": _sierpinski, "gradients": _gradients, "night": _night, "talking-head": _talking_head,
+GENERATORS = {"mandelbrot": _mandelbrot, "life": _life, "cellauto": _cellauto, "plasma": _plasma, "gradients": _gradients, "night": _night, "talking-head": _talking_head,
               "slides": _slides, "static-camera": _static_camera}
 KINDS = ("scenes", *GENERATORS)
 LOW_DETAIL = ("gradients", "night", "talking-head", "slides")
 
 
-def generated(rng: random.Random, kind: str, seconds: float, label: str) -> Source:
-    """A generated clip of `kind`, parameters drawn from `rng`; cached under its graph's hash."""
+def generated(rng: random.Random, kind: str, seconds: float, label: str, unused_places: list) -> Source:
+    """A generated clip of `kind`, parameters drawn from `rng`; cached under its graph's hash.
+
+    Mandelbrot places are taken from `unused_places` (see `places`), so no two clips share one.
+    """
     size = rng.choice(SIZES)
     fps = rng.choice((15, 24, 25, 30))
-    graph = (_scenes if kind == "scenes" else GENERATORS[kind])(rng, size, fps, seconds)
+    graph = (_scenes if kind == "scenes" else GENERATORS[kind])(rng, size, fps, seconds, unused_places.pop)
     key = hashlib.sha256(f"{graph}\0{seconds:.3f}".encode()).hexdigest()[:12]
     return Source(label, MEDIA / "footage" / f"{kind}-{key}.mp4", round(seconds, 3), kind, graph)
