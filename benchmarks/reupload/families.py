@@ -416,9 +416,11 @@ def materialise(suite: Suite, log=print, workers: int = 2) -> None:
     """Render generated footage, then every item not on disk yet (cached under benchmarks/.cache/reupload2/)."""
     from concurrent.futures import ThreadPoolExecutor
 
-    for n, src in enumerate(s for s in suite.sources.values() if s.graph and not s.path.exists()):
-        log(f"  generating footage {src.name}")
-        src.render()
+    footage = [s for s in suite.sources.values() if s.graph and not s.path.exists()]
+    if footage:
+        log(f"  generating {len(footage)} footage clips")
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(lambda src: src.render(), footage))
     todo = [i for i in suite.items if i.recipe is not None and not i.path.exists()]
 
     def one(item: Item) -> str | None:
