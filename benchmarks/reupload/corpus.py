@@ -15,6 +15,7 @@ false match to a distractor also breaks "earliest".
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import zipfile
@@ -27,7 +28,8 @@ from . import transforms as T
 REPO = Path(__file__).resolve().parents[2]
 CACHE = REPO / "benchmarks" / ".cache"
 MEDIA = CACHE / "reupload"
-CHAIR = REPO.parent / "shared" / "data" / "threatexchange-chair" / "videos"
+# as benchmarks/corpora.py: the compact copy in tests/data unless PROVENANCE_CHAIR_DIR names another
+CHAIR = Path(os.environ.get("PROVENANCE_CHAIR_DIR") or REPO / "tests" / "data" / "threatexchange-chair")
 RELATED_OVERLAP = 1.0  # seconds of the same source footage that make two items related
 
 ORIGINALS_AT = datetime(2024, 1, 1, tzinfo=timezone.utc)
