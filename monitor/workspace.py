@@ -2,11 +2,15 @@
 
 Opened once per process (a command, the daemon, `provenance serve`) and handed
 to the job functions in `monitor.jobs`; the indexes are loaded on first use
-and kept current with what other processes store.
+and kept current with what other processes store.  Several threads of one
+process (the items of a poll) share a workspace: the indexes' loading and
+catching up is guarded by a lock (the index structures are not thread-safe),
+and the ingest transaction serialises matching and storing anyway.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -36,6 +40,7 @@ class Workspace:
     _indexes: dict[str, FrameIndex] | None = None  # stored frame view -> its index
     _marks: dict[str, int] = field(default_factory=dict)  # stored frame view -> last frames row id indexed
     _durations: _Durations | None = None
+    index_lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def open(cls, config: Config) -> Workspace:
@@ -56,7 +61,12 @@ class Workspace:
 
         Loaded on first use; afterwards each call reads only the frame rows stored
         since (by any process), so matching always sees everything committed.
+        Thread-safe: one thread at a time loads or catches up.
         """
+        with self.index_lock:
+            return self._caught_up_indexes()
+
+    def _caught_up_indexes(self) -> dict[str, FrameIndex]:
         if self._indexes is None:
             self._indexes = {}
             for view in stored_views():
@@ -87,9 +97,10 @@ class Workspace:
                 for r in self.repository.frames_for_media(media_id, self.settings_id)]
 
     def durations(self) -> _Durations:
-        if self._durations is None:
-            self._durations = _Durations(self.repository)
-        return self._durations
+        with self.index_lock:
+            if self._durations is None:
+                self._durations = _Durations(self.repository)
+            return self._durations
 
 
 class _Durations(dict):

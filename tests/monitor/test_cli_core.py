@@ -218,11 +218,11 @@ def test_db_commands_and_environment_settings(tmp_path, monkeypatch, database_ur
     monkeypatch.setenv("PROVENANCE_DB", database_url)
     runner = CliRunner()
     result = runner.invoke(cli, ["db", "upgrade"])
-    assert result.exit_code == 0 and "0004_motion_hashes" in result.stdout
+    assert result.exit_code == 0 and "0005_scale_out" in result.stdout
     result = runner.invoke(cli, ["db", "downgrade", "--yes"])
     assert result.exit_code == 0 and "base" in result.stdout
     result = runner.invoke(cli, ["db", "status"])  # migrates again on first use
-    assert result.exit_code == 0 and "0004_motion_hashes" in result.stdout
+    assert result.exit_code == 0 and "0005_scale_out" in result.stdout
 
 
 def test_unreachable_database_and_bad_config_are_setup_errors(tmp_path):

@@ -5,15 +5,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from monitor.runners.embedded import WatchJobs
-from monitor.jobs.poll import default_source
+from monitor.jobs.registry import JobContext, tick
 from storage import SqlRepository, open_database
 from tests.monitor.test_poll import Site, rfc822, site, workspace  # noqa: F401 (fixtures)
 
@@ -123,21 +121,21 @@ def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_pat
         assert earlier.finished_at <= later.started_at, "two polls of one watch overlapped"
 
 
-def test_refresh_follows_the_watches_table(workspace):
+def test_tick_claims_each_due_watch_once_per_interval(workspace):
     repo = workspace.repository
-    kept = repo.add_watch("https://example.org/a.rss", "rss", interval_seconds=60)
-    paused = repo.add_watch("https://example.org/b.rss", "rss", interval_seconds=60)
-    scheduler = BackgroundScheduler(timezone=UTC)  # never started: jobs only wait in it
-    jobs = WatchJobs(scheduler, workspace, default_source(workspace.config), halt=None, jitter_seconds=30)
-
-    jobs.refresh()
-    assert sorted(j.id for j in scheduler.get_jobs()) == [f"watch-{kept.id}", f"watch-{paused.id}"]
-    assert scheduler.get_job(f"watch-{kept.id}").trigger.jitter == 6  # capped to a tenth of the interval
-
+    often = repo.add_watch("https://example.org/a.rss", "rss", interval_seconds=60)
+    rarely = repo.add_watch("https://example.org/b.rss", "rss", interval_seconds=600)
+    paused = repo.add_watch("https://example.org/c.rss", "rss", interval_seconds=60)
     repo.set_watch_enabled(paused.id, False)
-    added = repo.add_watch("https://example.org/c.rss", "rss", interval_seconds=600)
-    repo.remove_watch(kept.id)
-    jobs.refresh()
+    deferred = []
+    context = JobContext(ws=workspace, source=None, defer=lambda name, **args: deferred.append((name, args)),
+                         holder="test", durable=False, stop=threading.Event())
 
-    assert [j.id for j in scheduler.get_jobs()] == [f"watch-{added.id}"]
-    assert scheduler.get_job(f"watch-{added.id}").trigger.interval.total_seconds() == 600
+    assert tick(context) == [often.id, rarely.id]
+    assert deferred == [("poll_watch", {"watch_id": often.id}), ("poll_watch", {"watch_id": rarely.id})]
+    assert tick(context) == []  # claimed: no other tick (thread, daemon, machine) polls them this interval
+
+    now = datetime.now(UTC)
+    next_often = repo.get_watch(often.id).next_poll_at
+    assert now + timedelta(seconds=50) < next_often <= now + timedelta(seconds=60 + 6)  # jitter: a tenth at most
+    assert [w.id for w in repo.claim_due_watches(now + timedelta(seconds=67))] == [often.id]

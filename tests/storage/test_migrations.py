@@ -34,7 +34,7 @@ def test_upgrade_then_downgrade_round_trip(database_url):
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0004_motion_hashes" == database.head_revision()
+        assert database.current_revision() == "0005_scale_out" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
         assert {"centre_hash", "overlay_masked", "motion_hash"} <= frame_columns(database)
 
@@ -105,7 +105,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0004_motion_hashes"
+    assert first.current_revision() == second.current_revision() == "0005_scale_out"
     first.dispose()
     second.dispose()
 
@@ -126,7 +126,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0004_motion_hashes"
+    assert Database(url).current_revision() == "0005_scale_out"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):
