@@ -46,6 +46,10 @@ class Workspace:
     def open(cls, config: Config) -> Workspace:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         database = open_database(config.db_url or default_database_url(config.data_dir))
+        if database.dialect == "postgresql":
+            from storage.queue_schema import ensure_queue_schema
+
+            ensure_queue_schema(database)  # the job queue's tables, as the migrations do ours
         repository = SqlRepository(database)
         settings = config.fingerprint_settings
         settings_id = repository.get_or_create_settings(settings.key(), settings.algorithm, settings.params())

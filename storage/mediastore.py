@@ -154,7 +154,7 @@ class MediaStore:
                 continue  # renamed or removed meanwhile
             rel = str(path.relative_to(self.data_dir).as_posix())
             if path.name.startswith(INCOMING_PREFIX):
-                if tagged_owner_alive(path.name) is False or old:
+                if tagged_owner_alive(path.name, INCOMING_PREFIX) is False or old:
                     path.unlink(missing_ok=True)
                     result.partial.append(rel)
             elif old and path.is_file():

@@ -43,9 +43,9 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def tagged_owner_alive(name: str) -> bool | None:
-    """For a name that contains a `file_tag`: whether its owner lives (None: untagged, or another host)."""
-    match = _TAG.search(name)
+def tagged_owner_alive(name: str, prefix: str) -> bool | None:
+    """For a name `<prefix><file_tag>...`: whether its owner lives (None: untagged, or another host)."""
+    match = _TAG.match(name[len(prefix):]) if name.startswith(prefix) else None
     if match is None or match["host"] != hostname():
         return None
     return pid_alive(int(match["pid"]))

@@ -69,7 +69,7 @@ def recover(ws: Workspace, holder: str | None = None) -> RecoveryReport:
     if workroot.is_dir():
         cutoff = time.time() - grace
         for path in workroot.iterdir():
-            alive = tagged_owner_alive(path.name)
+            alive = tagged_owner_alive(path.name, WORKDIR_PREFIX)
             try:
                 old = path.stat().st_mtime < cutoff
             except FileNotFoundError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -32,14 +33,15 @@ standby_retry_seconds = 1
 class Daemon:
     """A `provenance daemon` subprocess whose log goes to a file."""
 
-    def __init__(self, tmp_path: Path, db_url: str, name: str) -> None:
-        config = tmp_path / "daemon.toml"
-        config.write_text(DAEMON_CONFIG)
+    def __init__(self, tmp_path: Path, db_url: str, name: str, config_text: str = DAEMON_CONFIG,
+                 env: dict[str, str] | None = None) -> None:
+        config = tmp_path / f"{name}.toml"
+        config.write_text(config_text)
         self.log = tmp_path / f"{name}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", db_url, "--data-dir", str(tmp_path / "data"),
-             "--config", str(config), "daemon"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+            [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", db_url, "--data-dir",
+             str(tmp_path / "data"), "--config", str(config), "daemon"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"), env={**os.environ, **(env or {})})
 
     def text(self) -> str:
         text = self.log.read_text()
