@@ -141,3 +141,27 @@ def test_tick_claims_each_due_watch_once_per_interval(workspace):
     next_often = repo.get_watch(often.id).next_poll_at
     assert now + timedelta(seconds=50) < next_often <= now + timedelta(seconds=60 + 6)  # jitter: a tenth at most
     assert [w.id for w in repo.claim_due_watches(now + timedelta(seconds=67))] == [often.id]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # the embedded runner
+def test_standby_takes_over_at_once_when_the_active_daemon_is_killed(tmp_path, database_url, repo, site):
+    watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
+    first = Daemon(tmp_path, database_url, "first")
+    second = None
+    try:
+        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
+        second = Daemon(tmp_path, database_url, "second")
+        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+        first.kill()  # SIGKILL: no lock release, its heartbeat just stops
+        killed_at = time.monotonic()
+        wait_for(lambda: "lock acquired" in second.text(), what="the standby daemon to take over")
+        print(f"standby took over {time.monotonic() - killed_at:.1f} s after kill -9")  # lock_stale_seconds is 30
+        polls_before = len(repo.list_polls(watch.id))
+        wait_for(lambda: len(repo.list_polls(watch.id)) > polls_before, what="a poll by the second daemon")
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second:
+            second.kill()
+    assert "took the lock over from a dead daemon" in second.text()
+    assert all(p.status in ("ok", "interrupted") for p in repo.list_polls(watch.id))
