@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,18 @@ def plain_ytdlp(urls: list[str], target: Path) -> float:
     return time.perf_counter() - started
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # yt-dlp hangs up after probing: expected
+        pass
+
+
 class _DelayedHandler(SimpleHTTPRequestHandler):
     """Serves the clips after `delay` seconds each (a real site's latency), the feed at once."""
 
@@ -115,14 +128,16 @@ def scaling(args: argparse.Namespace) -> int:
 
     paths = clips(args.items)
     _DelayedHandler.delay = args.delay
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_DelayedHandler, directory=str(CACHE)))
+    server = _QuietServer(("127.0.0.1", 0), partial(_DelayedHandler, directory=str(CACHE)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     write_feed(paths, base)
     admin = sa.create_engine(args.pg_admin, isolation_level="AUTOCOMMIT")
     rates: dict[int, float] = {}
+    cpu: dict[int, float] = {}
     try:
         for workers in args.workers:
+            cpu_before = _children_cpu()
             name = f"prov_bench_{uuid.uuid4().hex[:12]}"
             with admin.connect() as connection:
                 connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
@@ -157,20 +172,23 @@ def scaling(args: argparse.Namespace) -> int:
                     daemon.terminate()
                 for daemon in daemons:
                     daemon.wait(60)
+                cpu[workers] = _children_cpu() - cpu_before
                 with admin.connect() as connection:
                     connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         server.shutdown()
         admin.dispose()
     print()
-    print(f"poll throughput on PostgreSQL through the job queue: {len(paths)} clips (3 s, 160x120), each download "
-          f"answered after {args.delay:.1f} s; {os.cpu_count()} CPUs, Python {platform.python_version()}")
+    print(f"poll throughput on PostgreSQL through the job queue: {len(paths)} clips (3 s, 160x120), each request "
+          f"for a clip answered after {args.delay:.1f} s; {os.cpu_count()} CPUs (load average "
+          f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}")
     print()
-    print("| queue workers (daemons) | items/min | ratio to 1 worker |")
-    print("|---:|---:|---:|")
+    print("| queue workers (daemons) | items/min | ratio to 1 worker | daemons' CPU s per item |")
+    print("|---:|---:|---:|---:|")
     one = rates.get(1)
     for workers, rate in rates.items():
-        print(f"| {workers} | {rate:.0f} | {rate / one:.2f}x |" if one else f"| {workers} | {rate:.0f} | |")
+        ratio = f"{rate / one:.2f}x" if one else ""
+        print(f"| {workers} | {rate:.0f} | {ratio} | {cpu[workers] / len(paths):.2f} |")
     return 0
 
 

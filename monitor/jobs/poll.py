@@ -309,6 +309,9 @@ def ingest_item(ws: Workspace, watch_id: int, item: ListedItem | Mapping[str, An
             _download_and_ingest(ws, watch_id, item, source, result)
         except ITEM_ERRORS as exc:
             result.outcome, result.error = "failed", " ".join(str(exc).split()) or type(exc).__name__
+        except Exception as exc:  # a bug on one odd item must not leave its poll waiting for it forever
+            log.exception("item failed unexpectedly %s", kv(watch=watch_id, url=item.url))
+            result.outcome, result.error = "failed", f"unexpected error: {' '.join(str(exc).split())[:300]}"
     _count(ws, watch_id, item, poll_id, now, result)
     failpoint("after-item-recorded")
     return result
