@@ -8,12 +8,13 @@ plain yt-dlp download of the same items (our overhead over the bare fetch).
     python benchmarks/poll_throughput.py [--items 50] [--db URL]
 
 With --scaling, the same items on PostgreSQL through the job queue: 1, 2 and
-4 `provenance daemon` processes (one queue worker each) share a watch whose
-server answers every download after a realistic delay (1 s), and the figure
+4 queue workers (threads of one `provenance daemon`, or with --layout
+processes one daemon process each) share a watch whose server answers every
+request for a clip after a realistic delay (1 s), and the figure
 is items per minute from the watch being added to the last item stored,
 with the ratio to one worker measured in the same run:
 
-    python benchmarks/poll_throughput.py --scaling [--items 24] [--delay 1.0] [--pg-admin URL]
+    python benchmarks/poll_throughput.py --scaling [--layout threads|processes] [--items 24] [--delay 1.0]
 
 Clips are generated once (3 s, 160x120, distinct scenes per seed) and cached
 under benchmarks/.cache/; each run uses a fresh temporary data dir (and, for
@@ -114,7 +115,7 @@ concurrent_per_domain = 8
 
 [daemon]
 runner = "queue"
-workers = 1
+workers = {workers}
 jitter_seconds = 0
 refresh_seconds = 1
 """
@@ -146,17 +147,18 @@ def scaling(args: argparse.Namespace) -> int:
             try:
                 with tempfile.TemporaryDirectory(prefix="provenance-bench-") as tmp:
                     config = Path(tmp) / "bench.toml"
-                    config.write_text(SCALING_CONFIG)
+                    processes = workers if args.layout == "processes" else 1
+                    config.write_text(SCALING_CONFIG.format(workers=workers // processes))
                     database = open_database(url)
                     repo = SqlRepository(database)
                     command = [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", url,
                                "--data-dir", str(Path(tmp) / "data"), "--config", str(config)]
                     subprocess.run([*command, "db", "upgrade"], check=True, capture_output=True)
-                    logs = [open(Path(tmp) / f"daemon-{k}.log", "w") for k in range(workers)]
+                    logs = [open(Path(tmp) / f"daemon-{k}.log", "w") for k in range(processes)]
                     daemons = [subprocess.Popen([*command, "daemon"], stdout=subprocess.DEVNULL, stderr=log,
                                                 cwd=ROOT) for log in logs]
                     while any("queue worker started" not in (Path(tmp) / f"daemon-{k}.log").read_text()
-                              for k in range(workers)):
+                              for k in range(processes)):
                         time.sleep(0.2)
                     started = time.perf_counter()
                     repo.add_watch(f"{base}/feed.rss", "rss", interval_seconds=3600)
@@ -183,7 +185,8 @@ def scaling(args: argparse.Namespace) -> int:
           f"for a clip answered after {args.delay:.1f} s; {os.cpu_count()} CPUs (load average "
           f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}")
     print()
-    print("| queue workers (daemons) | items/min | ratio to 1 worker | daemons' CPU s per item |")
+    where = "one daemon process each" if args.layout == "processes" else "threads of one daemon"
+    print(f"| queue workers ({where}) | items/min | ratio to 1 worker | daemons' CPU s per item |")
     print("|---:|---:|---:|---:|")
     one = rates.get(1)
     for workers, rate in rates.items():
@@ -199,6 +202,8 @@ def main() -> int:
     parser.add_argument("--scaling", action="store_true", help="1, 2, 4 queue workers on PostgreSQL")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--delay", type=float, default=1.0, help="seconds before each download is answered")
+    parser.add_argument("--layout", choices=["threads", "processes"], default="threads",
+                        help="the workers as threads of one daemon, or one daemon process per worker")
     parser.add_argument("--pg-admin", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
                         help="a PostgreSQL server where the benchmark may create databases")
     args = parser.parse_args()

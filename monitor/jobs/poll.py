@@ -50,7 +50,7 @@ from monitor.sources import ClaimedTime, DownloadedItem, ListedItem, Source, Sou
 from monitor.workspace import Workspace
 from storage import NotFound, StorageError
 from storage.failpoints import failpoint
-from storage.processes import file_tag
+from storage.processes import file_tag, holder_id
 from storage.records import WatchRecord
 
 log = logging.getLogger("provenance.poll")
@@ -177,7 +177,7 @@ def poll_watch(ws: Workspace, watch: WatchRecord | int, source: Source | None = 
         watch = found
     source = source or default_source(ws.config)
     now = now or datetime.now(UTC)
-    poll = repo.start_poll(watch.id, holder)
+    poll = repo.start_poll(watch.id, holder or holder_id())  # a holder, so a dead one's poll can be closed
     failpoint("poll-started")
     summary = PollSummary(watch=watch, poll_id=poll.id, status="running")
     log.info("poll started %s", kv(watch=watch.id, poll=poll.id, url=watch.url))
