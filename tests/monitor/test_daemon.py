@@ -1,4 +1,5 @@
-"""`provenance daemon` as a real process: scheduled polls, clean SIGTERM, one scheduler per database."""
+"""`provenance daemon` with the embedded runner as a real process: scheduled polls, clean SIGTERM, one daemon per
+database with a standby, on SQLite and (forced by `[daemon] runner`) PostgreSQL; the queue runner is in test_queue."""
 
 from __future__ import annotations
 
@@ -18,15 +19,16 @@ from tests.monitor.test_poll import Site, rfc822, site, workspace  # noqa: F401 
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON_CONFIG = """
-[ytdlp]
-retries = 0
-socket_timeout = 5
-
 [daemon]
+runner = "embedded"
 jitter_seconds = 0
 refresh_seconds = 1
 lock_stale_seconds = 30
 standby_retry_seconds = 1
+
+[ytdlp]
+retries = 0
+socket_timeout = 5
 """
 
 
