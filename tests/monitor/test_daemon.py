@@ -167,3 +167,31 @@ def test_standby_takes_over_at_once_when_the_active_daemon_is_killed(tmp_path, d
             second.kill()
     assert "took the lock over from a dead daemon" in second.text()
     assert all(p.status in ("ok", "interrupted") for p in repo.list_polls(watch.id))
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_hanging_site_does_not_stall_the_other_watches(tmp_path, database_url, repo, site, tiny_clips):
+    from tests.monitor.test_queue import slow_clip
+
+    hanging, release = threading.Event(), threading.Event()
+    stuck = slow_clip(site, "/stuck.mp4", tiny_clips["life"].read_bytes(), delay=0.0, started=hanging, hold=release)
+    other = Site(site.server)  # the same host: the per-site limit must not hold it up either (limit 2 here)
+    fine = other.file("/fine.mp4", tiny_clips["testsrc2"])
+    slow = repo.add_watch(site.rss("/stuck.rss", [("stuck", rfc822(datetime(2024, 3, 1, tzinfo=UTC)), stuck)]),
+                          "rss", interval_seconds=3600)
+    repo.add_watch(other.rss("/fine.rss", [("fine", rfc822(datetime(2024, 3, 2, tzinfo=UTC)), fine)]), "rss",
+                   interval_seconds=3600)
+    daemon = Daemon(tmp_path, database_url, "daemon", DAEMON_CONFIG + "concurrent_per_domain = 2\n")
+    try:
+        assert hanging.wait(60), "the hanging download never started"
+        wait_for(lambda: repo.get_post_by_archive_key(f"generic {fine}"), timeout=60,
+                 what="the other watch's item while the first one hangs")
+        assert repo.get_post_by_archive_key(f"generic {stuck}") is None
+        # the hanging one ends by itself: socket_timeout, recorded as failed, retried on a later poll
+        state = wait_for(lambda: repo.get_watch_item(slow.id, f"generic {stuck}"), timeout=60,
+                         what="the hanging item to time out")
+        assert state.status == "failed" and "timed out" in state.last_error
+        assert daemon.stop(timeout=60) == 0
+    finally:
+        release.set()
+        daemon.kill()
