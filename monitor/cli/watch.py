@@ -309,20 +309,23 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
 
 @click.command("daemon")
 @click.option("--exit-if-locked", is_flag=True,
-              help="Exit (code 1) when another daemon schedules this database, instead of waiting as standby.")
+              help="Embedded runner: exit (code 1) when another daemon works on this database, instead of "
+                   "waiting as standby.")
 @pass_app
 def daemon(app: App, exit_if_locked: bool) -> None:
     """Poll every enabled watch on its schedule until stopped (SIGTERM or Ctrl-C).
 
     Watches added, paused or removed meanwhile are picked up without a
-    restart. One daemon per database schedules; another one started on the
-    same database waits as standby and takes over when the first stops.
-    Stopping lets the item in hand finish, so nothing is half-stored.
+    restart. On SQLite one daemon per database works; another one started on
+    the same database waits as standby and takes over when the first stops
+    or dies. On PostgreSQL any number of daemons, on any number of machines,
+    share the polls and items through the job queue (`[daemon] runner`
+    chooses). Stopping lets the items in hand finish, so nothing is half-stored.
 
     \b
     Example:
       provenance -v daemon
-      provenance --db postgresql://provenance@db/provenance daemon --exit-if-locked
+      provenance --db postgresql://provenance@db/provenance daemon
     """
     from monitor.config import ConfigError
     from monitor.runners.embedded import LockHeld, run_daemon, stop_on_signals
