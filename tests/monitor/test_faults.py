@@ -18,14 +18,13 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from monitor.config import load_config
 from monitor.jobs.recovery import recover
 from monitor.workspace import Workspace
 from storage.failpoints import ENV, ITEM_STEPS, POLL_STEPS
-from tests.monitor.test_poll import Site, rfc822, site  # noqa: F401 (fixtures)
+from tests.monitor.test_poll import rfc822, site  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULT_CONFIG = """

@@ -69,7 +69,7 @@ def test_polls_of_other_hosts_die_by_silence():
 
 def test_site_pool_runs_other_sites_while_one_is_slow():
     pool = SitePool(workers=2, per_site=1)
-    release, fast_done = threading.Event(), threading.Event()
+    release = threading.Event()
     running = {"slow": 0, "peak": 0}
     lock = threading.Lock()
 

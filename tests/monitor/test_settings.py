@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from monitor.cli.main import cli
 from monitor.jobs.poll import poll_watch
-from tests.monitor.test_poll import CountingSource, Site, rfc822, site, workspace  # noqa: F401 (fixtures)
+from tests.monitor.test_poll import CountingSource, rfc822, site, workspace  # noqa: F401 (fixtures)
 
 
 def run(*args: str):
