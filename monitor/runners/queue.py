@@ -14,10 +14,8 @@ home-made.  How the promises are kept:
 * items of a poll are ingested in parallel: each is its own job, taken by
   whichever worker is free on any machine (`[daemon] workers` per daemon);
 * politeness: an item job's `lock` is one of `[ytdlp] concurrent_per_domain`
-  slots of its site (chosen by the item), so no more items than that run at
-  once per site, across every daemon, no worker waits on a busy site, and an
-  item queued again by a later poll waits for the first copy (then finds it
-  stored, without downloading);
+  slots of its site, taken in turn, so no more items than that run at once
+  per site, across every daemon, and no worker waits on a busy site;
 * retries with backoff: a job that raises (the database went away, a bug) is
   retried up to `[daemon] job_attempts` times, waiting exponentially longer;
   item failures are not raised but recorded with their own backoff;
@@ -30,7 +28,7 @@ home-made.  How the promises are kept:
 from __future__ import annotations
 
 import asyncio
-import hashlib
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -83,6 +81,8 @@ class QueueRunner(JobRunner):
         self.app = procrastinate.App(connector=procrastinate.PsycopgConnector(
             conninfo=conninfo(config.db_url), min_size=1, max_size=self.workers + 4))
         self.context: JobContext | None = None
+        self._slots: dict[str, itertools.count] = {}
+        self._slots_lock = threading.Lock()
         retry = procrastinate.RetryStrategy(max_attempts=int(settings["job_attempts"]), exponential_wait=2)
         for job in JOBS.values():
             self.app.task(name=job.name, queue=QUEUE, retry=retry, pass_context=False)(self._task_body(job))
@@ -100,12 +100,13 @@ class QueueRunner(JobRunner):
     def _options(self, job: Job, args: dict[str, Any]) -> dict[str, Any]:
         options: dict[str, Any] = {}
         if job.site:
-            # one of `per_site` lock slots of the site: at most that many of its items run at once, anywhere;
-            # the slot follows the job's own lock key, so the same item queued twice runs once, then the
-            # copy finds it stored
-            key = job.lock(**args) if job.lock else repr(sorted(args.items()))
-            slot = int(hashlib.sha1(key.encode()).hexdigest(), 16) % self.per_site
-            options["lock"] = f"site {job.site(**args)} {slot}"
+            # one of `per_site` lock slots of the site, taken in turn: at most that many of its items run at
+            # once, anywhere, and the items of a poll spread evenly over the slots (a copy of an item queued
+            # again by a later poll finds it stored before downloading, or at the latest when storing)
+            site = job.site(**args)
+            with self._slots_lock:
+                slot = next(self._slots.setdefault(site, itertools.count())) % self.per_site
+            options["lock"] = f"site {site} {slot}"
         elif job.lock:
             options["lock"] = job.lock(**args)
             options["queueing_lock"] = f"queued {options['lock']}"
