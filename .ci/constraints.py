@@ -19,20 +19,23 @@ def _key(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def closure(name: str, extras: tuple[str, ...] = (), seen: dict[str, str] | None = None) -> dict[str, str]:
+def closure(name: str, extras: tuple[str, ...] = (), seen: dict[str, str] | None = None,
+            visited: set[tuple[str, tuple[str, ...]]] | None = None) -> dict[str, str]:
     seen = {} if seen is None else seen
+    visited = set() if visited is None else visited
     try:
         dist = distribution(name)
     except PackageNotFoundError:
         return seen
-    if _key(name) in seen:
+    if (_key(name), extras) in visited:  # a package seen before with other extras is visited again for these
         return seen
+    visited.add((_key(name), extras))
     seen[_key(name)] = dist.version
     for text in dist.requires or []:
         req = Requirement(text)
         if req.marker and not any(req.marker.evaluate({"extra": e}) for e in (*extras, "")):
             continue
-        closure(req.name, tuple(req.extras), seen)
+        closure(req.name, tuple(sorted(req.extras)), seen, visited)
     return seen
 
 

@@ -7,17 +7,34 @@ plain yt-dlp download of the same items (our overhead over the bare fetch).
 
     python benchmarks/poll_throughput.py [--items 50] [--db URL]
 
+With --scaling, the same items on PostgreSQL through the job queue: 1, 2 and
+4 queue workers (threads of one `provenance daemon`, or with --layout
+processes one daemon process each) share a watch whose server answers every
+request for a clip after a realistic delay (1 s), and the figure
+is items per minute from the watch being added to the last item stored,
+with the ratio to one worker measured in the same run:
+
+    python benchmarks/poll_throughput.py --scaling [--layout threads|processes] [--items 24] [--delay 1.0]
+
 Clips are generated once (3 s, 160x120, distinct scenes per seed) and cached
-under benchmarks/.cache/; each run uses a fresh temporary data dir.
+under benchmarks/.cache/; each run uses a fresh temporary data dir (and, for
+--scaling, a fresh PostgreSQL database on the --pg-admin server).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import resource
+import subprocess
 import sys
 import tempfile
+import threading
 import time
+import uuid
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,11 +82,135 @@ def plain_ytdlp(urls: list[str], target: Path) -> float:
     return time.perf_counter() - started
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:  # yt-dlp hangs up after probing: expected
+        pass
+
+
+class _DelayedHandler(SimpleHTTPRequestHandler):
+    """Serves the clips after `delay` seconds each (a real site's latency), the feed at once."""
+
+    delay = 1.0
+
+    def do_GET(self) -> None:
+        if self.path.endswith(".mp4"):
+            time.sleep(self.delay)
+        super().do_GET()
+
+    def log_message(self, format: str, *args) -> None:
+        pass
+
+
+SCALING_CONFIG = """
+[ytdlp]
+retries = 0
+concurrent_per_domain = 8
+
+[daemon]
+runner = "queue"
+workers = {workers}
+jitter_seconds = 0
+refresh_seconds = 1
+"""
+
+
+def scaling(args: argparse.Namespace) -> int:
+    """Items per minute with 1, 2 and 4 queue workers (one daemon process each) on PostgreSQL."""
+    import sqlalchemy as sa
+
+    from storage import SqlRepository, open_database
+
+    paths = clips(args.items)
+    _DelayedHandler.delay = args.delay
+    server = _QuietServer(("127.0.0.1", 0), partial(_DelayedHandler, directory=str(CACHE)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    write_feed(paths, base)
+    admin = sa.create_engine(args.pg_admin, isolation_level="AUTOCOMMIT")
+    rates: dict[int, float] = {}
+    cpu: dict[int, float] = {}
+    try:
+        for workers in args.workers:
+            cpu_before = _children_cpu()
+            name = f"prov_bench_{uuid.uuid4().hex[:12]}"
+            with admin.connect() as connection:
+                connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+            url = admin.url.set(database=name).render_as_string(hide_password=False)
+            daemons = []
+            try:
+                with tempfile.TemporaryDirectory(prefix="provenance-bench-") as tmp:
+                    config = Path(tmp) / "bench.toml"
+                    processes = workers if args.layout == "processes" else 1
+                    config.write_text(SCALING_CONFIG.format(workers=workers // processes))
+                    database = open_database(url)
+                    repo = SqlRepository(database)
+                    command = [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", url,
+                               "--data-dir", str(Path(tmp) / "data"), "--config", str(config)]
+                    subprocess.run([*command, "db", "upgrade"], check=True, capture_output=True)
+                    logs = [open(Path(tmp) / f"daemon-{k}.log", "w") for k in range(processes)]
+                    daemons = [subprocess.Popen([*command, "daemon"], stdout=subprocess.DEVNULL, stderr=log,
+                                                cwd=ROOT) for log in logs]
+                    while any("queue worker started" not in (Path(tmp) / f"daemon-{k}.log").read_text()
+                              for k in range(processes)):
+                        time.sleep(0.2)
+                    started = time.perf_counter()
+                    repo.add_watch(f"{base}/feed.rss", "rss", interval_seconds=3600)
+                    while len(repo.list_posts()) < len(paths):
+                        time.sleep(0.2)
+                    seconds = time.perf_counter() - started
+                    database.dispose()
+                    rates[workers] = len(paths) / seconds * 60
+                    print(f"{workers} worker(s): {len(paths)} items in {seconds:.1f} s, "
+                          f"{rates[workers]:.0f} items/min", flush=True)
+            finally:
+                for daemon in daemons:
+                    daemon.terminate()
+                for daemon in daemons:
+                    daemon.wait(60)
+                cpu[workers] = _children_cpu() - cpu_before
+                with admin.connect() as connection:
+                    connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        server.shutdown()
+        admin.dispose()
+    print()
+    print(f"poll throughput on PostgreSQL through the job queue: {len(paths)} clips (3 s, 160x120), each request "
+          f"for a clip answered after {args.delay:.1f} s; {os.cpu_count()} CPUs (load average "
+          f"{os.getloadavg()[0]:.1f}), Python {platform.python_version()}")
+    print()
+    where = "one daemon process each" if args.layout == "processes" else "threads of one daemon"
+    print(f"| queue workers ({where}) | items/min | ratio to 1 worker | daemons' CPU s per item |")
+    print("|---:|---:|---:|---:|")
+    one = rates.get(1)
+    for workers, rate in rates.items():
+        ratio = f"{rate / one:.2f}x" if one else ""
+        print(f"| {workers} | {rate:.0f} | {ratio} | {cpu[workers] / len(paths):.2f} |")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--items", type=int, default=50)
+    parser.add_argument("--items", type=int, default=None, help="clips in the feed (50; 24 with --scaling)")
     parser.add_argument("--db", help="database URL (default: SQLite in the temporary data dir)")
+    parser.add_argument("--scaling", action="store_true", help="1, 2, 4 queue workers on PostgreSQL")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--delay", type=float, default=1.0, help="seconds before each download is answered")
+    parser.add_argument("--layout", choices=["threads", "processes"], default="threads",
+                        help="the workers as threads of one daemon, or one daemon process per worker")
+    parser.add_argument("--pg-admin", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                        help="a PostgreSQL server where the benchmark may create databases")
     args = parser.parse_args()
+    if args.scaling:
+        args.items = args.items or 24
+        return scaling(args)
+    args.items = args.items or 50
     paths = clips(args.items)
     server = serve(CACHE)
     base = f"http://127.0.0.1:{server.server_address[1]}"

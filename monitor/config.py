@@ -4,6 +4,12 @@ The repository's `config.toml` documents every setting with its default; a
 missing file or a missing key means the default.  The database URL, the data
 directory and the config file itself also come from `PROVENANCE_DB`,
 `PROVENANCE_DATA_DIR` and `PROVENANCE_CONFIG`.
+
+Everything is checked when the settings load, before any work starts: an
+unknown key, a value of the wrong type or out of range, a database that is
+neither SQLite nor PostgreSQL, a data directory that cannot hold data.  Each
+problem is one line of the `ConfigError`, so a daemon never crashes mid-poll
+on a typo.
 """
 
 from __future__ import annotations
@@ -20,7 +26,11 @@ from fingerprints.model import FingerprintSettings
 
 
 class ConfigError(Exception):
-    pass
+    """Unusable settings: one line per problem, each saying what to fix."""
+
+    def __init__(self, problems: str | list[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
 
 
 DEFAULTS: dict[str, Any] = {
@@ -36,10 +46,32 @@ DEFAULTS: dict[str, Any] = {
     },
     "watch": {"default_interval": "30m"},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
-    "daemon": {"jitter_seconds": 30, "refresh_seconds": 10, "lock_stale_seconds": 120, "standby_retry_seconds": 5},
+    "daemon": {"runner": "auto", "workers": 4, "jitter_seconds": 30, "refresh_seconds": 10,
+               "lock_stale_seconds": 120, "standby_retry_seconds": 5, "sweep_seconds": 3600,
+               "orphan_grace_seconds": 3600, "job_attempts": 5, "stalled_worker_seconds": 30},
     "revisit": {"schedule": ["1h until 1d", "1d until 30d", "7d"], "max_per_run": 0},
     "evidence": {"tsa_url": "", "tsa_ca_file": "", "tsa_timeout": 30, "frames_per_appearance": 6},
 }
+
+RUNNERS = ("auto", "embedded", "queue")
+# (section, key) -> (lowest, highest) allowed; None: no bound.  Other numbers must be >= 0.
+RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
+    ("ytdlp", "concurrent_per_domain"): (1, 64),
+    ("ytdlp", "retries"): (0, 100),
+    ("ytdlp", "socket_timeout"): (0.1, 3600),
+    ("poll", "retry_base_seconds"): (1, None),
+    ("poll", "retry_max_seconds"): (1, None),
+    ("daemon", "workers"): (1, 64),
+    ("daemon", "refresh_seconds"): (1, 59),
+    ("daemon", "lock_stale_seconds"): (3, None),
+    ("daemon", "standby_retry_seconds"): (0.1, None),
+    ("daemon", "sweep_seconds"): (1, None),
+    ("daemon", "job_attempts"): (1, 100),
+    ("daemon", "stalled_worker_seconds"): (3, None),
+}
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {("daemon", "runner"): RUNNERS}
+DATABASE_SCHEMES = ("sqlite", "postgresql", "postgres", "postgresql+psycopg")
+SYSTEM_TREES = (Path("/proc"), Path("/sys"), Path("/dev"))
 
 
 def default_data_dir() -> Path:
@@ -51,17 +83,96 @@ def default_data_dir() -> Path:
 _OPEN_SECTIONS = ("fingerprint", "matching", "ytdlp")
 
 
-def _merge(base: dict, extra: dict, where: str = "") -> dict:
+def _merge(base: dict, extra: dict, problems: list[str], where: str = "") -> dict:
     out = copy.deepcopy(base)
     for key, value in extra.items():
         name = f"{where}.{key}" if where else key
-        if isinstance(out.get(key), dict) and isinstance(value, dict):
-            out[key] = _merge(out[key], value, name)
+        if isinstance(out.get(key), dict):
+            if isinstance(value, dict):
+                out[key] = _merge(out[key], value, problems, name)
+            else:
+                problems.append(f"[{name}] must be a table of settings, got {value!r}")
         elif key in out or where in _OPEN_SECTIONS:
             out[key] = value
         else:
-            raise ConfigError(f"unknown setting '{name}' in the config file: see config.toml for the list")
+            problems.append(f"unknown setting '{name}' in the config file: see config.toml for the list")
     return out
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}.get(
+        type(value), type(value).__name__)
+
+
+def _check_value(section: str, key: str, value: Any, default: Any) -> str | None:
+    """Why `value` cannot stand where `default` is, or None."""
+    name = f"[{section}] {key}"
+    numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+    if numeric:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+                (isinstance(default, int) and not isinstance(value, int)):
+            return f"{name} must be {_type_name(default)}, got {value!r}"
+        low, high = RANGES.get((section, key), (0, None))
+        if low is not None and value < low:
+            return f"{name} must be at least {low}, got {value!r}"
+        if high is not None and value > high:
+            return f"{name} must be at most {high}, got {value!r}"
+        return None
+    if not isinstance(value, type(default)):
+        return f"{name} must be {_type_name(default)}, got {value!r}"
+    choices = CHOICES.get((section, key))
+    if choices and value not in choices:
+        return f"{name} must be one of {', '.join(choices)}, got {value!r}"
+    return None
+
+
+def _check_values(raw: dict[str, Any]) -> list[str]:
+    problems = []
+    for section, defaults in DEFAULTS.items():
+        values = raw.get(section)
+        if not isinstance(values, dict):
+            continue
+        if section in ("fingerprint", "matching"):
+            cls = FingerprintSettings if section == "fingerprint" else MatchParams
+            defaults = {f.name: f.default for f in cls.__dataclass_fields__.values()}
+        for key, value in values.items():
+            if key in defaults:
+                if problem := _check_value(section, key, value, defaults[key]):
+                    problems.append(problem)
+    return problems
+
+
+def check_database_url(url: str) -> str | None:
+    """Why `url` is not a database this service runs on (SQLite or PostgreSQL), or None."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme:
+        return (f"database URL {url!r} is not a URL; write sqlite:////path/to/provenance.db or "
+                "postgresql://user@host:5432/provenance (--db or PROVENANCE_DB)")
+    if scheme.lower() not in DATABASE_SCHEMES:
+        return (f"database URL scheme {scheme!r} is not supported: only SQLite (sqlite:///PATH) and "
+                "PostgreSQL (postgresql://user@host/db) are (--db or PROVENANCE_DB)")
+    if scheme.lower() == "sqlite" and not rest.startswith("/"):
+        return f"SQLite URL {url!r} names no file; write sqlite:////absolute/path/provenance.db"
+    return None
+
+
+def check_data_dir(path: Path) -> str | None:
+    """Why `path` cannot hold the media store and database, or None (it need not exist yet)."""
+    for tree in SYSTEM_TREES:
+        if path == tree or path.is_relative_to(tree):
+            return f"data dir {path} is inside {tree}, a system tree; choose a directory of your own (--data-dir)"
+    existing = path
+    while not existing.exists():
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is not a directory" if existing == path else f"cannot be made: {existing} is not a directory"
+        return f"data dir {path} {what}; choose a directory (--data-dir or PROVENANCE_DATA_DIR)"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        which = "is" if existing == path else f"would be made in {existing}, which is"
+        return f"data dir {path} {which} not writable by this user; choose another (--data-dir)"
+    return None
 
 
 @dataclass
@@ -101,14 +212,18 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
     config_file = config_file or os.environ.get("PROVENANCE_CONFIG") or None
     raw = copy.deepcopy(DEFAULTS)
     source = None
+    problems: list[str] = []
     if config_file:
         source = Path(config_file).expanduser()
         if not source.is_file():
             raise ConfigError(f"config file not found: {source} (check --config or PROVENANCE_CONFIG)")
         try:
-            raw = _merge(raw, tomllib.loads(source.read_text(encoding="utf-8")))
-        except tomllib.TOMLDecodeError as exc:
+            raw = _merge(raw, tomllib.loads(source.read_text(encoding="utf-8")), problems)
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"config file {source} is not valid TOML: {exc}") from exc
+    problems += _check_values(raw)
+    if problems:
+        raise ConfigError([f"{source}: {p}" for p in problems])
     chosen_dir = data_dir or os.environ.get("PROVENANCE_DATA_DIR") or raw["storage"]["data_dir"]
     resolved_dir = Path(chosen_dir).expanduser() if chosen_dir else default_data_dir()
     if source is not None and chosen_dir and not Path(chosen_dir).expanduser().is_absolute() and not data_dir \
@@ -116,13 +231,22 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
         resolved_dir = source.parent / resolved_dir  # relative paths in a config file are relative to it
     url = db_url or os.environ.get("PROVENANCE_DB") or raw["storage"]["db"] or None
     config = Config(data_dir=resolved_dir.resolve(), db_url=url, raw=raw, source=source)
-    config.fingerprint_settings  # validate early: a typo should fail now, not mid-poll
-    config.match_params
+    if url and (problem := check_database_url(url)):
+        problems.append(problem)
+    if problem := check_data_dir(config.data_dir):
+        problems.append(problem)
+    for built in ("fingerprint_settings", "match_params"):
+        try:
+            getattr(config, built)
+        except (ConfigError, TypeError, ValueError) as exc:
+            problems.append(str(exc))
     if config.ytdlp != DEFAULTS["ytdlp"]:  # checking needs yt-dlp, a slow import: only for custom values
         from monitor.sources.ytdlp import ytdlp_options
 
         try:
             ytdlp_options(config.ytdlp)
         except ValueError as exc:
-            raise ConfigError(f"[ytdlp]: {exc}") from exc
+            problems.append(f"[ytdlp]: {exc}")
+    if problems:
+        raise ConfigError(problems)
     return config

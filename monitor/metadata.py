@@ -45,11 +45,40 @@ def safe_link(path: Path) -> Iterator[Path]:
 
 
 class ExiftoolReader:
-    """One long-lived exiftool process (perl starts slowly), shared by a workspace's jobs."""
+    """One long-lived exiftool process (perl starts slowly), shared by a workspace's jobs and threads.
+
+    pyexiftool asks Linux to SIGTERM exiftool when the *thread* that started
+    it ends (PR_SET_PDEATHSIG), so the process is started from an owner
+    thread of its own that lives until `close`, not from whichever pool
+    thread happened to read first.
+    """
 
     def __init__(self) -> None:
         self._tool: exiftool.ExifToolHelper | None = None
         self._lock = threading.Lock()
+        self._owner_done = threading.Event()
+
+    def _start_locked(self) -> exiftool.ExifToolHelper:
+        started: dict[str, Any] = {}
+        ready, done = threading.Event(), threading.Event()
+
+        def own() -> None:
+            try:
+                tool = exiftool.ExifToolHelper()
+                tool.run()
+                started["tool"] = tool
+            except BaseException as exc:  # handed to the reading thread
+                started["error"] = exc
+            ready.set()
+            done.wait()  # the process's parent thread must outlive it
+
+        threading.Thread(target=own, name="exiftool-owner", daemon=True).start()
+        ready.wait()
+        if "error" in started:
+            done.set()
+            raise started["error"]
+        self._owner_done = done
+        return started["tool"]
 
     def read(self, path: Path) -> dict[str, Any]:
         """exiftool's report for one file (grouped keys, numeric values)."""
@@ -58,8 +87,7 @@ class ExiftoolReader:
         with self._lock:
             try:
                 if self._tool is None:
-                    self._tool = exiftool.ExifToolHelper()
-                    self._tool.run()
+                    self._tool = self._start_locked()
                 (report,) = self._tool.get_metadata(str(path))
             except (exiftool.exceptions.ExifToolException, ValueError, OSError) as exc:
                 self._close_locked()
@@ -73,6 +101,7 @@ class ExiftoolReader:
             except Exception:  # noqa: BLE001 - the process may already be gone
                 pass
             self._tool = None
+        self._owner_done.set()
 
     def close(self) -> None:
         with self._lock:

@@ -2,7 +2,10 @@
 
 Opened once per process (a command, the daemon, `provenance serve`) and handed
 to the job functions in `monitor.jobs`; the indexes are loaded on first use
-and kept current with what other processes store.
+and kept current with what other processes store.  Several threads of one
+process (the items of a poll) share a workspace: the indexes' loading and
+catching up is guarded by a lock (the index structures are not thread-safe),
+and the ingest transaction serialises matching and storing anyway.
 """
 
 from __future__ import annotations
@@ -41,13 +44,17 @@ class Workspace:
     match_params: MatchParams
     exif: ExiftoolReader = field(default_factory=ExiftoolReader)
     _indexes: dict[str, SegmentedHashIndex] | None = None  # stored frame view -> its index
-    _index_lock: threading.Lock = field(default_factory=threading.Lock)  # jobs may run in threads
     _durations: _Durations | None = None
+    index_lock: threading.RLock = field(default_factory=threading.RLock)
 
     @classmethod
     def open(cls, config: Config) -> Workspace:
         config.data_dir.mkdir(parents=True, exist_ok=True)
         database = open_database(config.db_url or default_database_url(config.data_dir))
+        if database.dialect == "postgresql":
+            from storage.queue_schema import ensure_queue_schema
+
+            ensure_queue_schema(database)  # the job queue's tables, as the migrations do ours
         repository = SqlRepository(database)
         settings = config.fingerprint_settings
         settings_id = repository.get_or_create_settings(settings.key(), settings.algorithm, settings.params())
@@ -72,9 +79,10 @@ class Workspace:
         stored since the index's high-water mark (by any process), so matching
         always sees everything committed.  The database is the source of truth:
         an index that does not match it (missing, damaged, or from another
-        database) is rebuilt from it.
+        database) is rebuilt from it.  Thread-safe: one thread at a time opens
+        or catches up (`index_lock`).
         """
-        with self._index_lock:
+        with self.index_lock:
             if self._indexes is None:
                 self._indexes = {view.name: self._open_index(view) for view in stored_views()}
             for view in stored_views():
@@ -114,9 +122,10 @@ class Workspace:
                 for r in self.repository.frames_for_media(media_id, self.settings_id)]
 
     def durations(self) -> _Durations:
-        if self._durations is None:
-            self._durations = _Durations(self.repository)
-        return self._durations
+        with self.index_lock:
+            if self._durations is None:
+                self._durations = _Durations(self.repository)
+            return self._durations
 
 
 class _Durations(dict):

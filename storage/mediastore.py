@@ -5,6 +5,11 @@ and the same footage downloaded twice is stored once.  Nothing that came from
 the outside world (titles, URLs, uploaders' file names) ever becomes part of
 a path.  Files appear atomically: a crash leaves either no file or the whole,
 verified file, never a partial one under the final name.
+
+What a crash can leave is swept by `sweep`: `.incoming-*.part` copies (named
+with their writer's host and pid, so a live writer's copy is never touched),
+and stored files that no media row names (the file goes in before the rows
+commit) once they are older than a grace period.
 """
 
 from __future__ import annotations
@@ -15,14 +20,28 @@ import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from storage.errors import StorageError
+from storage.failpoints import failpoint
+from storage.processes import file_tag, tagged_owner_alive
 
 CHUNK_SIZE = 1 << 20
 SHA256_PATTERN = re.compile(r"^[0-9a-f]{64}$")
 EXTENSION_PATTERN = re.compile(r"^[a-z0-9]{1,8}$")
 MEDIA_SUBDIR = "media"
+INCOMING_PREFIX = ".incoming-"
+
+
+@dataclass
+class SweepResult:
+    """What a sweep removed (paths relative to the data dir)."""
+
+    partial: list[str] = field(default_factory=list)  # `.part` copies of dead writers
+    orphans: list[str] = field(default_factory=list)  # stored files no media row names
 
 
 def sha256_file(path: Path) -> str:
@@ -79,16 +98,18 @@ class MediaStore:
                     f"stored file {target} has the right name but the wrong size; the store is "
                     "damaged: move that file aside and store the media again"
                 )
+            os.utime(target)  # fresh again: a sweep's grace period now covers our ingest
             return rel
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=".incoming-", suffix=".part", dir=target.parent)
+        fd, temp_name = tempfile.mkstemp(prefix=INCOMING_PREFIX + file_tag(), suffix=".part", dir=target.parent)
         temp_path = Path(temp_name)
         try:
             with os.fdopen(fd, "wb") as out, open(src, "rb") as source:
                 shutil.copyfileobj(source, out, CHUNK_SIZE)
                 out.flush()
                 os.fsync(out.fileno())
+            failpoint("store-copying")
             copied = sha256_file(temp_path)
             if copied != sha256:
                 raise StorageError(
@@ -109,6 +130,46 @@ class MediaStore:
             temp_path.unlink(missing_ok=True)
             raise
         return rel
+
+    def sweep(self, named: Callable[[], set[str]], grace_seconds: float) -> SweepResult:
+        """Remove what interrupted stores left: `.part` copies and files no media row names.
+
+        A `.part` copy goes at once when its writer (same host) is dead, or
+        when it is older than `grace_seconds`.  A stored file goes when it is
+        older than `grace_seconds` and not in `named()`, which is read after
+        the files are listed, so a file whose row commits meanwhile is kept;
+        the grace period covers an ingest between its `put` (which refreshes
+        the file's time) and its commit.
+        """
+        root = self.data_dir / MEDIA_SUBDIR
+        result = SweepResult()
+        if not root.is_dir():
+            return result
+        cutoff = time.time() - grace_seconds
+        candidates = []
+        for path in root.glob("*/*"):
+            try:
+                old = path.stat().st_mtime < cutoff
+            except FileNotFoundError:
+                continue  # renamed or removed meanwhile
+            rel = str(path.relative_to(self.data_dir).as_posix())
+            if path.name.startswith(INCOMING_PREFIX):
+                if tagged_owner_alive(path.name, INCOMING_PREFIX) is False or old:
+                    path.unlink(missing_ok=True)
+                    result.partial.append(rel)
+            elif old and path.is_file():
+                candidates.append((path, rel))
+        if candidates:
+            known = named()
+            for path, rel in candidates:
+                try:
+                    if rel in known or path.stat().st_mtime >= cutoff:  # named, or `put` again meanwhile
+                        continue
+                except FileNotFoundError:
+                    continue
+                path.unlink(missing_ok=True)
+                result.orphans.append(rel)
+        return result
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -211,6 +211,7 @@ class WatchModel(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     last_polled_at: Mapped[datetime | None]
+    next_poll_at: Mapped[datetime | None]  # 0005: claimed atomically by whoever schedules the next poll
 
 
 class PollModel(Base):
@@ -224,7 +225,10 @@ class PollModel(Base):
     items_new: Mapped[int]
     items_failed: Mapped[int]
     errors: Mapped[list[Any]]
-    status: Mapped[str] = mapped_column(sa.String(16))
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    holder: Mapped[str | None] = mapped_column(sa.Text)  # 0005: `<host>:<pid>:<token>` running it
+    heartbeat_at: Mapped[datetime | None]  # 0005: its holder's last sign of life
+    items_pending: Mapped[int | None]  # 0005: items handed to ingest jobs, not done yet; NULL while listing
 
 
 class WatchItemModel(Base):
@@ -241,6 +245,7 @@ class WatchItemModel(Base):
     last_attempt_at: Mapped[datetime | None]
     next_attempt_at: Mapped[datetime | None]
     post_id: Mapped[int | None] = mapped_column(sa.ForeignKey("posts.id", ondelete="SET NULL"))
+    poll_id: Mapped[int | None]  # 0005: the poll that last counted this item
 
 
 class DaemonLockModel(Base):

@@ -11,13 +11,28 @@ merged and never overwritten.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 # Stored string keys are schema: add new values, never rename old ones.
 PRECISION_SECOND = "second"
 PRECISION_DAY = "day"
 PRECISIONS = (PRECISION_SECOND, PRECISION_DAY)
+
+# A publication claim outside this range is a platform bug or a placeholder (1970-01-01, 9999-12-31), never
+# evidence: online video before 1990 did not exist, and clocks are at most a day off.
+PLAUSIBLE_SINCE = datetime(1990, 1, 1, tzinfo=UTC)
+PLAUSIBLE_AHEAD = timedelta(days=1)
+
+
+def implausible_time(at: datetime, now: datetime | None = None) -> str | None:
+    """Why `at` cannot be a real publication time (before 1990, or more than a day ahead), or None."""
+    now = now or datetime.now(UTC)
+    if at < PLAUSIBLE_SINCE:
+        return f"{at.isoformat()} is before {PLAUSIBLE_SINCE.year}"
+    if at > now + PLAUSIBLE_AHEAD:
+        return f"{at.isoformat()} is more than a day in the future"
+    return None
 
 SOURCE_YTDLP_TIMESTAMP = "yt-dlp timestamp"
 SOURCE_YTDLP_UPLOAD_DATE = "yt-dlp upload_date"
@@ -163,6 +178,7 @@ class WatchRecord:
     enabled: bool
     created_at: datetime
     last_polled_at: datetime | None = None
+    next_poll_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -175,7 +191,10 @@ class PollRecord:
     items_new: int
     items_failed: int
     errors: list[dict[str, Any]]
-    status: str  # "running", "ok", "partial", "failed"
+    status: str  # "running", "ok", "partial", "failed", "interrupted"
+    holder: str | None = None  # the process running it: `<host>:<pid>:<token>`
+    heartbeat_at: datetime | None = None
+    items_pending: int | None = None  # handed to ingest jobs and not done; None while listing
 
 
 @dataclass(frozen=True)
@@ -192,6 +211,7 @@ class WatchItemRecord:
     last_attempt_at: datetime | None
     next_attempt_at: datetime | None
     post_id: int | None
+    poll_id: int | None = None  # the poll that last counted it
 
 
 # --- observations (revisits) ------------------------------------------------

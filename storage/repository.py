@@ -11,7 +11,7 @@ watch item state) are single atomic statements on both SQLite and PostgreSQL.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
@@ -64,9 +64,13 @@ from storage.records import (
 UINT64_LIMIT = 1 << 64
 INT64_LIMIT = 1 << 63
 POLL_RUNNING = "running"
-POLL_END_STATES = ("ok", "partial", "failed")
+POLL_INTERRUPTED = "interrupted"
+POLL_END_STATES = ("ok", "partial", "failed", POLL_INTERRUPTED)
 ITEM_STORED = "stored"
 ITEM_FAILED = "failed"
+# What became of one item of a poll: stored by it, stored already (by another watch, process or an
+# earlier attempt), or failed.
+ITEM_OUTCOMES = ("stored", "already stored", "failed")
 
 
 class NotFound(KeyError):
@@ -295,6 +299,11 @@ class SqlRepository:
             if existing is None:
                 raise
             return existing
+
+    def store_paths(self) -> set[str]:
+        """The media-store path of every media row: files not named here are orphans."""
+        with self._session() as session:
+            return set(session.scalars(sa.select(MediaModel.store_path)))
 
     def list_media(self) -> list[MediaRecord]:
         with self._session() as session:
@@ -677,6 +686,30 @@ class SqlRepository:
         with self._session() as session:
             session.delete(self._watch_row(session, watch_id))
 
+    def claim_due_watches(self, now: datetime, delay: Callable[[WatchRecord], float] | None = None) -> list[WatchRecord]:
+        """The enabled watches due for a poll at `now`, each claimed by moving its next poll one interval on.
+
+        The claim is one conditional UPDATE per watch, so however many
+        schedulers tick at once (threads, daemons on other machines), a due
+        watch is claimed by exactly one of them.  `delay(watch)` adds seconds
+        (jitter) to the next poll time.
+        """
+        _require_aware("now", now)
+        due = sa.or_(WatchModel.next_poll_at.is_(None), WatchModel.next_poll_at <= now)
+        with self._session() as session:
+            candidates = [_watch_record(row) for row in session.scalars(
+                sa.select(WatchModel).where(WatchModel.enabled.is_(True), due).order_by(WatchModel.id))]
+        claimed = []
+        for watch in candidates:
+            upcoming = now + timedelta(seconds=watch.interval_seconds + (delay(watch) if delay else 0.0))
+            with self._session() as session:
+                result = session.execute(
+                    sa.update(WatchModel).where(WatchModel.id == watch.id, due)
+                    .values(next_poll_at=upcoming).execution_options(synchronize_session=False))
+            if result.rowcount == 1:
+                claimed.append(watch)
+        return claimed
+
     def mark_watch_polled(self, watch_id: int, at: datetime) -> None:
         _require_aware("at", at)
         with self._session() as session:
@@ -684,21 +717,116 @@ class SqlRepository:
 
     # --- polls -------------------------------------------------------------
 
-    def start_poll(self, watch_id: int) -> PollRecord:
+    def start_poll(self, watch_id: int, holder: str | None = None) -> PollRecord:
+        """A new "running" poll of a watch, run by `holder` (whose heartbeat keeps it alive)."""
         with self._session() as session:
             self._watch_row(session, watch_id)
+            now = utcnow()
             row = PollModel(
                 watch_id=watch_id,
-                started_at=utcnow(),
+                started_at=now,
                 items_seen=0,
                 items_new=0,
                 items_failed=0,
                 errors=[],
                 status=POLL_RUNNING,
+                holder=holder,
+                heartbeat_at=now if holder else None,
             )
             session.add(row)
             _store(session, row)
             return _poll_record(row)
+
+    def get_poll(self, poll_id: int) -> PollRecord | None:
+        with self._session() as session:
+            row = session.get(PollModel, poll_id)
+            return _poll_record(row) if row else None
+
+    def poll_listed(self, poll_id: int, items_seen: int, items_pending: int, handed_over: bool = False) -> PollRecord:
+        """The listing is read: `items_pending` items go to ingest jobs (a poll with none is finished now).
+
+        `handed_over`: the items wait in a durable queue, so the poll no longer
+        depends on its holder staying alive (the holder is cleared).
+        """
+        with self._session() as session:
+            row = session.get(PollModel, poll_id)
+            if row is None:
+                raise NotFound(f"no poll with id {poll_id}")
+            row.items_seen = items_seen
+            row.items_pending = items_pending
+            if handed_over:
+                row.holder = None
+            if items_pending == 0 and row.status == POLL_RUNNING:
+                row.status = "partial" if row.items_failed else "ok"
+                row.finished_at = utcnow()
+            _store(session, row)
+            return _poll_record(row)
+
+    def count_poll_item(self, poll_id: int, watch_id: int, archive_key: str, url: str, outcome: str, *,
+                        post_id: int | None = None, error: str | None = None,
+                        next_attempt_at: datetime | None = None) -> bool:
+        """Record what became of one item of a poll, in one transaction; the last item closes the poll.
+
+        Idempotent per poll: an item already counted by this poll (an ingest
+        job run again after its process died) updates the item's state but
+        not the poll's counters.  Returns whether the poll counted it now.
+        """
+        if outcome not in ITEM_OUTCOMES:
+            raise ValueError(f"item outcome {outcome!r} is not one of {', '.join(ITEM_OUTCOMES)}")
+        _require_aware("next_attempt_at", next_attempt_at)
+        with self.transaction() as repo, repo._session() as session:
+            # lock the poll row first: counting is serialised per poll on both databases
+            session.execute(sa.update(PollModel).where(PollModel.id == poll_id)
+                            .values(items_pending=PollModel.items_pending)
+                            .execution_options(synchronize_session=False))
+            before = repo.get_watch_item(watch_id, archive_key)
+            counted = before is None or before.poll_id != poll_id
+            if outcome == "failed":
+                values = {"url": url, "status": ITEM_FAILED, "last_error": error, "next_attempt_at": next_attempt_at}
+            else:
+                values = {"url": url, "status": ITEM_STORED, "post_id": post_id, "last_error": None,
+                          "next_attempt_at": None}
+            repo._record_item(watch_id, archive_key, {**values, "poll_id": poll_id})
+            row = session.get(PollModel, poll_id)
+            if row is None or not counted or row.status != POLL_RUNNING:
+                return False
+            row.items_new += outcome == "stored"
+            if outcome == "failed":
+                row.items_failed += 1
+                row.errors = [*row.errors, {"archive_key": archive_key, "url": url, "error": error}]
+            if row.items_pending is not None:
+                row.items_pending = max(row.items_pending - 1, 0)
+                if row.items_pending == 0:
+                    row.status = "partial" if row.items_failed else "ok"
+                    row.finished_at = utcnow()
+            return True
+
+    def heartbeat_polls(self, holder: str) -> int:
+        """Say that `holder` is alive for every poll it runs; returns how many."""
+        with self._session() as session:
+            result = session.execute(
+                sa.update(PollModel)
+                .where(PollModel.holder == holder, PollModel.status == POLL_RUNNING)
+                .values(heartbeat_at=utcnow())
+                .execution_options(synchronize_session=False))
+            return result.rowcount
+
+    def running_polls(self) -> list[PollRecord]:
+        with self._session() as session:
+            rows = session.scalars(sa.select(PollModel).where(PollModel.status == POLL_RUNNING).order_by(PollModel.id))
+            return [_poll_record(row) for row in rows]
+
+    def interrupt_poll(self, poll_id: int, reason: str) -> bool:
+        """Close a poll that is still "running" as "interrupted", saying why; False if it ended meanwhile."""
+        with self._session() as session:
+            result = session.execute(
+                sa.update(PollModel).where(PollModel.id == poll_id, PollModel.status == POLL_RUNNING)
+                .values(status=POLL_INTERRUPTED, finished_at=utcnow()).execution_options(synchronize_session=False))
+            if result.rowcount != 1:
+                return False
+            row = session.get(PollModel, poll_id)
+            row.errors = [*row.errors, {"archive_key": None, "url": None, "error": reason}]
+            return True
 
     def finish_poll(
         self,
@@ -843,6 +971,17 @@ class SqlRepository:
                 return False
             # released between our INSERT and UPDATE: try again
         return False
+
+    def take_over_lock(self, name: str, dead_holder: str, holder: str) -> bool:
+        """Take lock `name` from `dead_holder`, known dead; False if someone else holds it now."""
+        now = utcnow()
+        with self._session() as session:
+            result = session.execute(
+                sa.update(DaemonLockModel)
+                .where(DaemonLockModel.name == name, DaemonLockModel.holder == dead_holder)
+                .values(holder=holder, acquired_at=now, heartbeat_at=now)
+                .execution_options(synchronize_session=False))
+            return result.rowcount == 1
 
     def lock_holder(self, name: str) -> tuple[str, datetime] | None:
         """Who holds lock `name` and when they last said so, or None."""

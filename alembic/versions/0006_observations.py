@@ -2,10 +2,10 @@
 
 Kept apart from `posts` because a post's row is its first sighting and the
 platform's claims; revisits only ever add rows here, never edit a post.
-Written against 0004; the lead re-chains it after 0005 when merging.
+Written against 0004; re-chained after 0005 when the two were merged.
 
 Revision ID: 0006_observations
-Revises: 0004_motion_hashes
+Revises: 0005_scale_out
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0006_observations"
-down_revision = "0004_motion_hashes"
+down_revision = "0005_scale_out"
 branch_labels = None
 depends_on = None
 

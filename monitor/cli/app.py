@@ -19,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from monitor.config import Config, ConfigError, load_config
 from monitor.display import shown
 from storage import StorageError
-from storage.records import PRECISION_DAY, PRECISION_SECOND
+from storage.records import PRECISION_DAY, PRECISION_SECOND, implausible_time
 
 EXIT_INPUT = 2
 EXIT_SETUP = 1
@@ -39,7 +39,8 @@ class SetupProblem(click.ClickException):
     exit_code = EXIT_SETUP
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.message}", err=True)
+        for line in self.message.splitlines() or [""]:  # one line per problem
+            click.echo(f"error: {line}", err=True)
 
 
 class App:
@@ -86,13 +87,22 @@ def parse_published_at(value: str | None) -> tuple[datetime | None, str | None]:
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
-            return datetime(d.year, d.month, d.day, tzinfo=UTC), PRECISION_DAY
+            day = datetime(d.year, d.month, d.day, tzinfo=UTC)
+            _refuse_implausible(value, day)
+            return day, PRECISION_DAY
         at = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date or date-time "
                                  "(e.g. 2024-03-01 or 2024-03-01T10:15:00Z)", param_hint="--published-at")
     at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+    _refuse_implausible(value, at)
     return at, PRECISION_SECOND
+
+
+def _refuse_implausible(value: str, at: datetime) -> None:
+    if reason := implausible_time(at):
+        raise click.BadParameter(f"{value!r} cannot be a publication time ({reason}); give the date the "
+                                 "platform shows, between 1990 and tomorrow", param_hint="--published-at")
 
 
 @contextmanager

@@ -20,15 +20,19 @@ def db() -> None:
 @db.command("upgrade")
 @pass_app
 def db_upgrade(app: App) -> None:
-    """Apply all migrations to the database.
+    """Apply all migrations to the database (on PostgreSQL, also the job queue's schema).
 
     \b
     Example:
       provenance db upgrade
     """
-    ws = app.workspace()  # opening migrates
+    from storage.queue_schema import applied_version
+
+    ws = app.workspace()  # opening migrates (and, on PostgreSQL, applies the job queue's schema)
     database = ws.repository.database
     stdout.print(f"database at revision {database.current_revision()} ({database.dialect})")
+    if database.dialect == "postgresql":
+        stdout.print(f"job queue: procrastinate schema {applied_version(database)}")
 
 
 @db.command("downgrade")
@@ -66,5 +70,15 @@ def db_status(app: App) -> None:
     repo = ws.repository
     stdout.print(f"database: {repo.database!r}")
     stdout.print(f"data dir: {shown(app.config.data_dir)}")
+    from monitor.runners.embedded import chosen_runner
+    from storage.queue_schema import applied_version, queue_status
+
     stdout.print(f"revision: {repo.database.current_revision()}")
     stdout.print(f"media: {repo.count_media()}  posts: {len(repo.list_posts())}")
+    running = repo.running_polls()
+    stdout.print(f"daemon runner: {chosen_runner(app.config)}  polls running: {len(running)}")
+    if repo.database.dialect == "postgresql":
+        counts = queue_status(repo.database)
+        jobs = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()) if status != "workers") or "none"
+        stdout.print(f"job queue: procrastinate schema {applied_version(repo.database)}; jobs: {jobs}; "
+                     f"workers: {counts.get('workers', 0)}")

@@ -214,7 +214,7 @@ def poll_progress() -> Iterator[Any]:
 def _summary_json(s) -> dict[str, Any]:
     return {"watch_id": s.watch.id, "url": s.watch.url, "poll_id": s.poll_id, "status": s.status,
             "items_seen": s.items_seen, "items_new": s.items_new, "items_failed": s.items_failed,
-            "items_waiting": s.items_waiting, "errors": s.errors, "listing_error": s.listing_error,
+            "items_waiting": s.items_waiting, "items_already": s.items_already, "errors": s.errors, "listing_error": s.listing_error,
             "seconds": {k: round(v, 3) for k, v in s.seconds.items()}}
 
 
@@ -224,8 +224,10 @@ def _print_summary(s) -> None:
         stdout.print(head + f"[red]listing failed[/red]: {shown(s.listing_error)}", highlight=False)
         return
     waiting = f", {s.items_waiting} waiting to retry" if s.items_waiting else ""
-    stdout.print(head + f"{s.items_seen} listed, {s.items_new} new, {s.items_failed} failed{waiting}",
-                 highlight=False)
+    already = f", {s.items_already} stored meanwhile by another process" if s.items_already else ""
+    interrupted = " (interrupted)" if s.interrupted else ""
+    stdout.print(head + f"{s.items_seen} listed, {s.items_new} new, {s.items_failed} failed{waiting}{already}"
+                 f"{interrupted}", highlight=False)
     for error in s.errors:
         stdout.print(f"  failed: {shown(error['url'])}: {shown(error['error'])}", highlight=False)
 
@@ -248,6 +250,9 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
       provenance run-once --watch 3 --json
     """
     from monitor.jobs.poll import default_source, poll_all
+    from monitor.jobs.recovery import PollHeartbeat, recover
+    from monitor.runners.embedded import stop_on_signals
+    from storage.processes import holder_id
 
     ws = app.workspace()
     for watch_id in watch_ids:
@@ -256,9 +261,13 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
         source = default_source(ws.config)
     except ValueError as exc:
         raise SetupProblem(f"[ytdlp] settings: {exc}") from exc
-    with poll_progress() as progress:
+    holder = holder_id()
+    recover(ws, holder)
+    stop = stop_on_signals()
+    with poll_progress() as progress, PollHeartbeat(ws, holder):
         try:
-            summaries = poll_all(ws, list(watch_ids) or None, source=source, progress=progress)
+            summaries = poll_all(ws, list(watch_ids) or None, source=source, progress=progress, stop=stop,
+                                 holder=holder)
         except NotFound as exc:
             raise InputProblem(str(exc)) from exc
     if as_json:
@@ -310,29 +319,34 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
 
 @click.command("daemon")
 @click.option("--exit-if-locked", is_flag=True,
-              help="Exit (code 1) when another daemon schedules this database, instead of waiting as standby.")
+              help="Embedded runner: exit (code 1) when another daemon works on this database, instead of "
+                   "waiting as standby.")
 @pass_app
 def daemon(app: App, exit_if_locked: bool) -> None:
     """Poll every enabled watch on its schedule until stopped (SIGTERM or Ctrl-C).
 
     Watches added, paused or removed meanwhile are picked up without a
-    restart. One daemon per database schedules; another one started on the
-    same database waits as standby and takes over when the first stops.
-    Stopping lets the item in hand finish, so nothing is half-stored.
+    restart. On SQLite one daemon per database works; another one started on
+    the same database waits as standby and takes over when the first stops
+    or dies. On PostgreSQL any number of daemons, on any number of machines,
+    share the polls and items through the job queue (`[daemon] runner`
+    chooses). Stopping lets the items in hand finish, so nothing is half-stored.
 
     \b
     Example:
       provenance -v daemon
-      provenance --db postgresql://provenance@db/provenance daemon --exit-if-locked
+      provenance --db postgresql://provenance@db/provenance daemon
     """
+    from monitor.config import ConfigError
     from monitor.runners.embedded import LockHeld, run_daemon, stop_on_signals
+    from storage import StorageError
 
     provenance_log = logging.getLogger("provenance")
     if not provenance_log.isEnabledFor(logging.INFO):
         provenance_log.setLevel(logging.INFO)  # a daemon's log is its output: polls and items by default
     try:
         run_daemon(app.config, stop_event=stop_on_signals(), exit_if_locked=exit_if_locked)
-    except LockHeld as exc:
+    except (LockHeld, ConfigError, StorageError) as exc:
         raise SetupProblem(str(exc)) from exc
     except ValueError as exc:
         raise SetupProblem(f"[ytdlp] settings: {exc}") from exc

@@ -4,6 +4,11 @@ Data flows one way: file -> checks and metadata -> fingerprint -> index query
 -> aligned matches -> provenance records.  A file is fully analysed before
 anything is stored, so a corrupt or truncated file leaves no trace; the media
 store only ever receives complete, verified files named by their SHA-256.
+
+A publication claim outside the plausible range (`storage.records.implausible_time`:
+before 1990, or more than a day ahead, e.g. a platform's 9999-12-31
+placeholder) is never stored as a claim: the post keeps it, with the reason,
+under `raw_metadata["implausible_claim"]`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
 from storage import SqlRepository, sha256_file
-from storage.records import FrameRow, MediaRecord, NewPost, PostRecord
+from storage.failpoints import failpoint
+from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, implausible_time
 
 log = logging.getLogger("provenance.ingest")
 
@@ -48,8 +54,10 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
     sweep removes), and two processes ingesting related videos at once each
     match against what the other committed.
     """
+    post = without_implausible_claim(post)
     known = ws.repository.get_media_by_sha256(analysed.sha256)
     store_path = known.store_path if known else ws.store.put(analysed.path, analysed.sha256, analysed.extension)
+    failpoint("after-store-put")
     with ws.repository.transaction(ws.settings_id) as repo:
         media = repo.get_media_by_sha256(analysed.sha256)
         new_media = media is None
@@ -59,6 +67,7 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
         if not repo.has_fingerprint(media.id, ws.settings_id):
             matches = _store_fingerprint(ws, repo, media, analysed.fingerprint)
         stored_post, new_post = _add_post_once(repo, replace(post, media_id=media.id))
+        failpoint("before-commit")
     ws.durations()[media.id] = media.duration or 0.0
     views = [MatchView(ws.repository.get_media(m.media_id), m) for m in matches]
     if not new_media and not matches:
@@ -66,6 +75,18 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
     log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s new_post=%s",
              media.id, media.sha256[:12], new_media, len(views), stored_post.id, new_post)
     return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views, new_post=new_post)
+
+
+def without_implausible_claim(post: NewPost) -> NewPost:
+    """`post` without a publication claim that cannot be true; the claim is kept in its raw metadata."""
+    if post.published_at is None or (reason := implausible_time(post.published_at)) is None:
+        return post
+    log.warning("implausible publication claim ignored url=%s published_at=%s source=%s",
+                post.url, post.published_at.isoformat(), post.published_source)
+    flagged = {"published_at": post.published_at.isoformat(), "precision": post.published_precision,
+               "source": post.published_source, "reason": reason}
+    return replace(post, published_at=None, published_precision=None, published_source=None,
+                   raw_metadata={**post.raw_metadata, "implausible_claim": flagged})
 
 
 def _add_post_once(repo: SqlRepository, post: NewPost) -> tuple[PostRecord, bool]:
@@ -123,6 +144,7 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
 def ingest_file(ws: Workspace, path: Path, post: NewPost,
                 progress: Callable[[float, float | None], None] | None = None) -> IngestResult:
     """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
+    post = without_implausible_claim(post)
     known = stored_fingerprinted_media(ws, path)
     if known is not None:
         # the very same bytes are stored and fingerprinted: at most a new appearance to record

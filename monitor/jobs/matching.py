@@ -17,7 +17,8 @@ from storage.records import MatchRecord, MatchSegmentRecord, NewMatch
 
 def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
     """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
-    matches = match_fingerprint(fingerprint, ws.indexes(), ws.durations(), ws.match_params, exclude=exclude)
+    with ws.index_lock:  # the indexes are not thread-safe: no catching up while we query
+        matches = match_fingerprint(fingerprint, ws.indexes(), ws.durations(), ws.match_params, exclude=exclude)
     for k, m in enumerate(matches):
         details = ws.repository.fingerprint_details(m.media_id, ws.settings_id) or {}
         m = matches[k] = extend_over_flat(m, fingerprint.flat_frames, details.get("flat_frames", []),

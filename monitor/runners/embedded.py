@@ -1,49 +1,53 @@
-"""The daemon: `poll_watch` on each enabled watch's schedule, one daemon per database.
+"""The embedded runner: one daemon process on one machine (the SQLite default), and the daemon's entry point.
 
-A thin APScheduler 3 wrapper around the poll job.  Why each piece is there:
+`run_daemon` picks the runner by the database (`[daemon] runner`, "auto":
+PostgreSQL → `monitor.runners.queue`, SQLite → this one).  Why each piece of
+the embedded runner is there:
 
-* one interval job per enabled watch, with jitter (so watches added together
-  do not hit their sites together), `max_instances=1` and `coalesce` (a slow
-  poll is never run twice at once nor caught up in a burst);
-* a refresh job re-reads the watches table, so `watch add/pause/resume/remove`
-  from another process takes effect without a restart;
-* polls run in a single worker thread: the in-memory frame index of the
-  Workspace is not thread-safe, and one poll at a time is gentle on sites;
+* APScheduler runs the periodic jobs ("tick" claims due watches and starts
+  their polls, "sweep" cleans up after dead processes), each with
+  `max_instances=1` and `coalesce` (never twice at once, never a burst);
+* polls run in a small thread pool, and their items in a `SitePool`
+  (`[daemon] workers` threads, at most `[ytdlp] concurrent_per_domain` per
+  site): one slow site holds up neither the other watches nor the other
+  sites' items; the per-item download deadline of the sources is the backstop;
+* a job whose lock key is in flight (a poll of the same watch, the same item)
+  is not started again;
 * a lock row in the database ("daemon") makes sure only one daemon per
-  database schedules; its holder heartbeats it, and a second daemon waits as
-  standby and takes over when the lock is released or goes stale;
-* SIGTERM/SIGINT only set an event: the poll in hand stops after its current
-  item (ingest stores an item whole or not at all), then the lock is released.
+  SQLite database schedules; its holder heartbeats it, and a second daemon
+  waits as standby and takes over when the lock is released, goes stale, or
+  its holder's process is found dead on this machine (at once, not after
+  the stale period);
+* SIGTERM/SIGINT only set an event: items in hand finish, items not begun
+  are dropped (the next poll lists them again), the polls they belonged to
+  are closed as "interrupted", then the lock is released.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import signal
-import socket
 import threading
-import uuid
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
-from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from monitor.config import Config
-from monitor.workspace import Workspace
-from monitor.jobs.poll import default_source, kv, poll_watch
+from monitor.config import Config, ConfigError
+from monitor.jobs.poll import default_source, kv
+from monitor.jobs.recovery import PollHeartbeat, recover
+from monitor.jobs.registry import JOBS, JobContext
+from monitor.runners.base import JobRunner
+from monitor.sitepool import SitePool
 from monitor.sources import Source
-from storage.records import WatchRecord
+from monitor.workspace import Workspace
+from storage.processes import holder_alive, holder_id
 
 log = logging.getLogger("provenance.daemon")
 
 LOCK_NAME = "daemon"
-POLL_EXECUTOR = "polls"
-JITTER_FRACTION = 0.1  # jitter never exceeds this share of a watch's interval
-FIRST_POLL_WITHIN_SECONDS = 5.0  # after start-up (or a new watch), the first poll comes this soon
 WAKE_SECONDS = 0.5  # how often the main thread checks for a stop
 
 
@@ -56,7 +60,7 @@ def stop_on_signals(event: threading.Event | None = None) -> threading.Event:
     event = event or threading.Event()
 
     def handle(signum: int, _frame: Any) -> None:
-        log.warning("stopping after the item in hand %s", kv(signal=signal.Signals(signum).name))
+        log.warning("stopping after the items in hand %s", kv(signal=signal.Signals(signum).name))
         event.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -66,11 +70,34 @@ def stop_on_signals(event: threading.Event | None = None) -> threading.Event:
 
 def daemon_holder() -> str:
     """`<hostname>:<pid>:<random>`: says which machine and process holds the lock."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return holder_id()
+
+
+def chosen_runner(config: Config) -> str:
+    """"embedded" or "queue": `[daemon] runner`, where "auto" follows the database URL."""
+    runner = config.section("daemon")["runner"]
+    postgres = bool(config.db_url) and config.db_url.split("://")[0].startswith("postgres")
+    if runner == "auto":
+        return "queue" if postgres else "embedded"
+    if runner == "queue" and not postgres:
+        raise ConfigError("[daemon] runner = \"queue\" needs a PostgreSQL database (--db postgresql://...); "
+                          "SQLite runs the embedded runner")
+    return runner
 
 
 def run_daemon(config: Config, stop_event: threading.Event | None = None, holder: str | None = None,
                exit_if_locked: bool = False, source: Source | None = None) -> None:
+    """Run jobs until `stop_event` is set, with the runner the settings choose."""
+    if chosen_runner(config) == "queue":
+        from monitor.runners.queue import run_queue_daemon
+
+        run_queue_daemon(config, stop_event or threading.Event(), holder or daemon_holder(), source)
+        return
+    run_embedded_daemon(config, stop_event, holder, exit_if_locked, source)
+
+
+def run_embedded_daemon(config: Config, stop_event: threading.Event | None = None, holder: str | None = None,
+                        exit_if_locked: bool = False, source: Source | None = None) -> None:
     """Schedule polls until `stop_event` is set; standby while another daemon holds the lock.
 
     Raises `LockHeld` instead of waiting when `exit_if_locked`.
@@ -83,11 +110,15 @@ def run_daemon(config: Config, stop_event: threading.Event | None = None, holder
     try:
         said_standby = False
         while not stop.is_set():
-            if ws.repository.acquire_lock(LOCK_NAME, holder, float(settings["lock_stale_seconds"])):
-                log.info("lock acquired, scheduling %s", kv(holder=holder))
+            if _acquire(ws, holder, float(settings["lock_stale_seconds"])):
+                log.info("lock acquired, scheduling %s", kv(holder=holder, runner="embedded"))
                 said_standby = False
                 try:
-                    _schedule(ws, source, stop, holder, settings)
+                    recover(ws, holder)
+                    runner = EmbeddedRunner(ws, source, holder)
+                    runner.schedule_periodic_jobs(config)
+                    with PollHeartbeat(ws, holder):
+                        runner.run(stop)
                 finally:
                     ws.repository.release_lock(LOCK_NAME, holder)
                     log.info("lock released %s", kv(holder=holder))
@@ -107,83 +138,91 @@ def run_daemon(config: Config, stop_event: threading.Event | None = None, holder
     log.info("daemon stopped %s", kv(holder=holder))
 
 
-def _schedule(ws: Workspace, source: Source, stop: threading.Event, holder: str,
-              settings: dict[str, Any]) -> None:
-    """Run the scheduler while we hold the lock; returns on stop or when the lock is lost."""
-    halt = threading.Event()  # stop requested or lock lost: no new poll, no new item
-    scheduler = BackgroundScheduler(
-        executors={"default": ThreadPoolExecutor(2), POLL_EXECUTOR: ThreadPoolExecutor(1)},
-        job_defaults={"coalesce": True, "max_instances": 1},
-        timezone=UTC,
-    )
-    jobs = WatchJobs(scheduler, ws, source, halt, float(settings["jitter_seconds"]))
-    stale = float(settings["lock_stale_seconds"])
-
-    def heartbeat() -> None:
-        if not ws.repository.heartbeat_lock(LOCK_NAME, holder):
-            log.error("lost the lock (heartbeat too late?); stopping polls %s", kv(holder=holder))
-            halt.set()
-
-    jobs.refresh()
-    scheduler.add_job(jobs.refresh, IntervalTrigger(seconds=float(settings["refresh_seconds"])), id="refresh")
-    scheduler.add_job(heartbeat, IntervalTrigger(seconds=max(1.0, min(stale / 4, 30.0))), id="heartbeat")
-    scheduler.start()
-    try:
-        while not halt.is_set():
-            if stop.wait(WAKE_SECONDS):
-                halt.set()
-    finally:
-        log.info("waiting for the running poll to finish its item %s", kv(holder=holder))
-        scheduler.shutdown(wait=True)
+def _acquire(ws: Workspace, holder: str, stale_seconds: float) -> bool:
+    """Take the daemon lock: free, stale, or held by a process found dead on this machine."""
+    if ws.repository.acquire_lock(LOCK_NAME, holder, stale_seconds):
+        return True
+    current = ws.repository.lock_holder(LOCK_NAME)
+    if current and holder_alive(current[0]) is False and ws.repository.take_over_lock(LOCK_NAME, current[0], holder):
+        log.warning("took the lock over from a dead daemon %s", kv(dead=current[0], holder=holder))
+        return True
+    return False
 
 
-class WatchJobs:
-    """Keeps one scheduler job per enabled watch in step with the watches table."""
+class EmbeddedRunner(JobRunner):
+    """Runs the registered jobs in this process: polls in a thread pool, items in a `SitePool`."""
 
-    def __init__(self, scheduler: BackgroundScheduler, ws: Workspace, source: Source, halt: threading.Event,
-                 jitter_seconds: float) -> None:
-        self.scheduler = scheduler
+    def __init__(self, ws: Workspace, source: Source, holder: str, workers: int | None = None) -> None:
+        workers = workers or int(ws.config.section("daemon")["workers"])
         self.ws = ws
-        self.source = source
-        self.halt = halt
-        self.jitter_seconds = jitter_seconds
-        self.intervals: dict[int, int] = {}  # scheduled watch id -> its interval
+        self.halt = threading.Event()  # stop requested or lock lost: no new job
+        self.context = JobContext(ws=ws, source=source, defer=self.defer, holder=holder, durable=False,
+                                  stop=self.halt)
+        self.jobs = ThreadPoolExecutor(workers, thread_name_prefix="job")
+        self.items = SitePool(workers, int(ws.config.ytdlp.get("concurrent_per_domain", 1)))
+        self.scheduler = BackgroundScheduler(job_defaults={"coalesce": True, "max_instances": 1}, timezone=UTC)
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
 
-    @staticmethod
-    def job_id(watch_id: int) -> str:
-        return f"watch-{watch_id}"
-
-    def trigger(self, watch: WatchRecord) -> IntervalTrigger:
-        jitter = min(self.jitter_seconds, watch.interval_seconds * JITTER_FRACTION)
-        return IntervalTrigger(seconds=watch.interval_seconds, jitter=jitter or None, timezone=UTC)
-
-    def refresh(self) -> None:
-        watches = {w.id: w for w in self.ws.repository.list_watches(enabled_only=True)}
-        for watch_id in [i for i in self.intervals if i not in watches]:
-            self.scheduler.remove_job(self.job_id(watch_id))
-            del self.intervals[watch_id]
-            log.info("watch unscheduled (paused or removed) %s", kv(watch=watch_id))
-        for watch in watches.values():
-            if watch.id not in self.intervals:
-                first = datetime.now(UTC) + timedelta(
-                    seconds=random.uniform(0, min(FIRST_POLL_WITHIN_SECONDS, watch.interval_seconds * JITTER_FRACTION)))
-                self.scheduler.add_job(self.poll, self.trigger(watch), args=[watch.id], id=self.job_id(watch.id),
-                                       executor=POLL_EXECUTOR, next_run_time=first,
-                                       misfire_grace_time=watch.interval_seconds)
-                log.info("watch scheduled %s", kv(watch=watch.id, every=watch.interval_seconds, url=watch.url))
-            elif self.intervals[watch.id] != watch.interval_seconds:
-                self.scheduler.reschedule_job(self.job_id(watch.id), trigger=self.trigger(watch))
-                log.info("watch rescheduled %s", kv(watch=watch.id, every=watch.interval_seconds))
-            self.intervals[watch.id] = watch.interval_seconds
-
-    def poll(self, watch_id: int) -> None:
-        if self.halt.is_set():
-            return
-        watch = self.ws.repository.get_watch(watch_id)
-        if watch is None or not watch.enabled:
-            return  # paused or removed since the last refresh
+    def defer(self, job_name: str, **args: Any) -> None:
+        job = JOBS[job_name]
+        key = job.lock(**args) if job.lock else None
+        with self._lock:
+            if self.halt.is_set():
+                return
+            if key is not None:
+                if key in self._in_flight:
+                    log.debug("job skipped, the same one is in flight %s", kv(job=job_name, lock=key))
+                    return
+                self._in_flight.add(key)
         try:
-            poll_watch(self.ws, watch, self.source, stop=self.halt)
-        except Exception:
-            # e.g. the watch was removed mid-poll, or the database went away; the next run tries again
-            log.exception("poll failed %s", kv(watch=watch_id, url=watch.url))
+            if job.site:
+                self.items.submit(job.site(**args), self._run, job_name, key, args)
+            else:
+                self.jobs.submit(self._run, job_name, key, args)
+        except RuntimeError:  # shutting down
+            self._release(key)
+
+    def _run(self, job_name: str, key: str | None, args: dict[str, Any]) -> None:
+        try:
+            JOBS[job_name].run(self.context, **args)
+        except Exception:  # a bug or the database going away: the next tick or poll tries again
+            log.exception("job failed %s", kv(job=job_name, args=args))
+        finally:
+            self._release(key)
+
+    def _release(self, key: str | None) -> None:
+        if key is not None:
+            with self._lock:
+                self._in_flight.discard(key)
+
+    def schedule(self, job_name: str, every_seconds: float) -> None:
+        self.scheduler.add_job(self.defer, IntervalTrigger(seconds=every_seconds, timezone=UTC), args=[job_name],
+                               id=job_name, next_run_time=datetime.now(UTC))
+
+    def heartbeat_lock(self) -> None:
+        if not self.ws.repository.heartbeat_lock(LOCK_NAME, self.context.holder):
+            log.error("lost the lock (heartbeat too late?); stopping %s", kv(holder=self.context.holder))
+            self.halt.set()
+
+    def run(self, stop: threading.Event) -> None:
+        stale = float(self.ws.config.section("daemon")["lock_stale_seconds"])
+        self.scheduler.add_job(self.heartbeat_lock, IntervalTrigger(seconds=max(1.0, min(stale / 4, 30.0))),
+                               id="lock-heartbeat")
+        self.scheduler.start()
+        try:
+            while not self.halt.is_set():
+                if stop.wait(WAKE_SECONDS):
+                    self.halt.set()
+        finally:
+            log.info("waiting for the items in hand %s", kv(holder=self.context.holder))
+            self.scheduler.shutdown(wait=True)
+            dropped = self.items.cancel_waiting()
+            self.jobs.shutdown(wait=True)
+            self.items.shutdown(wait=True)
+            for poll in self.ws.repository.running_polls():
+                if poll.holder == self.context.holder:
+                    self.ws.repository.interrupt_poll(poll.id, "stopped: the daemon shut down before all its "
+                                                               "items were done")
+            if dropped:
+                log.info("items not begun are left for the next poll %s", kv(items=dropped))

@@ -1,47 +1,49 @@
-"""`provenance daemon` as a real process: scheduled polls, clean SIGTERM, one scheduler per database."""
+"""`provenance daemon` with the embedded runner as a real process: scheduled polls, clean SIGTERM, one daemon per
+database with a standby, on SQLite and (forced by `[daemon] runner`) PostgreSQL; the queue runner is in test_queue."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from apscheduler.schedulers.background import BackgroundScheduler
-
-from monitor.runners.embedded import WatchJobs
-from monitor.jobs.poll import default_source
+from monitor.jobs.registry import JobContext, tick
 from storage import SqlRepository, open_database
 from tests.monitor.test_poll import Site, rfc822, site, workspace  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 DAEMON_CONFIG = """
-[ytdlp]
-retries = 0
-socket_timeout = 5
-
 [daemon]
+runner = "embedded"
 jitter_seconds = 0
 refresh_seconds = 1
 lock_stale_seconds = 30
 standby_retry_seconds = 1
+
+[ytdlp]
+retries = 0
+socket_timeout = 5
 """
 
 
 class Daemon:
     """A `provenance daemon` subprocess whose log goes to a file."""
 
-    def __init__(self, tmp_path: Path, db_url: str, name: str) -> None:
-        config = tmp_path / "daemon.toml"
-        config.write_text(DAEMON_CONFIG)
+    def __init__(self, tmp_path: Path, db_url: str, name: str, config_text: str = DAEMON_CONFIG,
+                 env: dict[str, str] | None = None) -> None:
+        config = tmp_path / f"{name}.toml"
+        config.write_text(config_text)
         self.log = tmp_path / f"{name}.log"
         self.process = subprocess.Popen(
-            [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", db_url, "--data-dir", str(tmp_path / "data"),
-             "--config", str(config), "daemon"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"))
+            [sys.executable, "-c", "from monitor.cli.main import main; main()", "--db", db_url, "--data-dir",
+             str(tmp_path / "data"), "--config", str(config), "daemon"],
+            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=self.log.open("w"), env={**os.environ, **(env or {})})
 
     def text(self) -> str:
         text = self.log.read_text()
@@ -123,21 +125,73 @@ def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_pat
         assert earlier.finished_at <= later.started_at, "two polls of one watch overlapped"
 
 
-def test_refresh_follows_the_watches_table(workspace):
+def test_tick_claims_each_due_watch_once_per_interval(workspace):
     repo = workspace.repository
-    kept = repo.add_watch("https://example.org/a.rss", "rss", interval_seconds=60)
-    paused = repo.add_watch("https://example.org/b.rss", "rss", interval_seconds=60)
-    scheduler = BackgroundScheduler(timezone=UTC)  # never started: jobs only wait in it
-    jobs = WatchJobs(scheduler, workspace, default_source(workspace.config), halt=None, jitter_seconds=30)
-
-    jobs.refresh()
-    assert sorted(j.id for j in scheduler.get_jobs()) == [f"watch-{kept.id}", f"watch-{paused.id}"]
-    assert scheduler.get_job(f"watch-{kept.id}").trigger.jitter == 6  # capped to a tenth of the interval
-
+    often = repo.add_watch("https://example.org/a.rss", "rss", interval_seconds=60)
+    rarely = repo.add_watch("https://example.org/b.rss", "rss", interval_seconds=600)
+    paused = repo.add_watch("https://example.org/c.rss", "rss", interval_seconds=60)
     repo.set_watch_enabled(paused.id, False)
-    added = repo.add_watch("https://example.org/c.rss", "rss", interval_seconds=600)
-    repo.remove_watch(kept.id)
-    jobs.refresh()
+    deferred = []
+    context = JobContext(ws=workspace, source=None, defer=lambda name, **args: deferred.append((name, args)),
+                         holder="test", durable=False, stop=threading.Event())
 
-    assert [j.id for j in scheduler.get_jobs()] == [f"watch-{added.id}"]
-    assert scheduler.get_job(f"watch-{added.id}").trigger.interval.total_seconds() == 600
+    assert tick(context) == [often.id, rarely.id]
+    assert deferred == [("poll_watch", {"watch_id": often.id}), ("poll_watch", {"watch_id": rarely.id})]
+    assert tick(context) == []  # claimed: no other tick (thread, daemon, machine) polls them this interval
+
+    now = datetime.now(UTC)
+    next_often = repo.get_watch(often.id).next_poll_at
+    assert now + timedelta(seconds=50) < next_often <= now + timedelta(seconds=60 + 6)  # jitter: a tenth at most
+    assert [w.id for w in repo.claim_due_watches(now + timedelta(seconds=67))] == [often.id]
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])  # the embedded runner
+def test_standby_takes_over_at_once_when_the_active_daemon_is_killed(tmp_path, database_url, repo, site):
+    watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
+    first = Daemon(tmp_path, database_url, "first")
+    second = None
+    try:
+        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
+        second = Daemon(tmp_path, database_url, "second")
+        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+        first.kill()  # SIGKILL: no lock release, its heartbeat just stops
+        killed_at = time.monotonic()
+        wait_for(lambda: "lock acquired" in second.text(), what="the standby daemon to take over")
+        print(f"standby took over {time.monotonic() - killed_at:.1f} s after kill -9")  # lock_stale_seconds is 30
+        polls_before = len(repo.list_polls(watch.id))
+        wait_for(lambda: len(repo.list_polls(watch.id)) > polls_before, what="a poll by the second daemon")
+        assert second.stop() == 0
+    finally:
+        first.kill()
+        if second:
+            second.kill()
+    assert "took the lock over from a dead daemon" in second.text()
+    assert all(p.status in ("ok", "interrupted") for p in repo.list_polls(watch.id))
+
+
+@pytest.mark.parametrize("db_backend", ["sqlite"])
+def test_a_hanging_site_does_not_stall_the_other_watches(tmp_path, database_url, repo, site, tiny_clips):
+    from tests.monitor.test_queue import slow_clip
+
+    hanging, release = threading.Event(), threading.Event()
+    stuck = slow_clip(site, "/stuck.mp4", tiny_clips["life"].read_bytes(), delay=0.0, started=hanging, hold=release)
+    other = Site(site.server)  # the same host: the per-site limit must not hold it up either (limit 2 here)
+    fine = other.file("/fine.mp4", tiny_clips["testsrc2"])
+    slow = repo.add_watch(site.rss("/stuck.rss", [("stuck", rfc822(datetime(2024, 3, 1, tzinfo=UTC)), stuck)]),
+                          "rss", interval_seconds=3600)
+    repo.add_watch(other.rss("/fine.rss", [("fine", rfc822(datetime(2024, 3, 2, tzinfo=UTC)), fine)]), "rss",
+                   interval_seconds=3600)
+    daemon = Daemon(tmp_path, database_url, "daemon", DAEMON_CONFIG + "concurrent_per_domain = 2\n")
+    try:
+        assert hanging.wait(60), "the hanging download never started"
+        wait_for(lambda: repo.get_post_by_archive_key(f"generic {fine}"), timeout=60,
+                 what="the other watch's item while the first one hangs")
+        assert repo.get_post_by_archive_key(f"generic {stuck}") is None
+        # the hanging one ends by itself: socket_timeout, recorded as failed, retried on a later poll
+        state = wait_for(lambda: repo.get_watch_item(slow.id, f"generic {stuck}"), timeout=60,
+                         what="the hanging item to time out")
+        assert state.status == "failed" and "timed out" in state.last_error
+        assert daemon.stop(timeout=60) == 0
+    finally:
+        release.set()
+        daemon.kill()

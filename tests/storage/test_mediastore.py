@@ -49,7 +49,8 @@ def test_put_keeps_an_existing_identical_file(store, video):
     before = store.path(rel).stat()
     assert store.put(path, sha, "mp4") == rel
     after = store.path(rel).stat()
-    assert (before.st_ino, before.st_mtime_ns) == (after.st_ino, after.st_mtime_ns)
+    assert before.st_ino == after.st_ino  # not copied again
+    assert after.st_mtime_ns >= before.st_mtime_ns  # only touched: a sweep's grace period now covers the new ingest
 
 
 @pytest.mark.parametrize("extension", ["../x", "mp4/../../etc", "", None, "toolongext", "m p4", "ünï"])

@@ -25,6 +25,10 @@ def table_names(database: Database) -> set[str]:
     return set(sa.inspect(database.engine).get_table_names())
 
 
+def columns(database: Database, table: str) -> set[str]:
+    return {c["name"] for c in sa.inspect(database.engine).get_columns(table)}
+
+
 def frame_columns(database: Database) -> set[str]:
     return {c["name"] for c in sa.inspect(database.engine).get_columns("frames")}
 
@@ -37,6 +41,11 @@ def test_upgrade_then_downgrade_round_trip(database_url):
         assert database.current_revision() == "0006_observations" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
         assert {"centre_hash", "overlay_masked", "motion_hash"} <= frame_columns(database)
+        assert {"holder", "heartbeat_at", "items_pending"} <= columns(database, "polls")
+
+        database.downgrade("0004_motion_hashes")
+        assert not {"holder", "heartbeat_at", "items_pending"} & columns(database, "polls")
+        assert "next_poll_at" not in columns(database, "watches") and "poll_id" not in columns(database, "watch_items")
 
         database.downgrade("0004_motion_hashes")
         assert database.current_revision() == "0004_motion_hashes"
