@@ -25,6 +25,7 @@ from typing import Any
 
 from monitor.jobs.poll import Defer, ingest_item, item_from_json, poll_watch, state_key
 from monitor.jobs.recovery import recover
+from monitor.jobs.revisit import revisit_due
 from monitor.sitepool import site_of
 from monitor.sources import Source
 from monitor.workspace import Workspace
@@ -97,9 +98,15 @@ def sweep(ctx: JobContext) -> None:
     recover(ctx.ws, ctx.holder)
 
 
+def revisit(ctx: JobContext) -> int:
+    """Revisit the stored posts the `[revisit] schedule` says are due; returns how many were looked at."""
+    return len(revisit_due(ctx.ws, source=ctx.source, stop=ctx.stop).observations)
+
+
 register(Job("tick", tick, every="refresh_seconds"))
 register(Job("poll_watch", poll, lock=lambda watch_id, **_: f"watch-{watch_id}"))
 register(Job("ingest_item", ingest,
              lock=lambda watch_id, item, **_: f"item-{watch_id}-{state_key(item_from_json(item))}",
              site=lambda item, **_: site_of(item["url"])))
 register(Job("sweep", sweep, every="sweep_seconds"))
+register(Job("revisit", revisit, lock=lambda **_: "revisit", every="revisit_seconds"))

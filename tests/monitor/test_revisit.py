@@ -200,6 +200,28 @@ def test_revisit_due_follows_the_schedule_and_is_idempotent(database_url, tmp_pa
         ws.close()
 
 
+def test_the_daemon_runs_the_due_revisits_as_a_periodic_job(database_url, tmp_path, http_server, tiny_clips):
+    import threading
+
+    from monitor.config import load_config
+    from monitor.jobs.registry import JOBS, JobContext, periodic_jobs
+    from monitor.workspace import Workspace
+
+    assert JOBS["revisit"] in periodic_jobs() and JOBS["revisit"].every == "revisit_seconds"
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        url = http_server.add_file(f"/revisit-{uuid.uuid4().hex[:8]}/due.mp4", tiny_clips["testsrc"], "video/mp4")
+        post = ws.repository.add_post(NewPost(media_id=ws.repository.add_media(_media()).id, url=url,
+                                              first_seen_at=datetime.now(UTC) - 2 * H))
+        context = JobContext(ws=ws, source=YtDlpSource({"retries": 0, "socket_timeout": 5}),
+                             defer=lambda name, **args: None, holder="test", durable=False, stop=threading.Event())
+        assert JOBS["revisit"].run(context) == 1
+        assert [o.status for o in ws.repository.observations_for_posts([post.id])[post.id]] == ["up"]
+        assert JOBS["revisit"].run(context) == 0  # not due again yet
+    finally:
+        ws.close()
+
+
 def _media():
     from storage.records import NewMedia
 
