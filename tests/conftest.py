@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.db_fixtures",
     "tests.video_fixtures",
     "tests.http_fixtures",
+    "tests.hostile_fixtures",
 ]

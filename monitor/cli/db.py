@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli.app import App, pass_app, shown, stdout
+from monitor.cli.app import App, pass_app, shown_markup, stdout
 
 
 @click.group()
@@ -65,6 +65,6 @@ def db_status(app: App) -> None:
     ws = app.workspace()
     repo = ws.repository
     stdout.print(f"database: {repo.database!r}")
-    stdout.print(f"data dir: {shown(app.config.data_dir)}")
+    stdout.print(f"data dir: {shown_markup(app.config.data_dir)}")
     stdout.print(f"revision: {repo.database.current_revision()}")
     stdout.print(f"media: {repo.count_media()}  posts: {len(repo.list_posts())}")

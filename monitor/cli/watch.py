@@ -20,7 +20,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown_markup, stderr, stdout
 from storage import NotFound
 
 MIN_INTERVAL_SECONDS = 10
@@ -105,7 +105,7 @@ def watch_add(app: App, url: str, every: str | None, label: str | None, as_json:
     if as_json:
         stdout.print_json(json.dumps(_watch_json(added)))
         return
-    stdout.print(f"watch {added.id} added: {added.kind} {shown(added.url)} every {format_interval(interval)}")
+    stdout.print(f"watch {added.id} added: {added.kind} {shown_markup(added.url)} every {format_interval(interval)}")
 
 
 @watch.command("list")
@@ -130,7 +130,7 @@ def watch_list(app: App, as_json: bool) -> None:
     table = Table("id", "kind", "url", "label", "every", "enabled", "last polled", "posts")
     table.columns[2].overflow = "fold"  # a URL is evidence: never shortened with an ellipsis
     for w in watches:
-        table.add_row(str(w.id), w.kind, shown(w.url), shown(w.label or ""), format_interval(w.interval_seconds),
+        table.add_row(str(w.id), w.kind, shown_markup(w.url), shown_markup(w.label or ""), format_interval(w.interval_seconds),
                       "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never", str(posts.get(w.id, 0)))
     stdout.print(table)
 
@@ -196,7 +196,7 @@ def poll_progress() -> Iterator[Any]:
             if event.watch.id not in tasks:
                 tasks[event.watch.id] = bar.add_task(f"watch {event.watch.id}", total=None)
             bar.update(tasks[event.watch.id], completed=event.done, total=event.total or None,
-                       description=f"watch {event.watch.id} {shown(event.url or event.watch.url)[-50:]}")
+                       description=f"watch {event.watch.id} {shown_markup(event.url or event.watch.url)[-50:]}")
 
         yield update
 
@@ -205,19 +205,22 @@ def _summary_json(s) -> dict[str, Any]:
     return {"watch_id": s.watch.id, "url": s.watch.url, "poll_id": s.poll_id, "status": s.status,
             "items_seen": s.items_seen, "items_new": s.items_new, "items_failed": s.items_failed,
             "items_waiting": s.items_waiting, "errors": s.errors, "listing_error": s.listing_error,
+            "listing_kind": s.listing_kind,
             "seconds": {k: round(v, 3) for k, v in s.seconds.items()}}
 
 
 def _print_summary(s) -> None:
-    head = f"watch {s.watch.id} {shown(s.watch.url)}: "
+    head = f"watch {s.watch.id} {shown_markup(s.watch.url)}: "
     if not s.ran:
-        stdout.print(head + f"[red]listing failed[/red]: {shown(s.listing_error)}", highlight=False)
+        stdout.print(head + f"[red]listing failed[/red] ({s.listing_kind}): {shown_markup(s.listing_error)}",
+                     highlight=False)
         return
     waiting = f", {s.items_waiting} waiting to retry" if s.items_waiting else ""
     stdout.print(head + f"{s.items_seen} listed, {s.items_new} new, {s.items_failed} failed{waiting}",
                  highlight=False)
     for error in s.errors:
-        stdout.print(f"  failed: {shown(error['url'])}: {shown(error['error'])}", highlight=False)
+        stdout.print(f"  failed ({error.get('kind', 'unknown')}): {shown_markup(error['url'])}: "
+                     f"{shown_markup(error['error'])}", highlight=False)
 
 
 @click.command("run-once")
@@ -290,7 +293,7 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     table = Table("poll", "watch", "started", "took", "status", "seen", "new", "failed", "errors")
     for p in records:
         took = f"{(p.finished_at - p.started_at).total_seconds():.1f} s" if p.finished_at else "running"
-        errors = "\n".join(f"{shown(e.get('url') or '')}: {shown(e.get('error') or '')}" for e in p.errors[:5])
+        errors = "\n".join(f"{shown_markup(e.get('url') or '')}: {shown_markup(e.get('error') or '')}" for e in p.errors[:5])
         if len(p.errors) > 5:
             errors += f"\n(+{len(p.errors) - 5} more)"
         table.add_row(str(p.id), str(p.watch_id), _iso(p.started_at), took, p.status, str(p.items_seen),

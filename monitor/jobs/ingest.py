@@ -85,7 +85,9 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
         media = ws.repository.get_media(media_id)
         try:
             path = ws.store.path(media.store_path)
-            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None))
+            limits = ws.config.limits.decode
+            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
+                                   limits=limits)
             store_fingerprint(ws, media, fp)
             done += 1
         except (VideoDecodeError, OSError, ValueError) as exc:
@@ -104,7 +106,7 @@ def ingest_file(ws: Workspace, path: Path, post: NewPost,
         # the very same bytes are stored and fingerprinted: only a new appearance to record
         stored_post = ws.repository.add_post(replace(post, media_id=known.id))
         return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id))
-    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif), post)
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits), post)
 
 
 def stored_fingerprinted_media(ws: Workspace, path: Path) -> MediaRecord | None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from monitor.config import Config
 from monitor.analysis import InputError, analyse_file
+from monitor.failures import kind_of
 from monitor.jobs.ingest import ingest_analysed, ingest_file, stored_fingerprinted_media
 from monitor.workspace import Workspace
 from monitor.sources import DownloadedItem, ListedItem, Source, SourceError, YtDlpSource
@@ -71,8 +72,9 @@ class PollSummary:
     items_new: int = 0  # stored by this poll
     items_failed: int = 0
     items_waiting: int = 0  # failed before and not yet due for retry
-    errors: list[dict[str, Any]] = field(default_factory=list)  # {archive_key, url, error}
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {archive_key, url, kind, error}
     listing_error: str | None = None
+    listing_kind: str | None = None  # monitor.failures kind of listing_error
     interrupted: bool = False  # stopped between items (daemon shutdown)
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -83,7 +85,7 @@ class PollSummary:
 
 
 def default_source(config: Config) -> YtDlpSource:
-    return YtDlpSource(config.ytdlp)
+    return YtDlpSource(config.ytdlp, limits=config.limits)
 
 
 def retry_delay(poll_settings: Mapping[str, Any], failures: int) -> timedelta:
@@ -114,6 +116,7 @@ def poll_watch(ws: Workspace, watch: WatchRecord, source: Source | None = None, 
     finally:
         summary.status = _status(summary)
         errors = summary.errors if summary.ran else [{"archive_key": None, "url": watch.url,
+                                                        "kind": summary.listing_kind or "unknown",
                                                         "error": summary.listing_error}]
         repo.finish_poll(poll.id, summary.items_seen, summary.items_new, summary.items_failed, errors,
                          summary.status)
@@ -140,6 +143,7 @@ def _poll_items(ws: Workspace, watch: WatchRecord, source: Source, now: datetime
         listed = source.list_items(watch.url, watch.kind)
     except (SourceError, OSError) as exc:
         summary.listing_error = str(exc) or type(exc).__name__
+        summary.listing_kind = kind_of(exc)
         log.warning("listing failed %s", kv(watch=watch.id, url=watch.url, error=summary.listing_error))
         return
     finally:
@@ -199,7 +203,7 @@ def _poll_item(ws: Workspace, watch: WatchRecord, source: Source, item: ListedIt
         try:
             # the very same bytes stored and fingerprinted already: ingest_file only records the new post
             analysed = None if stored_fingerprinted_media(ws, got.path) \
-                else analyse_file(got.path, ws.settings, exif=ws.exif)
+                else analyse_file(got.path, ws.settings, exif=ws.exif, limits=ws.config.limits)
         finally:
             summary.seconds["analyse"] += time.perf_counter() - started
         started = time.perf_counter()
@@ -231,8 +235,9 @@ def _record_failure(ws: Workspace, watch: WatchRecord, item: ListedItem, exc: Ex
     failures = (state.attempts + 1) if state is not None and state.status == "failed" else 1
     retry_at = now + retry_delay(ws.config.section("poll"), failures)
     summary.items_failed += 1
-    summary.errors.append({"archive_key": key, "url": item.url, "error": message})
-    log.warning("item failed %s", kv(watch=watch.id, archive_key=key, url=item.url, error=message,
+    kind = "storage" if isinstance(exc, StorageError) else kind_of(exc)
+    summary.errors.append({"archive_key": key, "url": item.url, "kind": kind, "error": message})
+    log.warning("item failed %s", kv(watch=watch.id, archive_key=key, url=item.url, kind=kind, error=message,
                                      attempt=failures, retry_at=retry_at.isoformat(timespec="seconds")))
     return ws.repository.record_item_failed(watch.id, key, item.url, message, retry_at)
 
