@@ -43,7 +43,7 @@ from monitor.failures import SourceError
 from monitor.limits import format_size
 
 POLL_SECONDS = 0.2
-PRELOAD = ["monitor.sources.ytdlp"]
+PRELOAD = ["monitor.sources.ytdlp", "yt_dlp.extractor.generic"]  # the generic extractor: direct files and pages
 _lock = threading.Lock()
 _context: multiprocessing.context.BaseContext | None = None
 

@@ -25,7 +25,7 @@ retries = 0
 socket_timeout = 5
 
 [limits]
-item_deadline_seconds = 3
+item_deadline_seconds = 8
 max_download_bytes = "8M"
 download_memory_mb = 384
 max_duration_seconds = 600
@@ -38,7 +38,7 @@ def test_run_once_stores_the_clips_and_records_the_hostile_items(tmp_path, http_
     clips = {name: http_server.add_file(f"/accept/{name}.mp4", path, "video/mp4") for name, path in tiny_clips.items()}
     drip_data = tiny_clips["testsrc2"].read_bytes()
     hostile_items = {
-        "drip": hostile.drip("/accept/drip.mp4", drip_data, rate=len(drip_data) // 120),  # two minutes
+        "drip": hostile.drip("/accept/drip.mp4", drip_data, rate=len(drip_data) // 600),  # ten minutes
         "bomb": hostile.bomb("/accept/bomb.mp4", 2**30, "video/mp4"),
         "three hours": http_server.add_file("/accept/long.mp4", hostile_media.long_tiny, "video/mp4"),
         "still image": http_server.add_file("/accept/still.mp4", hostile_media.still_png, "video/mp4"),
