@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import multiprocessing
 import os
+import pickle
 import signal
 import threading
 import time
@@ -43,6 +44,7 @@ from monitor.failures import SourceError
 from monitor.limits import format_size
 
 POLL_SECONDS = 0.2
+MAX_ANSWER_BYTES = 64 * 2**20  # an info dict this large is no honest answer
 PRELOAD = ["monitor.sources.ytdlp", "yt_dlp.extractor.generic"]  # the generic extractor: direct files and pages
 _lock = threading.Lock()
 _context: multiprocessing.context.BaseContext | None = None
@@ -94,9 +96,12 @@ def run(func: Callable[..., Any], args: tuple, bounds: Bounds) -> Any:
         while True:
             if receive.poll(POLL_SECONDS):
                 try:
-                    kind, body = receive.recv()
+                    kind, body = pickle.loads(receive.recv_bytes(MAX_ANSWER_BYTES))
                 except EOFError:
                     return _died(child, bounds, progress)
+                except OSError as exc:  # longer than MAX_ANSWER_BYTES
+                    raise Stopped(f"{bounds.what} gave an answer larger than {format_size(MAX_ANSWER_BYTES)}",
+                                  "too-large", progress) from exc
                 if kind == "progress":
                     progress = body
                     continue
@@ -172,11 +177,11 @@ def _child_main(send: Connection, func: Callable[..., Any], args: tuple, memory_
             size = memory_mb * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
     try:
-        result = func(*args, lambda body: send.send(("progress", body)))
-        send.send(("done", result))
+        result = func(*args, lambda body: send.send_bytes(pickle.dumps(("progress", body))))
+        send.send_bytes(pickle.dumps(("done", result)))
     except BaseException as exc:  # noqa: BLE001 - the parent turns it into a failure of the item
         try:
-            send.send(("crash", f"{type(exc).__name__}: {exc}"[:500]))
+            send.send_bytes(pickle.dumps(("crash", f"{type(exc).__name__}: {exc}"[:500])))
         except BaseException:  # noqa: BLE001 - out of memory even for that: the exit code tells
             pass
     finally:

@@ -475,7 +475,7 @@ def _child_ydl(options: dict[str, Any], seen: _Seen, **overrides: Any) -> Youtub
 def _child_result(seen: _Seen, result: Any = None, error: BaseException | None = None,
                   url: str = "", error_class: type[SourceError] = DownloadFailed,
                   options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    answer: dict[str, Any] = {"log": seen.log[-50:]}
+    answer: dict[str, Any] = {"log": [(level, line[:1000]) for level, line in seen.log[-50:]]}
     if error is not None:
         cls, kind, message = explain(error, url, seen, options or {}, error_class)
         answer["error"] = {"class": cls.__name__, "kind": kind, "message": message}

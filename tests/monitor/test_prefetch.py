@@ -132,7 +132,7 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def _command(pid: int) -> str:
+def _command_line(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
@@ -172,7 +172,7 @@ def test_a_killed_command_leaves_no_analysis_running(store, tmp_path):
     assert child is not None, "the command forked no analysis"
     decoders: set[int] = set()
     while not decoders and time.monotonic() < deadline + 30:  # wait until the child is decoding
-        decoders = {p for p in _children(child) if _command(p).startswith("ffmpeg")}
+        decoders = {p for p in _children(child) if _command_line(p).startswith("ffmpeg")}
         time.sleep(0.05)
     assert decoders, "the analysis started no ffmpeg"
     command.send_signal(signal.SIGTERM)
