@@ -105,12 +105,12 @@ def outcome(result: dict) -> str:
     if result["code"] is None:
         return "stopped by --timeout"
     try:
-        (summary,) = json.loads(result["output"][result["output"].index("[\n"):])
+        (summary,), _ = json.JSONDecoder().raw_decode(result["output"][result["output"].index("[\n"):])
     except (ValueError, KeyError):
         return " ".join(result["output"].split())[-200:]
     if summary["listing_error"]:
-        return f"listing failed: {summary['listing_error'][:150]}"
-    errors = "; ".join(f"{e.get('kind', '?')}: {e['error'][:120]}" for e in summary["errors"])
+        return f"listing failed: {summary.get('listing_kind', '?')}: {summary['listing_error'][:150]}"
+    errors = "; ".join(f"{e.get('kind', '?')}: {e['error'][:200]}" for e in summary["errors"])
     return f"{summary['items_seen']} listed, {summary['items_new']} stored" + (f", failed: {errors}" if errors else "")
 
 

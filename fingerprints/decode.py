@@ -48,12 +48,19 @@ class DecodeLimits:
     """Resource limits of one ffmpeg or ffprobe process; None means no limit.
 
     `max_seconds` stops a decode whose output runs longer than that, whatever
-    the file declared (kind "too-long").
+    the file declared (kind "too-long"); `max_pixels` is handed to the decoder
+    itself (ffmpeg's -max_pixels), which then refuses to allocate a larger
+    picture, even one that appears mid-stream.
     """
 
     cpu_seconds: float | None = None
     memory_mb: int | None = None
     max_seconds: float | None = None
+    max_pixels: int | None = None
+
+    def options(self) -> list[str]:
+        """ffmpeg/ffprobe input options for these limits."""
+        return ["-max_pixels", str(int(self.max_pixels))] if self.max_pixels else []
 
     def apply(self, pid: int) -> None:
         """Limit the running process `pid` (Linux; elsewhere only through `preexec`).
@@ -113,7 +120,7 @@ class VideoStreamInfo:
 
 def _ffprobe_json(path: Path, limits: DecodeLimits = NO_LIMITS) -> dict:
     cmd = [
-        "ffprobe", "-v", "error", "-print_format", "json",
+        "ffprobe", "-v", "error", *limits.options(), "-print_format", "json",
         "-show_format", "-show_streams", "--", str(path),
     ]
     try:
@@ -206,7 +213,7 @@ def _decode(path: Path, fps: float, long_side: int, fast_decode: bool, eof_pass:
     rate = f"fps={fps}:eof_action=pass" if eof_pass else f"fps={fps}"
     cmd = [
         "ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-threads", "1",
-        *(["-skip_frame", "bidir", "-skip_loop_filter", "all"] if fast_decode else []),
+        *(["-skip_frame", "bidir", "-skip_loop_filter", "all"] if fast_decode else []), *limits.options(),
         "-i", f"file:{Path(path).resolve()}", "-map", "0:v:0", "-an", "-sn", "-dn",
         "-vf", f"{rate},{_scale_filter(long_side)}",
         "-pix_fmt", "gray", "-strict", "-1", "-f", "yuv4mpegpipe", "pipe:1",

@@ -30,7 +30,7 @@ KINDS: dict[str, str] = {
     "redirect-loop": "more redirects than max_redirects, or a redirect to a non-http URL",
     "cut-short": "the transfer ended before the announced length",
     "bad-response": "the server's answer could not be read (bad encoding, broken compression)",
-    "too-large": "more bytes than max_download_bytes / max_page_bytes (also when unpacked), or more memory than allowed",
+    "too-large": "more bytes than max_download_bytes / max_page_bytes (also unpacked), or more memory than allowed",
     "too-long": "longer than max_duration_seconds",
     "too-many-pixels": "a picture larger than max_pixels (width x height)",
     "too-many-frames": "more frames than max_frames",
@@ -43,7 +43,7 @@ KINDS: dict[str, str] = {
     "unavailable": "the platform says the post is unavailable (removed, not live yet...)",
     "unsupported": "no source can fetch this URL",
     "extractor-error": "yt-dlp could not read the platform's page (often fixed by updating yt-dlp)",
-    "storage": "the database or the media store failed",
+    "storage": "the database, the media store or the local disk failed",
     "unknown": "anything else; the message is yt-dlp's or the system's own",
 }
 

@@ -24,7 +24,8 @@ FFPROBE = "ffprobe"
 
 def probe(path: Path | str, *, timeout: float = 60, limits: DecodeLimits = NO_LIMITS) -> dict[str, Any]:
     """ffprobe's JSON (`format` and `streams`) for `path`; raises NotAVideo if it cannot read it."""
-    cmd = [FFPROBE, "-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", str(path)]
+    cmd = [FFPROBE, "-v", "error", *limits.options(), "-print_format", "json", "-show_format", "-show_streams", "--",
+           str(path)]
     try:
         done = run_limited(cmd, limits, timeout)
     except FileNotFoundError as exc:
@@ -68,6 +69,9 @@ def check_limits(info: dict[str, Any], limits: Limits, name: str) -> None:
     if is_still_image(info):
         raise NotAVideo(f"{name} is a still image ({container or video.get('codec_name')}), not a video")
     width, height = _int(video.get("width")), _int(video.get("height"))
+    if not width or not height:  # probed with -max_pixels: the decoder would not open a larger picture
+        raise LimitExceeded(f"{name}'s picture size cannot be read within max_pixels = {limits.max_pixels} "
+                            "(a larger picture, or a damaged stream)", kind="too-many-pixels")
     if width * height > limits.max_pixels:
         raise LimitExceeded(f"{name} has {width}x{height} pixels, more than max_pixels = {limits.max_pixels}",
                             kind="too-many-pixels")

@@ -68,7 +68,7 @@ class Limits:
         from fingerprints.decode import DecodeLimits  # numpy: not for the light yt-dlp process
 
         return DecodeLimits(cpu_seconds=self.decode_cpu_seconds, memory_mb=self.decode_memory_mb,
-                            max_seconds=self.max_duration_seconds)
+                            max_seconds=self.max_duration_seconds, max_pixels=self.max_pixels)
 
 
 # key -> (converter, lowest allowed value, what to write)

@@ -130,7 +130,8 @@ def watch_list(app: App, as_json: bool) -> None:
     table = Table("id", "kind", "url", "label", "every", "enabled", "last polled", "posts")
     table.columns[2].overflow = "fold"  # a URL is evidence: never shortened with an ellipsis
     for w in watches:
-        table.add_row(str(w.id), w.kind, shown_markup(w.url), shown_markup(w.label or ""), format_interval(w.interval_seconds),
+        table.add_row(str(w.id), w.kind, shown_markup(w.url), shown_markup(w.label or ""),
+                      format_interval(w.interval_seconds),
                       "yes" if w.enabled else "paused", _iso(w.last_polled_at) or "never", str(posts.get(w.id, 0)))
     stdout.print(table)
 
@@ -293,7 +294,8 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     table = Table("poll", "watch", "started", "took", "status", "seen", "new", "failed", "errors")
     for p in records:
         took = f"{(p.finished_at - p.started_at).total_seconds():.1f} s" if p.finished_at else "running"
-        errors = "\n".join(f"{shown_markup(e.get('url') or '')}: {shown_markup(e.get('error') or '')}" for e in p.errors[:5])
+        errors = "\n".join(f"{shown_markup(e.get('url') or '')}: {shown_markup(e.get('error') or '')}"
+                           for e in p.errors[:5])
         if len(p.errors) > 5:
             errors += f"\n(+{len(p.errors) - 5} more)"
         table.add_row(str(p.id), str(p.watch_id), _iso(p.started_at), took, p.status, str(p.items_seen),

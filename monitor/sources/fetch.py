@@ -154,9 +154,8 @@ def _unpacker(encoding: str, url: str, max_bytes: int) -> Callable[[bytes | None
                     raise SourceError(f"the compressed body from {url} ends early", kind="bad-response")
                 return
             if not state:  # deflate means the zlib format, but some servers send raw deflate
-                wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else \
-                    zlib.MAX_WBITS if len(chunk) > 1 and chunk[0] & 0x0F == 8 and (chunk[0] * 256 + chunk[1]) % 31 == 0 \
-                    else -zlib.MAX_WBITS
+                zlib_header = len(chunk) > 1 and chunk[0] & 0x0F == 8 and (chunk[0] * 256 + chunk[1]) % 31 == 0
+                wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
                 state["z"] = zlib.decompressobj(wbits)
             z = state["z"]
             data = chunk
@@ -246,7 +245,7 @@ class _RedirectHandler(urllib.request.HTTPRedirectHandler):
 
 
 def linked(error: BaseException) -> Iterator[BaseException]:
-    """`error` and every exception it wraps (causes, contexts, `.reason`, `.cause`, exceptions in `args`)."""
+    """`error` and every exception it wraps (causes, contexts, `.reason`, `.cause`, exceptions in `args`...)."""
     seen: set[int] = set()
     todo = [error]
     while todo:
@@ -258,7 +257,8 @@ def linked(error: BaseException) -> Iterator[BaseException]:
         exc_info = getattr(exc, "exc_info", None)
         nested = [exc.__cause__, exc.__context__, getattr(exc, "reason", None), getattr(exc, "cause", None),
                   exc_info[1] if isinstance(exc_info, tuple) and len(exc_info) > 1 else None,
-                  *(a for a in getattr(exc, "args", ()) if isinstance(a, BaseException))]
+                  *(a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)),
+                  *(getattr(exc, "unexpected_errors", None) or ())]  # yt-dlp: what each HTTP handler raised
         todo += [n for n in nested if isinstance(n, BaseException)]
 
 

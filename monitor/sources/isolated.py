@@ -102,13 +102,12 @@ def run(func: Callable[..., Any], args: tuple, bounds: Bounds) -> Any:
                 except OSError as exc:  # longer than MAX_ANSWER_BYTES
                     raise Stopped(f"{bounds.what} gave an answer larger than {format_size(MAX_ANSWER_BYTES)}",
                                   "too-large", progress) from exc
-                if kind == "progress":
-                    progress = body
-                    continue
                 if kind == "done":
                     return body
-                raise SourceError(f"{bounds.what} failed: {body}", kind="unknown")  # "crash"
-            if not child.is_alive() and not receive.poll():
+                if kind != "progress":  # "crash": a bug on the child's side
+                    raise SourceError(f"{bounds.what} failed: {body}", kind="unknown")
+                progress = body
+            elif not child.is_alive() and not receive.poll():
                 return _died(child, bounds, progress)
             if time.monotonic() - started > bounds.deadline:
                 raise Stopped(f"{bounds.what} took longer than {bounds.deadline:g} s (item_deadline_seconds)"

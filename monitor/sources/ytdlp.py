@@ -54,6 +54,7 @@ from yt_dlp.utils import (
     DownloadCancelled,
     ExtractorError,
     GeoRestrictedError,
+    UnavailableVideoError,
     UnsupportedError,
     parse_bytes,
     unified_timestamp,
@@ -240,7 +241,8 @@ class YtDlpSource:
         """A feed or page, at most max_page_bytes once unpacked (through yt-dlp's proxy code for SOCKS)."""
         if not self._socks:
             return self.fetcher.get(url, want_body=want_body)
-        found = self._isolated(_child_fetch, (self._child_options(), url, self.limits.max_page_bytes), f"fetching {url}")
+        found = self._isolated(_child_fetch, (self._child_options(), url, self.limits.max_page_bytes),
+                               f"fetching {url}")
         headers = Message()
         for name, value in found["headers"]:
             headers[name] = value
@@ -603,6 +605,9 @@ def _classify(chain: list[BaseException], url: str,
         return DownloadFailed, "proxy", f"the proxy failed for {url}: {_message(error)}"
     if failure := network_failure(chain[0], url, socket_timeout):
         return DownloadFailed, failure[0], failure[1]
+    if error := first(UnavailableVideoError):  # yt-dlp's wrapper of an OSError while writing the file
+        cause = next((e for e in linked(error) if isinstance(e, OSError)), error)
+        return DownloadFailed, "storage", f"could not write the download of {url} here: {one_line(str(cause))}"
     if error := first(GeoRestrictedError):
         where = f" (available in: {', '.join(error.countries)})" if error.countries else ""
         return DownloadFailed, "geo-blocked", f"{url} is not available from this location{where}: {error.orig_msg}"

@@ -44,7 +44,8 @@ def test_config_limits(tmp_path):
     config.write_text('[limits]\nmax_duration_seconds = 600\nmax_page_bytes = "1M"\n')
     limits = load_config(config, tmp_path).limits
     assert (limits.max_duration_seconds, limits.max_page_bytes, limits.max_pixels) == (600, 2**20, Limits().max_pixels)
-    assert limits.decode == DecodeLimits(cpu_seconds=3600, memory_mb=2048, max_seconds=600)
+    assert limits.decode == DecodeLimits(cpu_seconds=3600, memory_mb=2048, max_seconds=600,
+                                         max_pixels=Limits().max_pixels)
 
 
 ENDLESS = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=640x480:rate=25", "-f", "null", "-"]
