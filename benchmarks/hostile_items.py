@@ -111,7 +111,8 @@ def outcome(result: dict) -> str:
     if summary["listing_error"]:
         return f"listing failed: {summary.get('listing_kind', '?')}: {summary['listing_error'][:150]}"
     errors = "; ".join(f"{e.get('kind', '?')}: {e['error'][:200]}" for e in summary["errors"])
-    return f"{summary['items_seen']} listed, {summary['items_new']} stored" + (f", failed: {errors}" if errors else "")
+    return (f"{summary['items_seen']} listed in {summary['seconds']['list']:.1f} s, {summary['items_new']} stored"
+            + (f", failed: {errors}" if errors else ""))
 
 
 def main() -> None:

@@ -48,8 +48,11 @@ def _extractors() -> tuple[type, ...]:
 
 @functools.lru_cache(maxsize=4096)
 def extractor_for(url: str) -> type | None:
-    """The first yt-dlp extractor class other than Generic that accepts `url`."""
-    return next((ie for ie in _index().candidates(url) if ie.suitable(url)), None)
+    """The first yt-dlp extractor class other than Generic that accepts `url` (None for a URL none can parse)."""
+    try:
+        return next((ie for ie in _index().candidates(url) if ie.suitable(url)), None)
+    except ValueError:  # an extractor's own URL parsing choked ("http://[broken")
+        return None
 
 
 def extractor_for_by_asking_all(url: str) -> type | None:
@@ -160,7 +163,10 @@ def _most_selective(condition: Condition) -> set[str] | None:
 def classify_watch_url(url: str) -> str:
     """One of storage.records.WATCH_KINDS for `url`; raises UnsupportedURL (see module doc)."""
     url = url.strip()
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError as exc:
+        raise UnsupportedURL(f"cannot watch {url!r}: not a URL ({exc})") from exc
     if channel_name(url):
         return "telegram"
     host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")

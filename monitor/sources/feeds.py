@@ -114,7 +114,7 @@ def _rss_item(node: ET.Element, feed_url: str) -> ListedItem | None:
         return None
     pubdate = _text(node, "pubDate")
     return ListedItem(
-        url=urllib.parse.urljoin(feed_url, href.strip()),
+        url=_absolute(feed_url, href),
         archive_key=None,
         title=_text(node, "title"),
         claimed=rss_pubdate_claim(pubdate),
@@ -137,7 +137,7 @@ def _atom_entry(node: ET.Element, feed_url: str) -> ListedItem | None:
         return None
     published = _text(node, f"{ATOM}published")
     return ListedItem(
-        url=urllib.parse.urljoin(feed_url, href.strip()),
+        url=_absolute(feed_url, href),
         archive_key=None,
         title=_text(node, f"{ATOM}title"),
         claimed=atom_date_claim(published),
@@ -150,6 +150,14 @@ def _atom_entry(node: ET.Element, feed_url: str) -> ListedItem | None:
             "author": _text(node, f"{ATOM}author/{ATOM}name"),
         },
     )
+
+
+def _absolute(feed_url: str, href: str) -> str:
+    """`href` resolved against the feed's URL; as it is when it cannot be ("http://[broken": refused at download)."""
+    try:
+        return urllib.parse.urljoin(feed_url, href.strip())
+    except ValueError:
+        return href.strip()
 
 
 def _text(node: ET.Element, path: str) -> str | None:

@@ -48,6 +48,15 @@ class Page:
         return self.headers.get("Content-Type", "").split(";")[0].strip().lower()
 
 
+def is_http(url: str) -> bool:
+    """Whether `url` is an http(s) URL whose host part parses (urlsplit raises on "http://[bad")."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:
+        return False
+
+
 class Fetcher:
     """GET or HEAD one URL within `limits` (max_page_bytes, max_redirects, a deadline)."""
 
@@ -66,7 +75,7 @@ class Fetcher:
         item_deadline_seconds.  `want_body(headers)` False skips the body
         (a media file where a page was expected, say).
         """
-        if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        if not is_http(url):
             raise SourceError(f"cannot fetch {url!r}: not an http(s) URL", kind="unsupported")
         max_bytes = self.limits.max_page_bytes if max_bytes is None else max_bytes
         seconds = self.limits.item_deadline_seconds if deadline is None else deadline
@@ -95,7 +104,9 @@ class Fetcher:
                                   kind="too-slow") from exc
             if failure := network_failure(exc, url, self.socket_timeout):
                 raise SourceError(failure[1], kind=failure[0]) from exc
-            if isinstance(exc, (OSError, http.client.HTTPException, ValueError)):
+            if isinstance(exc, (ValueError, http.client.InvalidURL)):  # control characters, a bad port or host...
+                raise SourceError(f"cannot fetch {url!r}: {exc}", kind="unsupported") from exc
+            if isinstance(exc, (OSError, http.client.HTTPException)):
                 raise SourceError(f"fetching {url} failed: {exc or type(exc).__name__}", kind="network") from exc
             raise
 

@@ -76,7 +76,7 @@ from monitor.sources.base import (
 )
 from monitor.sources.classify import classify_watch_url, extractor_for
 from monitor.sources.feeds import feed_kind, parse_feed
-from monitor.sources.fetch import Fetcher, Page, linked, network_failure
+from monitor.sources.fetch import Fetcher, Page, is_http, linked, network_failure
 from monitor.sources.platforms import GENERIC, archive_key, is_direct_media, jsonld_claims, post_metadata
 from monitor.sources.telegram import list_channel_page
 from storage.records import PRECISION_SECOND, SOURCE_HTTP_LAST_MODIFIED, SOURCE_YTDLP_TIMESTAMP
@@ -256,7 +256,7 @@ class YtDlpSource:
         Raises DownloadFailed, NotAVideo or LimitExceeded (each with its kind);
         on failure nothing it wrote remains.
         """
-        if urllib.parse.urlsplit(item.url).scheme not in ("http", "https"):
+        if not is_http(item.url):
             raise UnsupportedURL(f"cannot download {item.url!r}: not an http(s) URL")
         from monitor import ffprobe  # numpy and the decoder's limits: not in the yt-dlp process
 

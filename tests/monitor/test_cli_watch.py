@@ -100,14 +100,16 @@ def test_run_once_exits_1_when_nothing_could_run(prov, site):
 
 def test_run_once_prints_hostile_urls_and_titles_as_text(prov, site, hostile):
     evil = site.url("/[/]x[link=javascript:alert(1)]y[/link]\u202e.mp4")
-    feed = hostile.feed(site.prefix + "/evil.rss", [("[bold]title[/] \x1b[2J", evil), ("js", "javascript:alert(1)")])
+    feed = hostile.feed(site.prefix + "/evil.rss", [("[bold]title[/] \x1b[2J", evil), ("js", "javascript:alert(1)"),
+                                                    ("broken", "http://[::1/broken.mp4")])
     prov("watch", "add", feed)
 
     out = prov("run-once").stdout  # rich would have failed on "[/]" as markup
 
-    assert "2 listed, 0 new, 2 failed" in out
+    assert "3 listed, 0 new, 3 failed" in out
     assert "failed (http-404): " + evil.replace("\u202e", "\\u202e") + ": HTTP 404" in out
     assert "failed (unsupported): javascript:alert(1): " in out
+    assert "failed (unsupported): http://[::1/broken.mp4: " in out
     assert "partial" in prov("polls").stdout  # the table shows them too (without failing on the markup)
 
 

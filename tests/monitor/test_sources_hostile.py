@@ -124,7 +124,8 @@ def test_five_thousand_items_are_listed(hostile):
 def test_hostile_titles_and_urls_are_listed_as_data(http_server, hostile, source):
     long_url = http_server.url("/hostile/" + "x" * 3000 + ".mp4")
     items = [(title, http_server.url(f"/hostile/{name}.mp4")) for name, title in HOSTILE_TITLES.items()]
-    items += [("script url", "javascript:alert(document.cookie)"), ("long url", long_url)]
+    items += [("script url", "javascript:alert(document.cookie)"), ("long url", long_url),
+              ("broken url", "http://[::1/broken.mp4")]
     listed = {i.title: i for i in source.list_items(hostile.feed("/hostile/titles.rss", items), "rss")}
 
     assert listed[HOSTILE_TITLES["html"]].title == HOSTILE_TITLES["html"]  # text, escaped only when shown
@@ -133,3 +134,4 @@ def test_hostile_titles_and_urls_are_listed_as_data(http_server, hostile, source
     assert len(listed[HOSTILE_TITLES["long"].strip()].title) > 100_000
     assert listed["script url"].url == "javascript:alert(document.cookie)"
     assert len(listed["long url"].archive_key) <= MAX_ARCHIVE_KEY
+    assert listed["broken url"].url == "http://[::1/broken.mp4"  # kept, to be refused as unsupported
