@@ -15,7 +15,9 @@ runs in a child process:
 
 Children come from a fork server that has imported yt-dlp once, so a child
 starts in milliseconds, and is forked from a single-threaded process even
-when the caller has threads (the daemon does).  The child reports progress
+when the caller has threads (the daemon does).  As with any multiprocessing
+start method but fork, a script that polls must guard its main module
+(`if __name__ == "__main__":`); the `provenance` command and `python -m` do.  The child reports progress
 and a picklable result (or a classified error) over a pipe; an exception
 never crosses it.
 """
@@ -45,7 +47,9 @@ from monitor.limits import format_size
 
 POLL_SECONDS = 0.2
 MAX_ANSWER_BYTES = 64 * 2**20  # an info dict this large is no honest answer
-PRELOAD = ["monitor.sources.ytdlp", "yt_dlp.extractor.generic"]  # the generic extractor: direct files and pages
+# "__main__": a script's main module is imported once, by the fork server (multiprocessing then
+# skips it in each child); the generic extractor handles direct files and pages.
+PRELOAD = ["__main__", "monitor.sources.ytdlp", "yt_dlp.extractor.generic"]
 _lock = threading.Lock()
 _context: multiprocessing.context.BaseContext | None = None
 
