@@ -137,7 +137,7 @@ class Hostile:
         return self.server.url(path)
 
     def drip(self, path: str, data: bytes, content_type: str = "video/mp4", *, rate: int = 2000) -> str:
-        """Announces len(data) bytes, then sends `rate` bytes a second in ten small writes: never a stall."""
+        """Announces len(data) bytes, then sends `rate` bytes a second in small writes (ten a second at most)."""
 
         def handler(request: BaseHTTPRequestHandler) -> None:
             request.send_response(200)
@@ -151,7 +151,7 @@ class Hostile:
                 for start in range(0, len(data), step):
                     request.wfile.write(data[start:start + step])
                     request.wfile.flush()
-                    time.sleep(0.1)
+                    time.sleep(step / rate)
             except CLIENT_GONE:
                 pass
             request.close_connection = True
