@@ -71,7 +71,7 @@ def cases(hostile: Hostile, files: dict[str, Path]) -> dict[str, str]:
 
     server = hostile.server
     return {
-        "drip": feed("drip", hostile.drip("/drip/clip.mp4", clip, rate=1)),
+        "drip": feed("drip", hostile.drip("/drip/clip.mp4", clip, rate=10)),
         "bomb-feed": hostile.bomb("/bomb-feed/feed.rss", 2**31, "application/rss+xml"),
         "bomb-enclosure": feed("bomb-enclosure", hostile.bomb("/bomb-enclosure/clip.mp4", 2**31, "video/mp4")),
         "long-tiny": feed("long-tiny", server.add_file("/long-tiny/clip.mp4", files["long_tiny"], "video/mp4")),

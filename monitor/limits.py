@@ -75,7 +75,7 @@ class Limits:
 _RULES: dict[str, tuple[Any, float, str]] = {
     "item_deadline_seconds": (float, 1, "seconds, at least 1"),
     "max_download_bytes": (parse_size, 1024, "a size of at least 1K, e.g. \"2G\""),
-    "download_memory_mb": (int, 256, "a whole number of MiB, at least 256"),
+    "download_memory_mb": (int, 128, "a whole number of MiB, at least 128"),
     "max_page_bytes": (parse_size, 1024, "a size of at least 1K, e.g. \"10M\""),
     "max_redirects": (int, 0, "a whole number, 0 or more"),
     "max_duration_seconds": (float, 1, "seconds, at least 1"),

@@ -9,8 +9,9 @@ runs in a child process:
 * the parent waits on a pipe and kills the child's whole process group
   (yt-dlp's ffmpeg too) when the deadline passes or when the files in the
   download directory outgrow the size cap, checked every fraction of a second;
-* the child's address space is capped (RLIMIT_AS), so a bomb unpacked in
-  memory ends as a MemoryError there, not as the machine swapping;
+* the child's address space may grow by at most `download_memory_mb` beyond
+  what it starts with (RLIMIT_AS), so a bomb unpacked in memory ends as a
+  MemoryError there, not as the machine swapping;
 * the child dies with its parent (PR_SET_PDEATHSIG on Linux).
 
 Children come from a fork server that has imported yt-dlp once, so a child
@@ -176,8 +177,8 @@ def _child_main(send: Connection, func: Callable[..., Any], args: tuple, memory_
     _die_with_parent()
     if resource is not None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_mb:
-            size = memory_mb * 2**20
+        if memory_mb:  # on top of what the process maps already (the fork server's modules, its libraries)
+            size = _address_space() + memory_mb * 2**20
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
     try:
         result = func(*args, lambda body: send.send_bytes(pickle.dumps(("progress", body))))
@@ -189,6 +190,15 @@ def _child_main(send: Connection, func: Callable[..., Any], args: tuple, memory_
             pass
     finally:
         send.close()
+
+
+def _address_space() -> int:
+    """This process's mapped address space in bytes (VmSize; 0 where /proc does not say)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    except (OSError, StopIteration, ValueError):
+        return 0
 
 
 def _die_with_parent() -> None:

@@ -27,7 +27,7 @@ socket_timeout = 5
 [limits]
 item_deadline_seconds = 8
 max_download_bytes = "8M"
-download_memory_mb = 384
+download_memory_mb = 256
 max_duration_seconds = 600
 decode_memory_mb = 1024
 """
