@@ -631,3 +631,4 @@ def _message(exc: BaseException) -> str:
 
 def _utc(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
+
