@@ -235,4 +235,5 @@ def refingerprint(app: App, as_json: bool) -> None:
         return
     stdout.print(f"{summary['fingerprinted']} of {summary['todo']} media fingerprinted with {summary['settings']}")
     for failure in summary["failed"]:
-        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): {shown_markup(failure['error'])}")
+        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
+                     f"{shown_markup(failure['error'])}")

@@ -51,8 +51,8 @@ def parse_feed(data: bytes, feed_url: str) -> list[ListedItem]:
     `archive_key` is left None for the caller, which knows the extractors.
     """
     if _DANGEROUS.search(data):
-        raise ListingFailed(f"feed {feed_url} declares a DOCTYPE or ENTITY; refusing to parse it (entity expansion risk)",
-                            kind="bad-response")
+        raise ListingFailed(f"feed {feed_url} declares a DOCTYPE or ENTITY; refusing to parse it "
+                            "(entity expansion risk)", kind="bad-response")
     try:
         root = ET.fromstring(_without_forbidden_characters(data))
     except ET.ParseError as exc:

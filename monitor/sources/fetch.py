@@ -166,7 +166,8 @@ def _unpacker(encoding: str, url: str, max_bytes: int) -> Callable[[bytes | None
                 return
             if not state:  # deflate means the zlib format, but some servers send raw deflate
                 zlib_header = len(chunk) > 1 and chunk[0] & 0x0F == 8 and (chunk[0] * 256 + chunk[1]) % 31 == 0
-                wbits = 16 + zlib.MAX_WBITS if "gzip" in encoding else zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
+                wbits = (16 + zlib.MAX_WBITS if "gzip" in encoding
+                         else zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
                 state["z"] = zlib.decompressobj(wbits)
             z = state["z"]
             data = chunk

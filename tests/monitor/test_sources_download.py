@@ -149,7 +149,8 @@ def test_telegram_channel_page(http_server, source, clip, workdir):
 
 def test_http_404(http_server, source, workdir):
     url = http_server.add_status("/missing.mp4", 404)
-    with pytest.raises(DownloadFailed, match=r"^HTTP 404 Not Found from http://127\.0\.0\.1:\d+/missing\.mp4$") as caught:
+    pattern = r"^HTTP 404 Not Found from http://127\.0\.0\.1:\d+/missing\.mp4$"
+    with pytest.raises(DownloadFailed, match=pattern) as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
     assert caught.value.kind == "http-404"
     assert_only_inside(workdir)
