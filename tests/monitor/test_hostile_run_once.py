@@ -25,7 +25,7 @@ retries = 0
 socket_timeout = 5
 
 [limits]
-item_deadline_seconds = 8
+item_deadline_seconds = 5
 max_download_bytes = "8M"
 download_memory_mb = 256
 max_duration_seconds = 600
