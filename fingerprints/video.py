@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .decode import VideoStreamInfo, iter_gray_frames
+from .decode import NO_LIMITS, DecodeLimits, VideoStreamInfo, iter_gray_frames
 from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFingerprint
 from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
                         moving_parts, static_overlay_mask, still_background)
@@ -62,11 +62,13 @@ def fingerprint_video(
     settings: FingerprintSettings | None = None,
     info: VideoStreamInfo | None = None,
     progress: Callable[[float], None] | None = None,
+    limits: DecodeLimits = NO_LIMITS,
 ) -> VideoFingerprint:
     """Fingerprint `path`; raises `VideoDecodeError` for unreadable files.
 
     `info` (from `stream_info`) lets the decode check for truncation against
     the declared duration; without it only ffmpeg's own complaints count.
+    `limits` bound the ffmpeg process (CPU seconds, memory).
     """
     settings = settings or FingerprintSettings()
     path = Path(path)
@@ -110,7 +112,7 @@ def fingerprint_video(
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
-                                     settings.fast_decode):
+                                     settings.fast_decode, limits):
         result.frames_decoded += 1
         last_t = t
         taken, cut = sampler.take(t, frame)

@@ -16,16 +16,19 @@ from typing import Any
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import FingerprintSettings, VideoFingerprint
 from fingerprints.video import fingerprint_video
-from monitor.ffprobe import probe as ffprobe
+from monitor.failures import Failure, SourceError
+from monitor.ffprobe import check_limits, probe as ffprobe
+from monitor.limits import Limits
 from monitor.metadata import (ExiftoolReader, MetadataError, container_created, safe_link, store_extension,
                               stream_summary)
-from monitor.sources.base import NotAVideo
 from storage.mediastore import sha256_file
 from storage.records import NewMedia
 
 
-class InputError(Exception):
-    """The input is not something we can take (not a video, truncated, missing); one line."""
+class InputError(Failure):
+    """The input is not something we can take (not a video, truncated, too long, missing); one line and a kind."""
+
+    kind = "unreadable"
 
 
 @dataclass
@@ -54,12 +57,16 @@ class AnalysedFile:
 
 def analyse_file(path: Path, settings: FingerprintSettings,
                  progress: Callable[[float, float | None], None] | None = None,
-                 exif: ExiftoolReader | None = None, describe: bool = True) -> AnalysedFile:
-    """Verify, describe and fingerprint a file; raises `InputError` for anything unusable.
+                 exif: ExiftoolReader | None = None, describe: bool = True,
+                 limits: Limits | None = None) -> AnalysedFile:
+    """Verify, describe and fingerprint a file; raises `InputError` (with its kind) for anything unusable.
 
     `progress(seconds_done, seconds_total)` is called as the video is fingerprinted.
     `describe=False` skips exiftool, for a query that will not be stored.
+    `limits` (default: the built-in [limits]) are checked on ffprobe's answer
+    before decoding, and bound ffprobe and ffmpeg themselves.
     """
+    limits = limits or Limits()
     path = Path(path)
     if not path.exists():
         raise InputError("no such file")
@@ -67,12 +74,13 @@ def analyse_file(path: Path, settings: FingerprintSettings,
         raise InputError("not a regular file")
     size = path.stat().st_size
     if size == 0:
-        raise InputError("empty file (0 bytes): not a video")
+        raise InputError("empty file (0 bytes): not a video", kind="not-a-video")
     try:
         with safe_link(path) as link:
-            probe = ffprobe(link)
+            probe = ffprobe(link, limits=limits.decode)
+            check_limits(probe, limits, "the file")
             info = stream_info(link, probe)
-            fingerprint = fingerprint_video(link, settings, info=info,
+            fingerprint = fingerprint_video(link, settings, info=info, limits=limits.decode,
                                             progress=(lambda t: progress(t, info.duration)) if progress else None)
             exif_report: dict[str, Any] = {}
             if describe:
@@ -83,7 +91,9 @@ def analyse_file(path: Path, settings: FingerprintSettings,
                     if exif is None:
                         reader.close()
             sha = sha256_file(link)
-    except (VideoDecodeError, NotAVideo, MetadataError) as exc:
+    except (VideoDecodeError, SourceError) as exc:
+        raise InputError(_one_line(str(exc)), kind=exc.kind) from exc
+    except MetadataError as exc:
         raise InputError(_one_line(str(exc))) from exc
     except OSError as exc:
         raise InputError(f"cannot read the file: {exc.strerror or exc}") from exc

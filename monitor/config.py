@@ -23,6 +23,7 @@ from typing import Any
 
 from fingerprints.align import MatchParams
 from fingerprints.model import FingerprintSettings
+from monitor.limits import Limits, parse_limits
 
 
 class ConfigError(Exception):
@@ -39,10 +40,21 @@ DEFAULTS: dict[str, Any] = {
     "matching": {},  # MatchParams fields; defaults in fingerprints/align.py
     "ytdlp": {  # more keys: see monitor/sources/ytdlp.py CONFIG_KEYS and config.toml
         "format": "bv*[height<=1080]+ba/b[height<=1080]/b",
-        "max_filesize": "2G",
         "socket_timeout": 30,
         "retries": 3,
         "concurrent_per_domain": 1,
+    },
+    "limits": {  # see monitor/limits.py
+        "item_deadline_seconds": 900,
+        "max_download_bytes": "2G",
+        "download_memory_mb": 512,
+        "max_page_bytes": "10M",
+        "max_redirects": 10,
+        "max_duration_seconds": 10800,
+        "max_pixels": 33177600,
+        "max_frames": 1000000,
+        "decode_cpu_seconds": 3600,
+        "decode_memory_mb": 2048,
     },
     "watch": {"default_interval": "30m"},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
@@ -132,7 +144,7 @@ def _check_values(raw: dict[str, Any]) -> list[str]:
     problems = []
     for section, defaults in DEFAULTS.items():
         values = raw.get(section)
-        if not isinstance(values, dict):
+        if not isinstance(values, dict) or section == "limits":  # `monitor.limits.parse_limits` checks those
             continue
         if section in ("fingerprint", "matching"):
             cls = FingerprintSettings if section == "fingerprint" else MatchParams
@@ -193,6 +205,13 @@ class Config:
         return _build(MatchParams, self.raw.get("matching", {}), "matching")
 
     @property
+    def limits(self) -> Limits:
+        try:
+            return parse_limits(self.raw["limits"])
+        except ValueError as exc:
+            raise ConfigError(f"[limits] {exc}") from exc
+
+    @property
     def ytdlp(self) -> dict[str, Any]:
         return dict(self.raw["ytdlp"])
 
@@ -237,7 +256,7 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
         problems.append(problem)
     if problem := check_data_dir(config.data_dir):
         problems.append(problem)
-    for built in ("fingerprint_settings", "match_params"):
+    for built in ("fingerprint_settings", "match_params", "limits"):
         try:
             getattr(config, built)
         except (ConfigError, TypeError, ValueError) as exc:

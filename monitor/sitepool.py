@@ -22,7 +22,11 @@ log = logging.getLogger("provenance.pool")
 
 
 def site_of(url: str) -> str:
-    return (urllib.parse.urlsplit(url).hostname or "").removeprefix("www.")
+    """The host a URL fetches from (www. ignored); "" for a URL too broken to name one (it will fail alone)."""
+    try:
+        return (urllib.parse.urlsplit(url).hostname or "").removeprefix("www.")
+    except ValueError:  # e.g. "http://[::1" from a hostile feed
+        return ""
 
 
 class SitePool:

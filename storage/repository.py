@@ -763,7 +763,7 @@ class SqlRepository:
             return _poll_record(row)
 
     def count_poll_item(self, poll_id: int, watch_id: int, archive_key: str, url: str, outcome: str, *,
-                        post_id: int | None = None, error: str | None = None,
+                        post_id: int | None = None, error: str | None = None, kind: str | None = None,
                         next_attempt_at: datetime | None = None) -> bool:
         """Record what became of one item of a poll, in one transaction; the last item closes the poll.
 
@@ -793,7 +793,8 @@ class SqlRepository:
             row.items_new += outcome == "stored"
             if outcome == "failed":
                 row.items_failed += 1
-                row.errors = [*row.errors, {"archive_key": archive_key, "url": url, "error": error}]
+                row.errors = [*row.errors, {"archive_key": archive_key, "url": url, "kind": kind or "unknown",
+                                            "error": error}]
             if row.items_pending is not None:
                 row.items_pending = max(row.items_pending - 1, 0)
                 if row.items_pending == 0:

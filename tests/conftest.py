@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.http_fixtures",
     "tests.golden_fixtures",
     "tests.tsa_fixtures",
+    "tests.hostile_fixtures",
 ]

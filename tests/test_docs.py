@@ -13,6 +13,7 @@ from fingerprints.model import FingerprintSettings
 from monitor.cli.main import cli
 from monitor.cli.docs import render
 from monitor.config import DEFAULTS, load_config
+from monitor.failures import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,12 @@ def test_config_toml_lists_every_setting_at_its_default():
         if section not in ("fingerprint", "matching"):
             assert documented[section] == values, section
     load_config(ROOT / "config.toml")  # and it loads
+
+
+def test_every_failure_kind_is_documented():
+    documented = (ROOT / "docs" / "provenance.md").read_text()
+    assert [kind for kind in KINDS if f"| `{kind}` |" not in documented] == []
+    assert "| `http-NNN` |" in documented
 
 
 def test_cli_reference_is_generated_from_the_current_code():

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from monitor.config import Config, ConfigError, load_config
-from monitor.display import shown
+from monitor.display import shown, shown_markup  # noqa: F401 (shown_markup: for the commands)
 from storage import StorageError
 from storage.records import PRECISION_DAY, PRECISION_SECOND, implausible_time
 
@@ -139,7 +139,7 @@ def _analyse(ws, path: Path, describe: bool):
     from monitor.analysis import analyse_file
 
     with fingerprint_progress(path) as progress:
-        return analyse_file(path, ws.settings, progress, ws.exif, describe=describe)
+        return analyse_file(path, ws.settings, progress, ws.exif, describe=describe, limits=ws.config.limits)
 
 
 def _is_url(text: str) -> bool:

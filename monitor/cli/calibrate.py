@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from monitor.cli.app import App, SetupProblem, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, SetupProblem, pass_app, shown, shown_markup, stderr, stdout
 
 # the same names as monitor.jobs.calibrate.FAMILIES (a test checks), written out to keep `provenance --help` quick
 FAMILY_NAMES = "reencode, flip, crop, borders, vertical, caption, logo, overlay, pip, speed, excerpt, colour, fps"
@@ -28,7 +28,7 @@ def _progress() -> Iterator:
         task = bar.add_task("calibrating", total=None)
 
         def update(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=f"calibrating: {shown(label)}")
+            bar.update(task, completed=done, total=total, description=f"calibrating: {shown_markup(label)}")
 
         yield update
 

@@ -11,7 +11,7 @@ import click
 from rich.table import Table
 
 from monitor.cli.app import (App, InputProblem, SetupProblem, _is_url, fingerprint_progress,
-                             parse_published_at, pass_app, progress_reporter, shown, stderr, stdout,
+                             parse_published_at, pass_app, progress_reporter, shown, shown_markup, stderr, stdout,
                              warn_if_unfingerprinted)
 from storage.records import SOURCE_USER, NewPost
 
@@ -75,7 +75,7 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
     state = "stored" if result.new_media else "already stored"
     post_state = "" if result.new_post else " (already stored: nothing added)"
     stdout.print(f"{state}: media {result.media.id} sha256 {result.media.sha256[:16]}… "
-                 f"({result.media.duration or 0:.1f} s); post {result.post.id} {shown(result.post.url)}{post_state}")
+                 f"({result.media.duration or 0:.1f} s); post {result.post.id} {shown_markup(result.post.url)}{post_state}")
     if not result.matches:
         stdout.print("matches: none")
         return
@@ -141,7 +141,7 @@ def find_earliest_command(app: App, video: str, fmt: str, output: Path | None, a
         return
     if output:
         output.write_text(text, encoding="utf-8")
-        stderr.print(f"report written to {shown(output.resolve())}")
+        stderr.print(f"report written to {shown_markup(output.resolve())}")
     else:
         click.echo(text, nl=not text.endswith("\n"))
 
@@ -209,7 +209,7 @@ def serve(app: App) -> None:
     path = socket_path(ws.config.data_dir)
     try:
         answered = serve_queries(ws, path, invocation(db, data_dir, config_file), lambda: stopping["now"],
-                                 ready=lambda: stderr.print(f"answering find-earliest on {shown(path)} "
+                                 ready=lambda: stderr.print(f"answering find-earliest on {shown_markup(path)} "
                                                             "(Ctrl-C to stop)"))
     except (RuntimeError, OSError) as exc:
         raise SetupProblem(str(exc)) from exc
@@ -240,4 +240,5 @@ def refingerprint(app: App, as_json: bool) -> None:
         return
     stdout.print(f"{summary['fingerprinted']} of {summary['todo']} media fingerprinted with {summary['settings']}")
     for failure in summary["failed"]:
-        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): {shown(failure['error'])}")
+        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
+                     f"{shown_markup(failure['error'])}")

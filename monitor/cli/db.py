@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from monitor.cli.app import App, pass_app, shown, stdout
+from monitor.cli.app import App, pass_app, shown_markup, stdout
 
 
 @click.group()
@@ -69,7 +69,7 @@ def db_status(app: App) -> None:
     ws = app.workspace()
     repo = ws.repository
     stdout.print(f"database: {repo.database!r}")
-    stdout.print(f"data dir: {shown(app.config.data_dir)}")
+    stdout.print(f"data dir: {shown_markup(app.config.data_dir)}")
     from monitor.runners.embedded import chosen_runner
     from storage.queue_schema import applied_version, queue_status
 

@@ -7,7 +7,7 @@ import json
 import click
 from rich.table import Table
 
-from monitor.cli.app import App, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, pass_app, shown_markup, stderr, stdout
 
 
 @click.group()
@@ -62,7 +62,7 @@ def index_status(app: App, as_json: bool) -> None:
     table = Table("view", "rows", "segments", "on disk", "covers rows up to", "directory")
     for r in rows:
         table.add_row(r["view"], f"{r['rows']:,}", str(r["segments"]), f"{r['disk_bytes'] / 1e6:.1f} MB",
-                      f"{r['high_water_mark']:,} of {r['database_last_row']:,}", shown(r["directory"]))
+                      f"{r['high_water_mark']:,} of {r['database_last_row']:,}", shown_markup(r["directory"]))
     stdout.print(table)
 
 
@@ -86,7 +86,7 @@ def index_check(app: App, deep: bool) -> None:
         if not found:
             stdout.print(f"{view.name}: ok ({expected:,} rows)")
     for problem in problems:
-        stderr.print(f"problem: {shown(problem)}")
+        stderr.print(f"problem: {shown_markup(problem)}")
     if problems:
         stderr.print("run `provenance index rebuild` to make the indexes afresh from the database")
         raise SystemExit(1)

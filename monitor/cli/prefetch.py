@@ -155,5 +155,7 @@ def _analyse(path: Path, options: tuple, progress: Callable[[float, float | None
     from monitor.analysis import analyse_file
     from monitor.config import load_config
 
-    settings = load_config(*options).fingerprint_settings
-    return {"settings": settings, "analysed": analyse_file(path, settings, progress, describe=False)}
+    config = load_config(*options)
+    settings = config.fingerprint_settings
+    return {"settings": settings,
+            "analysed": analyse_file(path, settings, progress, describe=False, limits=config.limits)}

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown, stderr, stdout
+from monitor.cli.app import App, InputProblem, SetupProblem, pass_app, shown, shown_markup, stderr, stdout
 from storage import NotFound
 
 MIN_INTERVAL_SECONDS = 10
@@ -107,7 +107,7 @@ def watch_add(app: App, url: str, every: str | None, label: str | None, as_json:
     if as_json:
         stdout.print_json(json.dumps(_watch_json(added)))
         return
-    stdout.print(f"watch {added.id} added: {added.kind} {shown(added.url)} every {format_interval(interval)}")
+    stdout.print(f"watch {added.id} added: {added.kind} {shown_markup(added.url)} every {format_interval(interval)}")
 
 
 @watch.command("list")
@@ -206,7 +206,7 @@ def poll_progress() -> Iterator[Any]:
             if event.watch.id not in tasks:
                 tasks[event.watch.id] = bar.add_task(f"watch {event.watch.id}", total=None)
             bar.update(tasks[event.watch.id], completed=event.done, total=event.total or None,
-                       description=f"watch {event.watch.id} {shown(event.url or event.watch.url)[-50:]}")
+                       description=f"watch {event.watch.id} {shown_markup(event.url or event.watch.url)[-50:]}")
 
         yield update
 
@@ -214,14 +214,16 @@ def poll_progress() -> Iterator[Any]:
 def _summary_json(s) -> dict[str, Any]:
     return {"watch_id": s.watch.id, "url": s.watch.url, "poll_id": s.poll_id, "status": s.status,
             "items_seen": s.items_seen, "items_new": s.items_new, "items_failed": s.items_failed,
-            "items_waiting": s.items_waiting, "items_already": s.items_already, "errors": s.errors, "listing_error": s.listing_error,
+            "items_waiting": s.items_waiting, "items_already": s.items_already, "errors": s.errors,
+            "listing_error": s.listing_error, "listing_kind": s.listing_kind,
             "seconds": {k: round(v, 3) for k, v in s.seconds.items()}}
 
 
 def _print_summary(s) -> None:
-    head = f"watch {s.watch.id} {shown(s.watch.url)}: "
+    head = f"watch {s.watch.id} {shown_markup(s.watch.url)}: "
     if not s.ran:
-        stdout.print(head + f"[red]listing failed[/red]: {shown(s.listing_error)}", highlight=False)
+        stdout.print(head + f"[red]listing failed[/red] ({s.listing_kind}): {shown_markup(s.listing_error)}",
+                     highlight=False)
         return
     waiting = f", {s.items_waiting} waiting to retry" if s.items_waiting else ""
     already = f", {s.items_already} stored meanwhile by another process" if s.items_already else ""
@@ -229,7 +231,8 @@ def _print_summary(s) -> None:
     stdout.print(head + f"{s.items_seen} listed, {s.items_new} new, {s.items_failed} failed{waiting}{already}"
                  f"{interrupted}", highlight=False)
     for error in s.errors:
-        stdout.print(f"  failed: {shown(error['url'])}: {shown(error['error'])}", highlight=False)
+        stdout.print(f"  failed ({error.get('kind', 'unknown')}): {shown_markup(error['url'])}: "
+                     f"{shown_markup(error['error'])}", highlight=False)
 
 
 @click.command("run-once")
@@ -309,7 +312,8 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     table = Table("poll", "watch", "started", "took", "status", "seen", "new", "failed", "errors")
     for p in records:
         took = f"{(p.finished_at - p.started_at).total_seconds():.1f} s" if p.finished_at else "running"
-        errors = "\n".join(f"{shown(e.get('url') or '')}: {shown(e.get('error') or '')}" for e in p.errors[:5])
+        errors = "\n".join(f"{shown_markup(e.get('url') or '')}: {shown_markup(e.get('error') or '')}"
+                           for e in p.errors[:5])
         if len(p.errors) > 5:
             errors += f"\n(+{len(p.errors) - 5} more)"
         table.add_row(str(p.id), str(p.watch_id), _iso(p.started_at), took, p.status, str(p.items_seen),

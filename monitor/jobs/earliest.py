@@ -164,7 +164,7 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
         views = [MatchView(same, None), *stored_match_views(ws, same.id)]
         return _report(ws, path, same.sha256, same.duration or 0.0, query_url, views)
     analysed = (analysed or (head_start and head_start())
-                or analyse_file(path, ws.settings, progress, ws.exif, describe=False))
+                or analyse_file(path, ws.settings, progress, ws.exif, describe=False, limits=ws.config.limits))
     same = ws.repository.get_media_by_sha256(analysed.sha256)
     exclude = {same.id} if same else set()
     views = [MatchView(ws.repository.get_media(m.media_id), m)
@@ -184,12 +184,12 @@ def find_earliest_url(ws: Workspace, url: str, workdir: Path, also_ingest: bool 
     """
     from monitor.sources import ListedItem, SourceError, YtDlpSource
 
-    source = YtDlpSource(ws.config.ytdlp)
+    source = YtDlpSource(ws.config.ytdlp, limits=ws.config.limits)
     try:
         item = source.download(ListedItem(url=url, archive_key=None), workdir)
     except SourceError as exc:
-        raise InputError(str(exc)) from exc
-    analysed = analyse_file(item.path, ws.settings, progress, ws.exif, describe=also_ingest)
+        raise InputError(str(exc), kind=exc.kind) from exc
+    analysed = analyse_file(item.path, ws.settings, progress, ws.exif, describe=also_ingest, limits=ws.config.limits)
     if also_ingest:
         existing = item.post.archive_key and ws.repository.get_post_by_archive_key(item.post.archive_key)
         if not existing:

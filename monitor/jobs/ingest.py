@@ -128,7 +128,9 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
         media = ws.repository.get_media(media_id)
         try:
             path = ws.store.path(media.store_path)
-            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None))
+            limits = ws.config.limits.decode
+            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
+                                   limits=limits)
             with ws.repository.transaction(ws.settings_id) as repo:
                 if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
                     _store_fingerprint(ws, repo, media, fp)
@@ -152,7 +154,7 @@ def ingest_file(ws: Workspace, path: Path, post: NewPost,
             stored_post, new_post = _add_post_once(repo, replace(post, media_id=known.id))
         return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id),
                             new_post=new_post)
-    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif), post)
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits), post)
 
 
 def stored_fingerprinted_media(ws: Workspace, path: Path) -> MediaRecord | None:

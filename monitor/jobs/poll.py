@@ -44,6 +44,7 @@ from typing import Any
 
 from monitor.analysis import InputError, analyse_file
 from monitor.config import Config
+from monitor.failures import kind_of
 from monitor.jobs.ingest import ingest_analysed, ingest_file, stored_fingerprinted_media
 from monitor.sitepool import SitePool, site_of
 from monitor.sources import ClaimedTime, DownloadedItem, ListedItem, Source, SourceError, YtDlpSource
@@ -92,6 +93,7 @@ class ItemOutcome:
     url: str
     post_id: int | None = None
     error: str | None = None
+    kind: str | None = None  # `monitor.failures` kind of `error`
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
 
@@ -108,8 +110,9 @@ class PollSummary:
     items_already: int = 0  # stored meanwhile by someone else (another process, watch or attempt)
     items_waiting: int = 0  # failed before and not yet due for retry
     items_queued: int = 0  # handed to ingest jobs
-    errors: list[dict[str, Any]] = field(default_factory=list)  # {archive_key, url, error}
+    errors: list[dict[str, Any]] = field(default_factory=list)  # {archive_key, url, kind, error}
     listing_error: str | None = None
+    listing_kind: str | None = None  # `monitor.failures` kind of listing_error
     interrupted: bool = False  # stopped before all its items were done
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
 
@@ -120,7 +123,7 @@ class PollSummary:
 
 
 def default_source(config: Config) -> YtDlpSource:
-    return YtDlpSource(config.ytdlp)
+    return YtDlpSource(config.ytdlp, limits=config.limits)
 
 
 def retry_delay(poll_settings: Mapping[str, Any], failures: int) -> timedelta:
@@ -219,6 +222,7 @@ def _list_new_items(ws: Workspace, watch: WatchRecord, source: Source, now: date
         listed = source.list_items(watch.url, watch.kind)
     except (SourceError, OSError) as exc:
         summary.listing_error = str(exc) or type(exc).__name__
+        summary.listing_kind = kind_of(exc)
         log.warning("listing failed %s", kv(watch=watch.id, url=watch.url, error=summary.listing_error))
         return []
     finally:
@@ -235,7 +239,8 @@ def _list_new_items(ws: Workspace, watch: WatchRecord, source: Source, now: date
 def _finish_failed(ws: Workspace, watch: WatchRecord, summary: PollSummary) -> None:
     summary.status = "failed"
     ws.repository.finish_poll(summary.poll_id, summary.items_seen, 0, 0,
-                              [{"archive_key": None, "url": watch.url, "error": summary.listing_error}], "failed")
+                              [{"archive_key": None, "url": watch.url, "kind": summary.listing_kind or "unknown",
+                                "error": summary.listing_error}], "failed")
     _mark_polled(ws, watch)
     log.info("poll finished %s", kv(watch=watch.id, poll=summary.poll_id, status="failed"))
 
@@ -309,9 +314,11 @@ def ingest_item(ws: Workspace, watch_id: int, item: ListedItem | Mapping[str, An
             _download_and_ingest(ws, watch_id, item, source, result)
         except ITEM_ERRORS as exc:
             result.outcome, result.error = "failed", " ".join(str(exc).split()) or type(exc).__name__
+            result.kind = "storage" if isinstance(exc, StorageError) else kind_of(exc)
         except Exception as exc:  # a bug on one odd item must not leave its poll waiting for it forever
             log.exception("item failed unexpectedly %s", kv(watch=watch_id, url=item.url))
             result.outcome, result.error = "failed", f"unexpected error: {' '.join(str(exc).split())[:300]}"
+            result.kind = "unknown"
     _count(ws, watch_id, item, poll_id, now, result)
     failpoint("after-item-recorded")
     return result
@@ -340,7 +347,7 @@ def _download_and_ingest(ws: Workspace, watch_id: int, item: ListedItem, source:
         try:
             # the very same bytes stored and fingerprinted already: ingest_file only records the new post
             analysed = None if stored_fingerprinted_media(ws, got.path) \
-                else analyse_file(got.path, ws.settings, exif=ws.exif)
+                else analyse_file(got.path, ws.settings, exif=ws.exif, limits=ws.config.limits)
         finally:
             result.seconds["analyse"] += time.perf_counter() - started
         failpoint("after-analyse")
@@ -369,7 +376,7 @@ def _count(ws: Workspace, watch_id: int, item: ListedItem, poll_id: int | None, 
         failures = (state.attempts + 1) if state is not None and state.status == "failed" else 1
         retry_at = now + retry_delay(ws.config.section("poll"), failures)
         log.warning("item failed %s", kv(watch=watch_id, archive_key=result.archive_key, url=item.url,
-                                         error=result.error, attempt=failures,
+                                         kind=result.kind, error=result.error, attempt=failures,
                                          retry_at=retry_at.isoformat(timespec="seconds")))
     elif result.outcome == "already stored":
         log.info("already stored %s", kv(watch=watch_id, archive_key=result.archive_key, url=item.url,
@@ -382,7 +389,8 @@ def _count(ws: Workspace, watch_id: int, item: ListedItem, poll_id: int | None, 
                 repo.record_item_stored(watch_id, result.archive_key, item.url, result.post_id)
         else:
             repo.count_poll_item(poll_id, watch_id, result.archive_key, item.url, result.outcome,
-                                 post_id=result.post_id, error=result.error, next_attempt_at=retry_at)
+                                 post_id=result.post_id, error=result.error, kind=result.kind,
+                                 next_attempt_at=retry_at)
     except StorageError:
         raise
     except Exception as exc:  # the watch was removed meanwhile (foreign key): nothing left to record

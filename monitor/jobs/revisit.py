@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.config import ConfigError
+from monitor.failures import HTTP_KIND
 from monitor.workspace import Workspace
 from storage import NotFound
 from storage.records import (
@@ -175,8 +176,31 @@ def _http_failure(status: int, message: str) -> Failure:
     return Failure(STATUS_UNREACHABLE, "http-5xx" if status >= 500 else f"http-{status}", message, status)
 
 
+_UNREACHABLE_KINDS = ("dns", "refused", "timeout", "too-slow", "network", "tls", "proxy", "cut-short")
+
+
+def _from_kind(kind: str, message: str) -> Failure | None:
+    """A failure our sources already classified (`monitor.failures` kinds, found in the download child)."""
+    if m := HTTP_KIND.fullmatch(kind):
+        return _http_failure(int(m[1]), message)
+    if kind in ("geo-blocked", "private"):
+        return Failure(STATUS_GEO_BLOCKED if kind == "geo-blocked" else STATUS_PRIVATE, kind, message)
+    if kind == "not-a-video":
+        return Failure(STATUS_REMOVED, "no-video", message)
+    if kind == "unavailable":  # the platform's own words say which
+        text = message.lower()
+        for status, phrase_kind, phrases in _MESSAGES:
+            if any(p in text for p in phrases):
+                return Failure(status, phrase_kind, message)
+        return Failure(STATUS_REMOVED, "removed", message)
+    if kind in _UNREACHABLE_KINDS:
+        return Failure(STATUS_UNREACHABLE, kind, message)
+    return None
+
+
 def classify_failure(exc: BaseException) -> Failure:
-    """What a failed look at a post means, from yt-dlp's exception types, HTTP status and message.
+    """What a failed look at a post means: from the failure kind our sources found, else from yt-dlp's
+    exception types, HTTP status and message.
 
     Order: geo restriction (yt-dlp's own exception type), an HTTP status,
     a page with no video, the platform's words, then network failures, which
@@ -187,6 +211,8 @@ def classify_failure(exc: BaseException) -> Failure:
 
     chain = list(_chain(exc))
     message = " ".join(str(exc).split())[:500] or type(exc).__name__
+    if (kind := getattr(exc, "kind", None)) and (known := _from_kind(kind, message)):
+        return known
     for cause in chain:
         if isinstance(cause, GeoRestrictedError):
             return Failure(STATUS_GEO_BLOCKED, "geo-blocked", message)

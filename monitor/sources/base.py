@@ -3,8 +3,9 @@
 A source lists a watch URL into `ListedItem`s (cheap, keyed by yt-dlp's
 download-archive key so the caller can skip what it already stored) and
 downloads one item into a verified `DownloadedItem`.  Every failure is a
-`SourceError` whose message is one line saying what happened, so the poll loop
-can store it as an item's `last_error` and carry on with the next item.
+`SourceError` (defined in `monitor.failures`) with a stable `kind` and a
+one-line message saying what happened, so the poll loop can record both
+against the item and carry on with the next item.
 
 Times are the platform's *claims* (`ClaimedTime`, with precision and source),
 never our observation; see `storage.records`.
@@ -17,28 +18,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from monitor.failures import (  # noqa: F401 (re-exported: the sources' side of the contract)
+    DownloadFailed,
+    LimitExceeded,
+    ListingFailed,
+    NotAVideo,
+    SourceError,
+    UnsupportedURL,
+)
 from storage.records import SOURCE_TELEGRAM_TIME, NewPost  # noqa: F401 (re-exported)
-
-
-
-class SourceError(Exception):
-    """Listing or downloading failed; `str(error)` is a one-line explanation."""
-
-
-class UnsupportedURL(SourceError):
-    """No source can handle this URL."""
-
-
-class ListingFailed(SourceError):
-    """A watch URL could not be fetched or read as a list of posts."""
-
-
-class DownloadFailed(SourceError):
-    """A post could not be downloaded (HTTP error, refused, cut short, too big...)."""
-
-
-class NotAVideo(SourceError):
-    """What was fetched is not a playable video (an HTML page, a truncated file...)."""
 
 
 @dataclass(frozen=True)

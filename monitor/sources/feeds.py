@@ -5,7 +5,10 @@ a parsed `timestamp`, so a date-only pubDate becomes indistinguishable from
 midnight; it also takes enclosure URLs verbatim, so relative ones fail.  One
 small parser for both formats keeps each item's date claim with its real
 precision.  Feeds come from strangers: any DOCTYPE (the door to entity
-expansion, "billion laughs") is refused before xml.etree sees the bytes.
+expansion, "billion laughs") is refused before xml.etree sees the bytes, and
+control characters that XML forbids (an escape sequence pasted into a title)
+are dropped instead of failing the whole feed; what remains of a title is
+kept as it is (it is shown escaped, see `monitor.display`).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from storage.records import (
 ATOM = "{http://www.w3.org/2005/Atom}"
 _HAS_TIME = re.compile(r"\d{1,2}:\d{2}")
 _DANGEROUS = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+_FORBIDDEN = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls XML 1.0 does not allow
+_FORBIDDEN_REF = re.compile(rb"&#(x0*[0-9a-f]{1,2}|0*[0-9]{1,2});", re.IGNORECASE)
 
 
 def feed_kind(head: bytes) -> str | None:
@@ -46,16 +51,31 @@ def parse_feed(data: bytes, feed_url: str) -> list[ListedItem]:
     `archive_key` is left None for the caller, which knows the extractors.
     """
     if _DANGEROUS.search(data):
-        raise ListingFailed(f"feed {feed_url} declares a DOCTYPE or ENTITY; refusing to parse it (entity expansion risk)")
+        raise ListingFailed(f"feed {feed_url} declares a DOCTYPE or ENTITY; refusing to parse it "
+                            "(entity expansion risk)", kind="bad-response")
     try:
-        root = ET.fromstring(data)
+        root = ET.fromstring(_without_forbidden_characters(data))
     except ET.ParseError as exc:
-        raise ListingFailed(f"feed {feed_url} is not well-formed XML: {exc}") from exc
+        raise ListingFailed(f"feed {feed_url} is not well-formed XML: {exc}", kind="bad-response") from exc
     if root.tag == "rss":
         return [item for node in root.iterfind("./channel/item") if (item := _rss_item(node, feed_url))]
     if root.tag == f"{ATOM}feed":
         return [item for node in root.iterfind(f"{ATOM}entry") if (item := _atom_entry(node, feed_url))]
-    raise ListingFailed(f"{feed_url} is XML but neither RSS 2.0 nor Atom (root element <{root.tag}>)")
+    raise ListingFailed(f"{feed_url} is XML but neither RSS 2.0 nor Atom (root element <{root.tag}>)",
+                        kind="bad-response")
+
+
+def _without_forbidden_characters(data: bytes) -> bytes:
+    """`data` without the C0 control characters XML 1.0 forbids, raw or as character references."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16: its bytes are not characters
+        return data
+
+    def keep(ref: re.Match) -> bytes:
+        text = ref[1].decode("ascii")
+        code = int(text[1:], 16) if text[0] in "xX" else int(text)
+        return b"" if code < 0x20 and code not in (0x09, 0x0A, 0x0D) else ref[0]
+
+    return _FORBIDDEN_REF.sub(keep, _FORBIDDEN.sub(b"", data))
 
 
 def rss_pubdate_claim(text: str | None) -> ClaimedTime | None:
@@ -94,7 +114,7 @@ def _rss_item(node: ET.Element, feed_url: str) -> ListedItem | None:
         return None
     pubdate = _text(node, "pubDate")
     return ListedItem(
-        url=urllib.parse.urljoin(feed_url, href.strip()),
+        url=_absolute(feed_url, href),
         archive_key=None,
         title=_text(node, "title"),
         claimed=rss_pubdate_claim(pubdate),
@@ -117,7 +137,7 @@ def _atom_entry(node: ET.Element, feed_url: str) -> ListedItem | None:
         return None
     published = _text(node, f"{ATOM}published")
     return ListedItem(
-        url=urllib.parse.urljoin(feed_url, href.strip()),
+        url=_absolute(feed_url, href),
         archive_key=None,
         title=_text(node, f"{ATOM}title"),
         claimed=atom_date_claim(published),
@@ -130,6 +150,14 @@ def _atom_entry(node: ET.Element, feed_url: str) -> ListedItem | None:
             "author": _text(node, f"{ATOM}author/{ATOM}name"),
         },
     )
+
+
+def _absolute(feed_url: str, href: str) -> str:
+    """`href` resolved against the feed's URL; as it is when it cannot be ("http://[broken": refused at download)."""
+    try:
+        return urllib.parse.urljoin(feed_url, href.strip())
+    except ValueError:
+        return href.strip()
 
 
 def _text(node: ET.Element, path: str) -> str | None:

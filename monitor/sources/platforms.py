@@ -17,6 +17,7 @@ Every claim found is kept in `raw_metadata["claims"]`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import urllib.parse
@@ -39,6 +40,7 @@ from storage.records import (
 )
 
 GENERIC = "Generic"
+MAX_ARCHIVE_KEY = 512  # storage.models: posts.archive_key, watch_items.archive_key
 _TELEGRAM_POST = re.compile(r"https?://(?:t|telegram)\.me/(?:s/)?(?P<channel>[\w-]+)/(?P<id>\d+)")
 
 # Most credible first; precision is compared before this.
@@ -54,9 +56,16 @@ CLAIM_RANKING = (
 
 
 def archive_key(extractor_key: str, video_id: str | None, url: str) -> str | None:
-    """yt-dlp's `"<extractor> <id>"`, made unique where yt-dlp's is not (see module doc)."""
+    """yt-dlp's `"<extractor> <id>"`, made unique where yt-dlp's is not (see module doc).
+
+    A generic key longer than the stored column (a URL of thousands of
+    characters) keeps the URL's first 400 characters and its SHA-256.
+    """
     if extractor_key == GENERIC:
-        return make_archive_id(GENERIC, urllib.parse.urldefrag(url).url)
+        key = make_archive_id(GENERIC, urllib.parse.urldefrag(url).url)
+        if len(key) > MAX_ARCHIVE_KEY:
+            key = f"{key[:408]} sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+        return key
     if extractor_key == "TelegramEmbed" and (m := _TELEGRAM_POST.match(url)):
         return make_archive_id(extractor_key, f"{m['channel']}/{m['id']}")
     return make_archive_id(extractor_key, video_id) if video_id else None

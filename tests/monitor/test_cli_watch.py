@@ -78,13 +78,13 @@ def test_run_once_polls_and_names_failures(prov, site, tiny_clips):
     out = prov("run-once").stdout
 
     assert f"watch {watch['id']} {feed}: 2 listed, 1 new, 1 failed" in out
-    assert f"failed: {missing}: HTTP 404 Not Found from {missing}" in out
+    assert f"failed (http-404): {missing}: HTTP 404 Not Found from {missing}" in out
     (summary,) = prov.json("run-once", "--watch", str(watch["id"]))
     assert (summary["status"], summary["items_new"], summary["items_failed"], summary["items_waiting"]) == (
         "ok", 0, 0, 1)  # the failed item waits for its retry time
     polls = prov.json("polls", "--watch", str(watch["id"]))
     assert [(p["status"], p["items_new"], p["items_failed"]) for p in polls] == [("ok", 0, 0), ("partial", 1, 1)]
-    assert polls[1]["errors"][0]["url"] == missing
+    assert (polls[1]["errors"][0]["url"], polls[1]["errors"][0]["kind"]) == (missing, "http-404")
     assert "partial" in prov("polls").stdout
 
 
@@ -92,9 +92,25 @@ def test_run_once_exits_1_when_nothing_could_run(prov, site):
     assert "no enabled watches" in prov("run-once", expect=1).stderr
     prov("watch", "add", site.url("/gone.rss"))
     result = prov("run-once", expect=1)
-    assert "listing failed" in result.stdout and "no watch could be listed" in result.stderr
+    assert "listing failed (http-404)" in result.stdout and "no watch could be listed" in result.stderr
+    assert result.stdout.count(site.url("/gone.rss")) == 2  # the watch, then where the 404 came from: once each
     assert prov("run-once", "--watch", "7", expect=2).stderr.strip() == (
         "error: no watch with id 7; see `provenance watch list`")
+
+
+def test_run_once_prints_hostile_urls_and_titles_as_text(prov, site, hostile):
+    evil = site.url("/[/]x[link=javascript:alert(1)]y[/link]\u202e.mp4")
+    feed = hostile.feed(site.prefix + "/evil.rss", [("[bold]title[/] \x1b[2J", evil), ("js", "javascript:alert(1)"),
+                                                    ("broken", "http://[::1/broken.mp4")])
+    prov("watch", "add", feed)
+
+    out = prov("run-once").stdout  # rich would have failed on "[/]" as markup
+
+    assert "3 listed, 0 new, 3 failed" in out
+    assert "failed (http-404): " + evil.replace("\u202e", "\\u202e") + ": HTTP 404" in out
+    assert "failed (unsupported): javascript:alert(1): " in out
+    assert "failed (unsupported): http://[::1/broken.mp4: " in out
+    assert "partial" in prov("polls").stdout  # the table shows them too (without failing on the markup)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("600", 600)])

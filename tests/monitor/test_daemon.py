@@ -190,7 +190,7 @@ def test_a_hanging_site_does_not_stall_the_other_watches(tmp_path, database_url,
         # the hanging one ends by itself: socket_timeout, recorded as failed, retried on a later poll
         state = wait_for(lambda: repo.get_watch_item(slow.id, f"generic {stuck}"), timeout=60,
                          what="the hanging item to time out")
-        assert state.status == "failed" and "timed out" in state.last_error
+        assert state.status == "failed" and "socket_timeout" in state.last_error
         assert daemon.stop(timeout=60) == 0
     finally:
         release.set()

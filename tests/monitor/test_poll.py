@@ -202,6 +202,8 @@ def test_failures_are_recorded_and_the_rest_is_stored(workspace, source, site, t
 
     assert (summary.status, summary.items_seen, summary.items_new, summary.items_failed) == ("partial", 6, 1, 5)
     errors = {e["url"]: e["error"] for e in summary.errors}
+    assert {e["url"]: e["kind"] for e in summary.errors} == {missing: "http-404", refused: "refused", cut: "cut-short",
+                                                           truncated: "corrupt", page: "not-a-video"}
     assert errors[missing] == f"HTTP 404 Not Found from {missing}"
     assert re.fullmatch(r"connection refused by 127\.0\.0\.1:\d+; is the server up\?", errors[refused])
     assert errors[cut].startswith("transfer cut short")
@@ -253,8 +255,8 @@ def test_listing_failure_fails_the_poll(workspace, source, site):
     assert (summary.status, summary.ran, summary.items_seen) == ("failed", False, 0)
     (record,) = workspace.repository.list_polls(watch.id)
     assert record.status == "failed"
-    assert record.errors == [{"archive_key": None, "url": watch.url,
-                              "error": f"listing {watch.url} failed: HTTP 404 Not Found from {watch.url}"}]
+    assert record.errors == [{"archive_key": None, "url": watch.url, "kind": "http-404",
+                              "error": f"HTTP 404 Not Found from {watch.url}"}]
 
 
 def recorded(name: str) -> dict:

@@ -149,15 +149,18 @@ def test_telegram_channel_page(http_server, source, clip, workdir):
 
 def test_http_404(http_server, source, workdir):
     url = http_server.add_status("/missing.mp4", 404)
-    with pytest.raises(DownloadFailed, match=r"^HTTP 404 Not Found from http://127\.0\.0\.1:\d+/missing\.mp4$"):
+    pattern = r"^HTTP 404 Not Found from http://127\.0\.0\.1:\d+/missing\.mp4$"
+    with pytest.raises(DownloadFailed, match=pattern) as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
+    assert caught.value.kind == "http-404"
     assert_only_inside(workdir)
 
 
 def test_connection_refused(http_server, source, workdir):
     url = http_server.refused_url("/clip.mp4")
-    with pytest.raises(DownloadFailed, match=r"^connection refused by 127\.0\.0\.1:\d+; is the server up\?$"):
+    with pytest.raises(DownloadFailed, match=r"^connection refused by 127\.0\.0\.1:\d+; is the server up\?$") as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
+    assert caught.value.kind == "refused"
     assert_only_inside(workdir)
 
 
@@ -166,7 +169,7 @@ def test_transfer_cut_short(http_server, source, clip, workdir):
     url = http_server.add_cut_short("/cut.mp4", data, "video/mp4", send=len(data) // 3)
     with pytest.raises(DownloadFailed, match=r"^transfer cut short") as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
-    assert "\n" not in str(caught.value)
+    assert caught.value.kind == "cut-short" and "\n" not in str(caught.value)
     assert_only_inside(workdir)
 
 
@@ -175,24 +178,28 @@ def test_truncated_mp4_served_whole(http_server, source, clip, workdir):
     url = http_server.add_file("/truncated.mp4", data[: len(data) // 2], "video/mp4")
     with pytest.raises(NotAVideo, match=r"did not give a playable video: ") as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
-    assert "\n" not in str(caught.value)
+    assert caught.value.kind == "corrupt" and "\n" not in str(caught.value)
     assert_only_inside(workdir)
 
 
 def test_non_video_page(http_server, source, workdir):
     url = serve_template(http_server, "/about.html", "not_video.html", "text/html")
-    with pytest.raises(NotAVideo, match=r"^no video found at http://127\.0\.0\.1:\d+/about\.html"):
+    with pytest.raises(NotAVideo, match=r"^no video found at http://127\.0\.0\.1:\d+/about\.html") as caught:
         source.download(ListedItem(url=url, archive_key=None), workdir)
+    assert caught.value.kind == "not-a-video"
     assert_only_inside(workdir)
 
 
 def test_listing_a_missing_feed(http_server, source):
-    with pytest.raises(ListingFailed, match=r"^listing http://\S+ failed: HTTP 404"):
-        source.list_items(http_server.url("/no/feed.xml"), "rss")
+    url = http_server.url("/no/feed.xml")
+    with pytest.raises(ListingFailed) as caught:
+        source.list_items(url, "rss")
+    assert (caught.value.kind, str(caught.value)) == ("http-404", f"HTTP 404 Not Found from {url}")
 
 
 def test_feed_with_doctype_is_refused(http_server, source):
     url = http_server.add_file(
         "/evil.xml", '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">]><rss><channel/></rss>', "text/xml")
-    with pytest.raises(ListingFailed, match="DOCTYPE"):
+    with pytest.raises(ListingFailed, match="DOCTYPE") as caught:
         source.list_items(url, "rss")
+    assert caught.value.kind == "bad-response"

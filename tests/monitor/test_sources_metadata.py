@@ -172,3 +172,26 @@ def test_domain_limiter_caps_concurrency_per_host():
     for t in threads:
         t.join()
     assert max(peak) == 2
+
+
+def test_extractor_index_answers_as_asking_every_extractor():
+    """The fast extractor lookup (literal prefilter) against the reference, on yt-dlp's own test URLs.
+
+    Every extractor with a `suitable` of its own, and a fixed random eighth
+    of the others, one test URL each, plus feed-like URLs; a yt-dlp release
+    that broke the prefilter's assumption would fail here.
+    """
+    import random
+
+    from monitor.sources.classify import _extractors, extractor_for, extractor_for_by_asking_all
+
+    extractors = _extractors()
+    custom = [ie for ie in extractors if "suitable" in vars(ie)]
+    others = random.Random(11).sample([ie for ie in extractors if "suitable" not in vars(ie)], len(extractors) // 8)
+    urls = ["http://127.0.0.1:8000/feed/item-1.mp4", "https://example.org/news/video.rss", "https://t.me/s/channel",
+            "https://www.youtube.com/watch?v=dQw4w9WgXcQ", "https://www.tiktok.com/@user/video/7301234567890123456"]
+    for ie in [*custom, *others]:
+        cases = ie.get_testcases(include_onlymatching=True) if hasattr(ie, "get_testcases") else []
+        urls += [case["url"] for case in list(cases)[:1] if isinstance(case.get("url"), str)]
+    assert len(urls) > 250
+    assert [u for u in urls if extractor_for(u) is not extractor_for_by_asking_all(u)] == []
