@@ -111,6 +111,17 @@ class MediaStore:
         return rel
 
 
+    def remove(self, rel: str) -> bool:
+        """Delete a stored file (a deletion the database has recorded); False when it was not there."""
+        target = self.path(rel)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_directory(target.parent)
+        return True
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a rename durable: the directory entry is data too."""
     fd = os.open(directory, os.O_RDONLY)
