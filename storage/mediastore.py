@@ -119,6 +119,10 @@ class MediaStore:
         except FileNotFoundError:
             return False
         _fsync_directory(target.parent)
+        try:
+            target.parent.rmdir()  # the last file of its fan-out directory
+        except OSError:
+            pass
         return True
 
 

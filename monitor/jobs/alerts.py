@@ -121,7 +121,7 @@ def _record_alerts(ws: Workspace, result: IngestResult) -> list[AlertRecord]:
             message = f"new item matches stored footage (media {matched[0]}) (post {post.id})"
             alerts.append(repo.add_alert(ALERT_MATCH, post.id, result.media.id, None, matched[0], message))
     for alert in alerts:
-        log.warning("%s: %s", alert.message, shown(post.url))
+        log.info("%s: %s", alert.message, shown(post.url))
     if alerts and settings["notify"]:
         _send_later(ws.repository, list(settings["notify"]), float(settings["timeout"]), alerts, post.url,
                     post.title)
