@@ -186,7 +186,7 @@ def flash(request: Request, message: str, to: str) -> RedirectResponse:
 
 @page(role=None)
 async def login_form(request: Request, web: Web, principal: Principal | None, form: FormData | None) -> Response:
-    return web.render(request, "login.html.j2", principal, next=_next(request.query_params.get("next")))
+    return web.render(request, "login.html.j2", principal, next=_next(request.query_params.get("next")), error=None)
 
 
 def _next(target: str | None) -> str:

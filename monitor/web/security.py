@@ -7,7 +7,8 @@
   a new password ends every earlier session.  Logging in starts a new session
   (no fixation).
 - Every POST form carries the session's CSRF token (`csrf`), compared in
-  constant time; a request whose Origin is another site is refused as well.
+  constant time; a request whose Origin is another site (or "null") is refused as well.  Pages send
+  their address to this site only (Referrer-Policy same-origin), so browsers do send the Origin.
 - Every response carries a Content-Security-Policy that allows scripts,
   styles and images from this server only, frames from itself (the embedded
   report), forms that post to itself, and no framing by others.
@@ -31,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin",
            "X-Frame-Options": "DENY", "Cross-Origin-Opener-Policy": "same-origin"}
 LOGIN_FAILURES = 5  # failed logins for one name ...
 LOGIN_WINDOW = 15 * 60  # ... within this many seconds lock it for as long
