@@ -418,11 +418,14 @@ class WorkspaceRepository:
             session.refresh(row)
             return _record(AlertDeliveryRecord, row)
 
-    def list_alerts(self, unread_only: bool = False, limit: int = 50, after_id: int = 0) -> list[AlertRecord]:
-        """Alerts newest first, each with its deliveries (two queries)."""
+    def list_alerts(self, unread_only: bool = False, limit: int = 50, after_id: int = 0,
+                    post_id: int | None = None) -> list[AlertRecord]:
+        """Alerts newest first (of one post, or all), each with its deliveries (two queries)."""
         query = sa.select(AlertModel).where(AlertModel.id > after_id).order_by(AlertModel.id.desc()).limit(limit)
         if unread_only:
             query = query.where(AlertModel.acked_at.is_(None))
+        if post_id is not None:
+            query = query.where(AlertModel.post_id == post_id)
         with self._session() as session:
             alerts = [_record(AlertRecord, row) for row in session.scalars(query)]
             deliveries: dict[int, list[AlertDeliveryRecord]] = {}

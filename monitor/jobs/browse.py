@@ -91,7 +91,7 @@ def post_details(ws: Workspace, post_id: int) -> PostDetails:
     if post is None:
         raise NotFound(f"no post with id {post_id}; search them with `provenance posts`")
     merges = repo.merges_of_posts([post_id])
-    alerts = [a for a in repo.list_alerts(limit=1000) if a.post_id == post_id]
+    alerts = repo.list_alerts(limit=1000, post_id=post_id)
     return PostDetails(
         post=post, media=repo.get_media(post.media_id), claims=repo.claims_for_posts([post_id]).get(post_id, []),
         observations=repo.observations_for_posts([post_id]).get(post_id, []),
@@ -157,15 +157,18 @@ def footage_groups(ws: Workspace, min_posts: int = 2, sort: str = "size", limit:
     if sort not in SORTS:
         raise ValueError(f"sort {sort!r} is not one of {', '.join(SORTS)}")
     stats = ws.repository.posts_by_media()
-    components = _components(set(stats), ws.repository.match_edges(ws.settings_id))
+    edges = ws.repository.match_edges(ws.settings_id)
+    # media without posts of their own (all merged away) still link the footage on either side of them
+    components = _components(set(stats) | {m for edge in edges for m in edge}, edges)
     groups = []
-    for gid, members in components.items():
+    for members in components.values():
+        members = [m for m in members if m in stats]
         rows = [stats[m] for m in members]
         posts = sum(r.posts for r in rows)
         if posts < min_posts or (media_ids is not None and not media_ids & set(members)):
             continue
         claims = [r.earliest_claim for r in rows if r.earliest_claim is not None]
-        groups.append(FootageGroup(gid, members, posts, min(claims) if claims else None,
+        groups.append(FootageGroup(members[0], members, posts, min(claims) if claims else None,
                                    min(r.first_seen for r in rows), max(r.last_seen for r in rows)))
     if sort == "size":
         groups.sort(key=lambda g: (-g.posts, -len(g.media_ids), -g.last_seen.timestamp(), g.id))

@@ -104,3 +104,30 @@ def test_bad_input_says_how_to_fix_it(prov, footage_clips):  # noqa: F811
     ingest(prov, footage_clips["unrelated"], "https://news.example/b")
     prefix = json.loads(prov("posts", "--json").stdout)[0]["sha256"][:1]
     assert prov("media", "show", prefix, expect=2)  # too short to be a prefix
+
+
+def test_footage_groups_are_the_connected_components_of_the_matches(repository):
+    """Media 1-2-3 (2's only post merged away still links them) and 4-5 are footage; 6 stands alone."""
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from monitor.jobs.browse import footage_group_of, footage_groups
+    from storage.records import NewMatch, NewPost
+    from tests.storage.test_repository import new_media
+
+    settings = repository.get_or_create_settings("s", "phash64", {})
+    media = [repository.add_media(new_media(n)).id for n in range(1, 7)]
+    t0 = datetime(2024, 3, 1, tzinfo=UTC)
+    posts = [repository.add_post(NewPost(media_id=m, url=f"https://x.example/{n}", first_seen_at=t0 + timedelta(n)))
+             for n, m in enumerate([media[0], media[0], media[1], media[2], media[3], media[4], media[5]])]
+    repository.merge_post(posts[2].id, posts[0].id, "alice", "duplicate")
+    for a, b in ((media[1], media[0]), (media[2], media[1]), (media[4], media[3])):
+        repository.save_match(NewMatch(query_media_id=a, stored_media_id=b, settings_id=settings, query_coverage=1.0,
+                                       stored_coverage=1.0, mirrored=False, speed=1.0, score=1.0, segments=[]))
+    ws = SimpleNamespace(repository=repository, settings_id=settings)
+
+    by_size = footage_groups(ws)
+    assert [(g.media_ids, g.posts) for g in by_size] == [([media[0], media[2]], 3), ([media[3], media[4]], 2)]
+    assert [p.id for p in by_size[0].sample] == [posts[0].id, posts[1].id, posts[3].id]
+    assert [g.media_ids for g in footage_groups(ws, sort="newest")] == [[media[3], media[4]], [media[0], media[2]]]
+    assert footage_group_of(ws, media[5]).posts == 1
