@@ -49,7 +49,7 @@ def cpu() -> float:
 def build(repo: SqlRepository, media: int, seed: int) -> int:
     rng = random.Random(seed)
     settings = repo.get_or_create_settings("bench", "phash64", {})
-    now = datetime.now(UTC).replace(tzinfo=None)
+    now = datetime.now(UTC)
     with repo.database.engine.begin() as c:
         c.execute(sa.insert(MediaModel), [{"sha256": f"{n:064x}", "size_bytes": 1, "store_path": f"m/{n}",
                                            "exiftool": {}, "ffprobe": {}, "created_at": now}
@@ -62,9 +62,9 @@ def build(repo: SqlRepository, media: int, seed: int) -> int:
                 posts.append({"media_id": m, "url": f"https://{platform}.example/{rng.choice('abcdefgh')}/{n}-{k}",
                               "platform": platform, "uploader": f"user{rng.randrange(500)}",
                               "title": f"clip {n} {rng.choice(['fire', 'flood', 'storm', 'crowd'])}",
-                              "published_at": (T0 + timedelta(minutes=rng.randrange(10**6))).replace(tzinfo=None),
+                              "published_at": T0 + timedelta(minutes=rng.randrange(10**6)),
                               "published_precision": "second", "published_source": "rss pubDate",
-                              "first_seen_at": (T0 + timedelta(minutes=n)).replace(tzinfo=None), "raw_metadata": {}})
+                              "first_seen_at": T0 + timedelta(minutes=n), "raw_metadata": {}})
         c.execute(sa.insert(PostModel), posts)
         matches, i = [], 0
         while i < len(ids):
