@@ -20,6 +20,7 @@ an `editor` also changes (watches, claims, merges, tracking, alerts); an
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -189,9 +190,12 @@ async def login_form(request: Request, web: Web, principal: Principal | None, fo
     return web.render(request, "login.html.j2", principal, next=_next(request.query_params.get("next")), error=None)
 
 
-def _next(target: str | None) -> str:
-    """Where to go after logging in: a path on this site only."""
-    return target if target and target.startswith("/") and not target.startswith("//") else "/"
+_LOCAL_PATH = re.compile(r"/(?![/\\])[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*")
+
+
+def _next(target: object) -> str:
+    """Where to go after logging in: a path on this site only (never `//host` or `/\\host`)."""
+    return target if isinstance(target, str) and _LOCAL_PATH.fullmatch(target) else "/"
 
 
 @page(role=None)

@@ -216,3 +216,13 @@ def test_users_commands_read_the_password_from_stdin(ws):
     assert ws.repository.password_hash(ws.repository.user_named("alice").id).startswith("$argon2id$")
     assert runner.invoke(cli, [*base, "users", "remove", "alice"]).exit_code == 0
     assert [e.action for e in ws.repository.list_audit()] == ["user.remove", "user.add"]
+
+
+def test_after_login_only_paths_of_this_site(ws, accounts):
+    for given, expected in (("/posts?text=fire", "/posts?text=fire"), ("//evil.example/x", "/"),
+                            ("/\\evil.example", "/"), ("https://evil.example/", "/")):
+        c = client(ws)
+        token = csrf_of(c.get("/login").text)
+        answer = c.post("/login", data={"csrf": token, "name": "viewer", "password": PASSWORDS["viewer"],
+                                        "next": given})
+        assert answer.headers["location"] == expected, given
