@@ -64,6 +64,9 @@ DEFAULTS: dict[str, Any] = {
                "revisit_seconds": 600},
     "revisit": {"schedule": ["1h until 1d", "1d until 30d", "7d"], "max_per_run": 0},
     "evidence": {"tsa_url": "", "tsa_ca_file": "", "tsa_timeout": 30, "frames_per_appearance": 6},
+    "alerts": {"notify": [], "on_any_match": False, "timeout": 10},
+    "web": {"host": "127.0.0.1", "port": 8765, "https": False, "max_upload_mb": 2048, "session_hours": 12,
+            "secret_file": ""},
 }
 
 RUNNERS = ("auto", "embedded", "queue")

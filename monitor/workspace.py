@@ -113,6 +113,29 @@ class Workspace:
                   for c in self.repository.iter_frame_column(self.settings_id, view.column))
         return SegmentedHashIndex.build(self.index_dir(view.name), chunks)
 
+    def forget_media(self, media_id: int) -> None:
+        """Hide a media from every frame index of this database, the current setting's and older ones'.
+
+        Called while the deletion's transaction holds the setting's lock and
+        after `indexes()` caught up, so no process can append the media's rows again.
+        """
+        for index in self.indexes().values():
+            index.remove(media_id)
+        current = {self.index_dir(view.name) for view in stored_views()}
+        root = self.config.data_dir / INDEX_SUBDIR / self.repository.database.key()
+        for directory in sorted(p.parent for p in root.glob("*/*/manifest.json")):
+            if directory not in current:
+                try:
+                    other = SegmentedHashIndex.open(directory)
+                except IndexCorrupt:
+                    continue  # rebuilt from the database (without the media) when next opened
+                try:
+                    other.remove(media_id)
+                finally:
+                    other.close()
+        if self._durations is not None:
+            self._durations.pop(media_id, None)
+
     def stored_frames(self, media_id: int) -> list[FrameHash]:
         """A stored media's frames, with their hashes by view name (as `fingerprints.explain` reads them)."""
         by_column = {v.column: v.name for v in stored_views()}

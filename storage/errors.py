@@ -5,3 +5,10 @@ from __future__ import annotations
 
 class StorageError(Exception):
     """A storage problem the user can fix; the message says how."""
+
+
+class NotFound(KeyError):
+    """No row with the given id or key."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0]) if self.args else "not found"

@@ -172,6 +172,21 @@ class MediaStore:
         return result
 
 
+    def remove(self, rel: str) -> bool:
+        """Delete a stored file (a deletion the database has recorded); False when it was not there."""
+        target = self.path(rel)
+        try:
+            target.unlink()
+        except FileNotFoundError:
+            return False
+        _fsync_directory(target.parent)
+        try:
+            target.parent.rmdir()  # the last file of its fan-out directory
+        except OSError:
+            pass
+        return True
+
+
 def _fsync_directory(directory: Path) -> None:
     """Make a rename durable: the directory entry is data too."""
     fd = os.open(directory, os.O_RDONLY)

@@ -273,3 +273,152 @@ class RevisitState:
     url: str
     first_seen_at: datetime
     last_observed_at: datetime | None
+
+
+# --- the investigator's workspace: corrections, deletions, tracking, alerts, accounts, audit --------
+
+CLAIM_SOURCE_USER = "user"  # `claims.source`: a person supplied it (the platform's claim stays on the post)
+DELETED_MEDIA = "media"
+DELETED_POST = "post"
+ALERT_TRACKED = "tracked"  # matches footage on the tracked list
+ALERT_MATCH = "match"  # matches any stored footage ([alerts] on_any_match)
+ROLES = ("admin", "editor", "viewer")
+
+
+@dataclass(frozen=True)
+class ClaimRecord:
+    """A publication time a person gave for a post: kept beside the platform's claim, never replacing it.
+
+    With `correction` the person says the platform's claim is wrong, and the
+    report orders the post by this claim instead (showing both).
+    """
+
+    id: int
+    post_id: int
+    published_at: datetime
+    precision: str  # PRECISION_*
+    source: str  # CLAIM_SOURCE_USER
+    correction: bool
+    author: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class MergeRecord:
+    """Post `post_id` duplicates post `into_post_id` (the survivor); both rows stay."""
+
+    id: int
+    post_id: int
+    into_post_id: int
+    author: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class DeletionRecord:
+    """What was deleted (a media file with its posts, or one post), who did it, when and why."""
+
+    id: int
+    kind: str  # DELETED_MEDIA or DELETED_POST
+    sha256: str
+    media_id: int | None
+    post_id: int | None
+    url: str | None
+    author: str
+    reason: str
+    deleted_at: datetime
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TrackedRecord:
+    """Footage on the tracked list (a stored media)."""
+
+    id: int
+    media_id: int
+    label: str | None
+    source: str
+    author: str
+    active: bool
+    created_at: datetime
+    removed_at: datetime | None = None
+    removed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AlertDeliveryRecord:
+    id: int
+    alert_id: int
+    target: str  # the notification URL's scheme and position in [alerts] notify, never its secrets
+    ok: bool
+    error: str | None
+    attempted_at: datetime
+
+
+@dataclass(frozen=True)
+class AlertRecord:
+    id: int
+    kind: str  # ALERT_TRACKED or ALERT_MATCH
+    post_id: int
+    media_id: int
+    tracked_id: int | None
+    matched_media_id: int | None
+    message: str
+    created_at: datetime
+    acked_at: datetime | None = None
+    acked_by: str | None = None
+    deliveries: tuple[AlertDeliveryRecord, ...] = ()
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """A web account, without its password hash (see `SqlRepository.password_hash`)."""
+
+    id: int
+    name: str
+    role: str  # one of ROLES
+    created_at: datetime
+    created_by: str
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    via: str  # "cli" or "web"
+    action: str
+    target: str | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class PostSearch:
+    """What `provenance posts` looks for; every field narrows the search, None means any."""
+
+    url: str | None = None  # substring of the URL
+    uploader: str | None = None  # the uploader's name or id, exactly
+    platform: str | None = None
+    watch_ids: tuple[int, ...] | None = None
+    text: str | None = None  # substring of the title or description
+    claimed_from: datetime | None = None  # the platform's claim, inclusive
+    claimed_to: datetime | None = None  # exclusive
+    seen_from: datetime | None = None  # first seen, inclusive
+    seen_to: datetime | None = None  # exclusive
+    media_ids: tuple[int, ...] | None = None
+    include_merged: bool = False
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class MediaPosts:
+    """A media's posts, summed up in SQL: how many, the earliest platform claim, first and last sighting."""
+
+    media_id: int
+    posts: int
+    earliest_claim: datetime | None
+    first_seen: datetime
+    last_seen: datetime

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from storage.db import Database, StorageError
+from storage.errors import NotFound
 from storage.models import (
     HASH_COLUMNS,
     DaemonLockModel,
@@ -40,6 +41,7 @@ from storage.models import (
     UTCDateTime,
     utcnow,
 )
+from storage.workspace_repository import WorkspaceRepository
 from storage.records import (
     OBSERVATION_STATUSES,
     PRECISIONS,
@@ -71,13 +73,6 @@ ITEM_FAILED = "failed"
 # What became of one item of a poll: stored by it, stored already (by another watch, process or an
 # earlier attempt), or failed.
 ITEM_OUTCOMES = ("stored", "already stored", "failed")
-
-
-class NotFound(KeyError):
-    """No row with the given id or key."""
-
-    def __str__(self) -> str:  # KeyError would show the message in quotes
-        return str(self.args[0]) if self.args else "not found"
 
 
 class AlreadyExists(StorageError):
@@ -201,7 +196,7 @@ def validate_published_claim(post: NewPost) -> None:
     _require_aware("first_seen_at", post.first_seen_at)
 
 
-class SqlRepository:
+class SqlRepository(WorkspaceRepository):
     """Reads and writes all stored records through one `Database`.
 
     Each method runs in a transaction of its own, except on a repository bound

@@ -106,3 +106,20 @@ def bad_files(tmp_path_factory, sample_clips) -> dict[str, Path]:
     files["corrupt"].write_bytes(bytes(corrupt))
     files["not-video"].write_text("these are my notes, not a video\n" * 50)
     return files
+
+
+@pytest.fixture(scope="session")
+def footage_clips(tmp_path_factory) -> dict[str, Path]:
+    """One 4 s footage and two re-uploads of it (mirrored, cropped), and an unrelated 4 s clip: 160x120."""
+    root = tmp_path_factory.mktemp("footage")
+    clips = {}
+    for name, pattern in (("original", "testsrc2=size=160x120:rate=10"),
+                          ("unrelated", "mandelbrot=size=160x120:rate=10")):
+        clips[name] = root / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", pattern, "-t", "4", "-pix_fmt", "yuv420p",
+                        "-c:v", "libx264", "-preset", "ultrafast", str(clips[name])], check=True)
+    for name, video_filter in (("mirrored", "hflip"), ("cropped", "crop=140:104,scale=160:120")):
+        clips[name] = root / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["original"]), "-vf", video_filter, "-pix_fmt",
+                        "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(clips[name])], check=True)
+    return clips

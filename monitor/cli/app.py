@@ -7,8 +7,13 @@ no module of the package imports the package back.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable
 from contextlib import contextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +78,50 @@ class App:
 
     def close(self) -> None:
         if self._workspace is not None:
+            alerts = sys.modules.get("monitor.jobs.alerts")
+            if alerts is not None:  # alerts an ingest raised are still being sent: wait a bounded time
+                alerts.wait_for_deliveries(2 * float(self.config.section("alerts")["timeout"]) + 5)
             self._workspace.close()
 
 
 pass_app = click.make_pass_decorator(App)
+
+OUTPUTS = ("table", "json", "csv")
+
+
+def output_options(command: Callable) -> Callable:
+    """`--json` and `--csv` for a listing command (a table for people by default): passes `output`."""
+    command = click.option("--csv", "output", flag_value="csv", help="Print CSV (one row per item) instead.")(command)
+    command = click.option("--json", "output", flag_value="json", help="Print a JSON list instead of a table.")(
+        command)
+    return click.option("--table", "output", flag_value="table", default=True, hidden=True)(command)
+
+
+def print_json(value: Any) -> None:
+    stdout.print_json(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def print_csv(rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """Rows as CSV on stdout, exactly as stored (lists and dicts as JSON)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v
+                         for k, v in row.items()})
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def parse_when(value: str | None, option: str, end: bool = False) -> datetime | None:
+    """A date or date-time bound in UTC; as an end, a bare date means the end of that day."""
+    if not value:
+        return None
+    try:
+        at, precision = parse_published_at(value)
+    except click.BadParameter as exc:
+        raise click.BadParameter(str(exc.message).split(" (e.g.")[0] + " (e.g. 2024-03-01 or 2024-03-01T10:15:00Z)",
+                                 param_hint=option) from exc
+    return at + timedelta(days=1) if end and precision == PRECISION_DAY else at
 
 
 def parse_published_at(value: str | None) -> tuple[datetime | None, str | None]:

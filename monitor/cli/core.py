@@ -34,10 +34,12 @@ def _match_rows(result) -> list[dict[str, Any]]:
 @click.option("--platform", metavar="NAME", help="Platform name, e.g. tiktok, telegram, youtube.")
 @click.option("--uploader", metavar="NAME", help="Who posted it.")
 @click.option("--title", help="The post's title or caption.")
+@click.option("--allow-deleted", is_flag=True,
+              help="Store it even though these bytes (or this post of them) were deleted on purpose before.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @pass_app
 def ingest(app: App, path: Path, url: str | None, published_at: str | None, platform: str | None,
-           uploader: str | None, title: str | None, as_json: bool) -> None:
+           uploader: str | None, title: str | None, allow_deleted: bool, as_json: bool) -> None:
     """Store a video file and one appearance (post) of it, and say what it matches.
 
     The file is verified and fingerprinted before anything is stored; it is
@@ -60,8 +62,13 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
                    uploader=uploader, title=title, published_at=at, published_precision=precision,
                    published_source=SOURCE_USER if at else None,
                    raw_metadata={"ingest": {"path": str(path), "published_at_input": published_at}})
-    with fingerprint_progress(path) as progress:
-        result = ingest_file(ws, path, post, progress)
+    from monitor.jobs.corrections import DeletedBytes
+
+    try:
+        with fingerprint_progress(path) as progress:
+            result = ingest_file(ws, path, post, progress, allow_deleted=allow_deleted)
+    except DeletedBytes as exc:
+        raise InputProblem(f"{shown(path)}: {exc}") from exc
     if as_json:
         stdout.print_json(json.dumps({
             "media": {"id": result.media.id, "sha256": result.media.sha256, "duration": result.media.duration,
@@ -76,6 +83,8 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
     post_state = "" if result.new_post else " (already stored: nothing added)"
     stdout.print(f"{state}: media {result.media.id} sha256 {result.media.sha256[:16]}… "
                  f"({result.media.duration or 0:.1f} s); post {result.post.id} {shown_markup(result.post.url)}{post_state}")
+    for alert in result.alerts:
+        stdout.print(f"{shown_markup(alert.message)} (alert {alert.id})", highlight=False)
     if not result.matches:
         stdout.print("matches: none")
         return

@@ -15,7 +15,8 @@ from pathlib import Path
 import click
 
 from monitor.cli.app import (App, InputProblem, SetupProblem, _is_url, fingerprint_progress, pass_app,
-                             progress_reporter, shown, stderr, stdout, warn_if_unfingerprinted)
+                             progress_reporter, shown, shown_markup, stderr, stdout,
+                             warn_if_unfingerprinted)
 
 
 def _configured_ca(app: App) -> Path | None:
@@ -115,7 +116,7 @@ def export(app: App, video: str, target: Path, no_media: bool, tsa_url: str | No
         return
     media = (f"{summary.media_included} media files" if not no_media
              else f"{summary.media_hash_only} media by hash only")
-    stdout.print(f"bundle written: {shown(summary.path)} ({summary.appearances} appearances, {media}, "
+    stdout.print(f"bundle written: {shown_markup(summary.path)} ({summary.appearances} appearances, {media}, "
                  f"{summary.stills} stills, {summary.files} files)")
     if summary.stills_missing:
         stderr.print(f"warning: {len(summary.stills_missing)} stills could not be cut: "
@@ -124,7 +125,7 @@ def export(app: App, video: str, target: Path, no_media: bool, tsa_url: str | No
         t = summary.timestamp
         checked = "checked against the CA certificate" if t["checked_against_ca"] else \
             "not checked (no [evidence] tsa_ca_file)"
-        stdout.print(f"time-stamped {t['time'] or ''} by {shown(t['tsa'] or t['authority'])}, serial {t['serial']}; "
+        stdout.print(f"time-stamped {t['time'] or ''} by {shown_markup(t['tsa'] or t['authority'])}, serial {t['serial']}; "
                      f"{checked}")
 
 
@@ -163,7 +164,7 @@ def verify(app: App, path: Path, ca_file: Path | None, as_json: bool) -> None:
         if check is not None and check.gen_time:
             state = "verified" if check.ok else "NOT verified"
             stdout.print(f"time-stamp {state}: {check.gen_time.isoformat().replace('+00:00', 'Z')} by "
-                         f"{shown(check.tsa or '?')}, serial {check.serial}", markup=False)
+                         f"{shown_markup(check.tsa or '?')}, serial {check.serial}", markup=False)
         elif check is None:
             stdout.print("no time-stamp: the manifest shows what the files are, not since when")
         summary = f"{result.files_checked} files checked against manifest.json (made {result.manifest.get('created_at')})"

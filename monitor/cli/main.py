@@ -4,7 +4,8 @@ One click function per command; every help text has an example; errors are
 one line that says what to do, with exit code 2 for unusable input (a corrupt
 file, a dead URL) and 1 for a problem with the set-up (database, config).
 This module only assembles the group: the commands live in `core`, `db`,
-`watch`, `calibrate` and `evidence`, over the shared pieces in `app`.
+`watch`, `calibrate`, `evidence`, `store`, `alerts` and `web`, over the
+shared pieces in `app`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 
 import click
 
-from monitor.cli import calibrate, core, db, evidence, index, watch
+from monitor.cli import alerts, calibrate, core, db, evidence, index, store, watch, web
 from monitor.cli.app import EXIT_SETUP, App
 from storage import StorageError
 
@@ -46,7 +47,8 @@ def cli(ctx: click.Context, db: str | None, data_dir: str | None, config_file: s
 
 for command in (core.ingest, core.find_earliest_command, core.serve, core.refingerprint, db.db,
                 watch.watch, watch.run_once, watch.polls, watch.daemon, calibrate.calibrate, index.index,
-                evidence.export, evidence.verify, evidence.revisit):
+                evidence.export, evidence.verify, evidence.revisit, store.posts, store.media, store.footage,
+                store.audit, alerts.track, alerts.tracked, alerts.untrack, alerts.alerts, web.users, web.web):
     cli.add_command(command)
 
 

@@ -267,17 +267,21 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
     holder = holder_id()
     recover(ws, holder)
     stop = stop_on_signals()
+    alerts_before = ws.repository.last_alert_id()
     with poll_progress() as progress, PollHeartbeat(ws, holder):
         try:
             summaries = poll_all(ws, list(watch_ids) or None, source=source, progress=progress, stop=stop,
                                  holder=holder)
         except NotFound as exc:
             raise InputProblem(str(exc)) from exc
+    raised = ws.repository.list_alerts(after_id=alerts_before, limit=1000)[::-1]
     if as_json:
         stdout.print_json(json.dumps([_summary_json(s) for s in summaries]))
     else:
         for s in summaries:
             _print_summary(s)
+        for alert in raised:  # new items that match known footage
+            stdout.print(f"{shown_markup(alert.message)} (alert {alert.id})", highlight=False)
     if not summaries:
         raise SetupProblem("no enabled watches to poll; add one with `provenance watch add URL`")
     if not any(s.ran for s in summaries):

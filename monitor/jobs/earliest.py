@@ -8,7 +8,10 @@ Ordering rules (the provenance model, see docs/provenance.md):
 - appearances with no claim come last, by when we first saw them, flagged
   `no claimed time`;
 - a claim later than our own first sighting is flagged, since a post cannot
-  be published after we saw it (edited dates, re-posts that reset the date).
+  be published after we saw it (edited dates, re-posts that reset the date);
+- a person's claim (`provenance posts claim`) is shown beside the
+  platform's; only one marked a correction replaces the platform's claim as
+  the order key, and the appearance is then flagged `user correction`.
 
 The report is the whole model `monitor.reports` renders: reports never read
 the database.  What they need beyond the matches to the query (each post's
@@ -29,12 +32,28 @@ from monitor.analysis import AnalysedFile, InputError, analyse_file
 from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
 from monitor.jobs.matching import find_matches, stored_match_views, stored_matches_among
 from monitor.workspace import MatchView, Workspace
-from storage.records import PRECISION_DAY, MediaRecord, ObservationRecord, PostRecord, WatchRecord
+from storage.records import (PRECISION_DAY, ClaimRecord, MediaRecord, ObservationRecord, PostRecord,
+                             WatchRecord)
 
 FLAG_AMBIGUOUS = "ambiguous"
 FLAG_NO_CLAIM = "no claimed time"
 FLAG_CLAIM_AFTER_SEEN = "claimed time later than first seen"
 FLAG_EXACT = "identical file"
+FLAG_USER_CORRECTION = "user correction"  # ordered by a person's correction, not the platform's claim
+
+ORDERED_BY_PLATFORM = "platform claim"
+ORDERED_BY_CORRECTION = "user correction"
+ORDERED_BY_FIRST_SEEN = "first seen"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim an appearance is ordered by: the platform's, or a person's correction of it."""
+
+    at: datetime
+    precision: str
+    source: str
+    correction: ClaimRecord | None = None  # set when a person's correction replaces the platform's claim
 
 
 @dataclass
@@ -46,13 +65,35 @@ class Appearance:
     ambiguous_with: list[int] = field(default_factory=list)  # post ids
     watch: WatchRecord | None = None  # the watch that found the post, if one did
     observations: list[ObservationRecord] = field(default_factory=list)  # revisits, oldest first
+    user_claims: list[ClaimRecord] = field(default_factory=list)  # people's claims, oldest first
+
+    @property
+    def correction(self) -> ClaimRecord | None:
+        """The newest user claim marked a correction: it replaces the platform's claim as the order key."""
+        return next((c for c in reversed(self.user_claims) if c.correction), None)
+
+    @property
+    def claim(self) -> Claim | None:
+        """The claim this appearance is ordered by (see the module docstring), or None."""
+        if (c := self.correction) is not None:
+            return Claim(c.published_at, c.precision, ORDERED_BY_CORRECTION, c)
+        if self.post.published_at is None:
+            return None
+        return Claim(self.post.published_at, self.post.published_precision, self.post.published_source)
+
+    @property
+    def ordered_by(self) -> str:
+        claim = self.claim
+        return ORDERED_BY_FIRST_SEEN if claim is None else (
+            ORDERED_BY_CORRECTION if claim.correction else ORDERED_BY_PLATFORM)
 
     def claim_interval(self) -> tuple[datetime, datetime] | None:
         """The claim as a half-open UTC interval: a whole day, or one instant."""
-        at = self.post.published_at
-        if at is None:
+        claim = self.claim
+        if claim is None:
             return None
-        if self.post.published_precision == PRECISION_DAY:
+        at = claim.at
+        if claim.precision == PRECISION_DAY:
             start = at.replace(hour=0, minute=0, second=0, microsecond=0)
             return start, start + timedelta(days=1)
         return at, at + timedelta(microseconds=1)
@@ -93,10 +134,9 @@ class EarliestReport:
 
 def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
     """Sort and flag appearances by the rules in the module docstring."""
-    claimed = [a for a in appearances if a.post.published_at is not None]
-    unclaimed = [a for a in appearances if a.post.published_at is None]
-    claimed.sort(key=lambda a: (a.post.published_at, a.post.published_precision != PRECISION_DAY,
-                                a.post.first_seen_at, a.post.id))
+    claimed = [a for a in appearances if a.claim is not None]
+    unclaimed = [a for a in appearances if a.claim is None]
+    claimed.sort(key=lambda a: (a.claim.at, a.claim.precision != PRECISION_DAY, a.post.first_seen_at, a.post.id))
     unclaimed.sort(key=lambda a: (a.post.first_seen_at, a.post.id))
     for i, a in enumerate(claimed):
         lo, hi = a.claim_interval()
@@ -104,7 +144,7 @@ def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
             b_lo, b_hi = b.claim_interval()
             if b_lo >= lo + timedelta(days=1):
                 break  # sorted by start, and no claim is longer than a day
-            day_claim = PRECISION_DAY in (a.post.published_precision, b.post.published_precision)
+            day_claim = PRECISION_DAY in (a.claim.precision, b.claim.precision)
             if day_claim and lo < b_hi and b_lo < hi:
                 for x, y in ((a, b), (b, a)):
                     if FLAG_AMBIGUOUS not in x.flags:
@@ -119,15 +159,24 @@ def order_appearances(appearances: list[Appearance]) -> list[Appearance]:
     for a in appearances:
         if a.match is None:
             a.flags.append(FLAG_EXACT)
+        if a.correction is not None:
+            a.flags.append(FLAG_USER_CORRECTION)
     return claimed + unclaimed
 
 
 def appearances_for(ws: Workspace, views: list[MatchView]) -> list[Appearance]:
-    by_media = {v.media.id: v for v in views}
+    """The posts of the matched media, with their revisits and user claims; a post merged into another
+    that is listed too is left out (the survivor stands for both)."""
+    by_media = {v.media.id: v for v in views if v.media is not None}
     posts = ws.repository.posts_for_media(by_media)
+    ids = {p.id for p in posts}
+    merged = {m.post_id for m in ws.repository.merges_of_posts(ids) if m.post_id in ids and m.into_post_id in ids}
+    posts = [p for p in posts if p.id not in merged]
     seen = ws.repository.observations_for_posts(p.id for p in posts)
+    claims = ws.repository.claims_for_posts(p.id for p in posts)
     return order_appearances([Appearance(post=p, media=by_media[p.media_id].media, match=by_media[p.media_id].match,
-                                         observations=seen.get(p.id, [])) for p in posts])
+                                         observations=seen.get(p.id, []), user_claims=claims.get(p.id, []))
+                              for p in posts])
 
 
 def load_report_context(ws: Workspace, appearances: list[Appearance]) -> list[Relation]:
@@ -167,8 +216,8 @@ def find_earliest(ws: Workspace, path: Path, query_url: str | None = None,
                 or analyse_file(path, ws.settings, progress, ws.exif, describe=False, limits=ws.config.limits))
     same = ws.repository.get_media_by_sha256(analysed.sha256)
     exclude = {same.id} if same else set()
-    views = [MatchView(ws.repository.get_media(m.media_id), m)
-             for m in find_matches(ws, analysed.fingerprint, exclude)]
+    views = [MatchView(media, m) for m in find_matches(ws, analysed.fingerprint, exclude)
+             if (media := ws.repository.get_media(m.media_id)) is not None]  # deleted meanwhile: gone
     if same:
         views.insert(0, MatchView(same, None))
     return _report(ws, path, analysed.sha256, round(analysed.fingerprint.duration, 3), query_url, views)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,8 @@ from fingerprints.model import VideoFingerprint
 from fingerprints.signals import stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
+from monitor.jobs.alerts import after_ingest
+from monitor.jobs.corrections import DeletedBytes, deletion_refusing
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
 from storage import SqlRepository, sha256_file
@@ -42,9 +44,10 @@ class IngestResult:
     new_media: bool
     matches: list[MatchView]
     new_post: bool = True  # False: the same post (archive key, or bytes and URL) was stored already
+    alerts: list = field(default_factory=list)  # AlertRecords this post raised (tracked footage matched)
 
 
-def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> IngestResult:
+def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost, allow_deleted: bool = False) -> IngestResult:
     """Store the file (once), its fingerprint (once), its matches and one post for it.
 
     The file goes into the media store first (named by its SHA-256, so a
@@ -52,9 +55,11 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
     the fingerprint setting's lock, so an ingest killed at any point leaves
     all of it or none of it (a stored file no row names is an orphan the
     sweep removes), and two processes ingesting related videos at once each
-    match against what the other committed.
+    match against what the other committed.  Bytes that were deleted on
+    purpose are refused (`DeletedBytes`) unless `allow_deleted`.
     """
     post = without_implausible_claim(post)
+    _refuse_deleted(ws, analysed.sha256, post.url, allow_deleted)
     known = ws.repository.get_media_by_sha256(analysed.sha256)
     store_path = known.store_path if known else ws.store.put(analysed.path, analysed.sha256, analysed.extension)
     failpoint("after-store-put")
@@ -74,7 +79,19 @@ def ingest_analysed(ws: Workspace, analysed: AnalysedFile, post: NewPost) -> Ing
         views = stored_match_views(ws, media.id)
     log.info("ingested media=%s sha256=%s new=%s matches=%d post=%s new_post=%s",
              media.id, media.sha256[:12], new_media, len(views), stored_post.id, new_post)
-    return IngestResult(media=media, post=stored_post, new_media=new_media, matches=views, new_post=new_post)
+    return _finished(ws, IngestResult(media=media, post=stored_post, new_media=new_media, matches=views,
+                                      new_post=new_post))
+
+
+def _finished(ws: Workspace, result: IngestResult) -> IngestResult:
+    """After the ingest's commit: the alerts its post raises (recorded, and sent in the background)."""
+    result.alerts = after_ingest(ws, result)
+    return result
+
+
+def _refuse_deleted(ws: Workspace, sha256: str, url: str, allow_deleted: bool) -> None:
+    if not allow_deleted and (deletion := deletion_refusing(ws, sha256, url)) is not None:
+        raise DeletedBytes(deletion)
 
 
 def without_implausible_claim(post: NewPost) -> NewPost:
@@ -144,17 +161,20 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
 
 
 def ingest_file(ws: Workspace, path: Path, post: NewPost,
-                progress: Callable[[float, float | None], None] | None = None) -> IngestResult:
+                progress: Callable[[float, float | None], None] | None = None,
+                allow_deleted: bool = False) -> IngestResult:
     """Analyse then ingest a file on disk; `post.media_id` is filled in here."""
     post = without_implausible_claim(post)
     known = stored_fingerprinted_media(ws, path)
     if known is not None:
         # the very same bytes are stored and fingerprinted: at most a new appearance to record
+        _refuse_deleted(ws, known.sha256, post.url, allow_deleted)
         with ws.repository.transaction() as repo:
             stored_post, new_post = _add_post_once(repo, replace(post, media_id=known.id))
-        return IngestResult(media=known, post=stored_post, new_media=False, matches=stored_match_views(ws, known.id),
-                            new_post=new_post)
-    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits), post)
+        return _finished(ws, IngestResult(media=known, post=stored_post, new_media=False,
+                                          matches=stored_match_views(ws, known.id), new_post=new_post))
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits), post,
+                           allow_deleted)
 
 
 def stored_fingerprinted_media(ws: Workspace, path: Path) -> MediaRecord | None:

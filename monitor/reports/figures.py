@@ -82,7 +82,7 @@ def timeline(report: EarliestReport) -> Timeline | None:
         if interval is None and a.post.first_seen_at:
             fig.marks.append(Mark("unclaimed", x(a.post.first_seen_at), y,
                                   title=f"#{n}: no claimed time; placed at first seen {when(a.post.first_seen_at)}"))
-        elif interval and a.post.published_precision == "day":
+        elif interval and a.claim.precision == "day":
             start, end = x(interval[0]), x(interval[1])
             fig.marks.append(Mark("day", start, y, max(MIN_BAR, end - start), title=f"#{n}: {claim_text(a)}"))
         elif interval:

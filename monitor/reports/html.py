@@ -36,6 +36,7 @@ from monitor.reports.words import (
     iso,
     match_text,
     seconds,
+    user_claim_lines,
     when,
     where_text,
 )
@@ -103,5 +104,5 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
         lineage=lines, unmatched=unmatched, timeline=timeline(report), coverage=coverage(report, unmatched),
         graph=graph(report, lines), number=number, csp=Markup(CSP), box=THUMB_BOX,
         claim_text=claim_text, flags_text=flags_text, iso=iso, match_text=match_text, seconds=seconds, when=when,
-        history_lines=history_lines,
+        history_lines=history_lines, user_claim_lines=user_claim_lines,
         where_text=where_text)

@@ -71,6 +71,10 @@ def appearance_json(a: Appearance, query_duration: float) -> dict[str, Any]:
         "watch": None if a.watch is None else {"id": a.watch.id, "label": a.watch.label, "url": a.watch.url,
                                                 "kind": a.watch.kind},
         "observations": observations_json(a.observations),
+        "ordered_by": a.ordered_by,
+        "user_claims": [{"id": c.id, "published_at": iso(c.published_at), "published_precision": c.precision,
+                         "source": c.source, "correction": c.correction, "author": c.author, "reason": c.reason,
+                         "created_at": iso(c.created_at)} for c in a.user_claims],
     }
 
 

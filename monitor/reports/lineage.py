@@ -146,10 +146,9 @@ def _root_sentence(n: int) -> str:
 
 def _gap(child: Appearance | None, parent: Appearance) -> str:
     """How much later the child's claim is than the parent's, when both have one."""
-    if child is None or any(a.post.published_at is None or a.post.published_precision == "day"
-                            for a in (child, parent)):
+    if child is None or any(a.claim is None or a.claim.precision == "day" for a in (child, parent)):
         return ""
-    delta = child.post.published_at - parent.post.published_at
+    delta = child.claim.at - parent.claim.at
     if delta < timedelta(0):
         return ""
     hours = delta.total_seconds() / 3600

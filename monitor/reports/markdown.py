@@ -17,6 +17,7 @@ from monitor.reports.words import (
     iso,
     match_text,
     seconds,
+    user_claim_lines,
     when,
     where_text,
 )
@@ -27,5 +28,5 @@ def render_markdown(report: EarliestReport) -> str:
     return markdown_env().get_template("report.md.j2").render(
         report=report, lineage=lineage(report), unmatched=unmatched_ranges(report), number=number,
         claim_text=claim_text, flags_text=flags_text, iso=iso, match_text=match_text, seconds=seconds, when=when,
-        history_lines=history_lines,
+        history_lines=history_lines, user_claim_lines=user_claim_lines,
         where_text=where_text)

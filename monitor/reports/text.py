@@ -23,6 +23,7 @@ from monitor.reports.words import (
     match_text,
     seconds,
     shown,
+    user_claim_lines,
     when,
     where_text,
 )
@@ -70,6 +71,8 @@ def render_text(report: EarliestReport, console: Console) -> None:
         _line(console, f"match: {match_text(a)}")
         if a.flags:
             _line(console, f"flags: {flags_text(a, number)}", style="yellow")
+        for line in user_claim_lines(a):
+            _line(console, f"claimed by a person: {line}")
         for line in history_lines(a.post, a.observations):
             _line(console, f"revisits: {shown(line)}")
         _whole_line(console, f"sha256 {a.media.sha256}")

@@ -16,8 +16,8 @@ from fingerprints.align import VideoMatch
 from monitor.display import shown
 from monitor.jobs.earliest import Appearance
 
-__all__ = ["claim_text", "clickable", "detected_edits", "iso", "match_text", "seconds", "shown", "when",
-           "where_text"]
+__all__ = ["claim_text", "clickable", "detected_edits", "iso", "match_text", "platform_claim_text", "seconds", "shown",
+           "user_claim_lines", "when", "where_text"]
 
 PADDED_BELOW = 0.95  # a picture filling less of its frame's width or height than this is padded
 PADDED_MARGIN = 0.05  # ... and it must be this much less than the other video's
@@ -103,13 +103,32 @@ def detected_edits(m: VideoMatch | None) -> list[str]:
     return edits
 
 
-def claim_text(a: Appearance) -> str:
+def _claimed(at: datetime, precision: str) -> str:
+    return at.strftime("%Y-%m-%d") if precision == "day" else at.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def platform_claim_text(a: Appearance) -> str:
     p = a.post
     if p.published_at is None:
         return "no claim"
-    at = p.published_at.strftime("%Y-%m-%d") if p.published_precision == "day" \
-        else p.published_at.strftime("%Y-%m-%d %H:%M:%S UTC")
-    return f"{at} ({p.published_precision}, {p.published_source})"
+    return f"{_claimed(p.published_at, p.published_precision)} ({p.published_precision}, {p.published_source})"
+
+
+def claim_text(a: Appearance) -> str:
+    """The claim the appearance is ordered by; a person's correction says so, with the platform's claim beside."""
+    c = a.correction
+    if c is None:
+        return platform_claim_text(a)
+    return (f"{_claimed(c.published_at, c.precision)} ({c.precision}, user correction by {shown(c.author)}; "
+            f"platform: {platform_claim_text(a)})")
+
+
+def user_claim_lines(a: Appearance) -> list[str]:
+    """Every claim people gave for the post, oldest first, marked as theirs (and whether it orders the report)."""
+    return [f"{'correction' if c.correction else 'user claim'} {_claimed(c.published_at, c.precision)} "
+            f"({c.precision}) by {shown(c.author)} on {c.created_at:%Y-%m-%d %H:%M} UTC: {shown(c.reason)}"
+            + ("" if c.correction else " (not used for the order: the platform's claim is)")
+            for c in a.user_claims]
 
 
 def segments_text(m: VideoMatch, limit: int = 3) -> str:

@@ -1,0 +1,1 @@
+"""The investigator's workspace in a browser: `provenance web` (see `monitor.web.app`)."""
