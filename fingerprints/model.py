@@ -96,3 +96,4 @@ class VideoFingerprint:
     frames_decoded: int = 0
     frames_skipped_flat: int = 0
     flat_frames: list[tuple[float, float]] = field(default_factory=list)  # (time, mean grey level) of those
+    signals: dict[str, object] = field(default_factory=dict)  # `MediaSignal` name -> this video's value

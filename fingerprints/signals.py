@@ -26,13 +26,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import numpy as np
 
 from .index import FrameIndex, MultiIndexHashIndex
-from .model import CENTRE_SHARE, FrameHash, FrameViews, VideoFingerprint
+from .model import CENTRE_SHARE, FingerprintSettings, FrameHash, FrameViews, VideoFingerprint
 from .normalize import centre
+
+if TYPE_CHECKING:  # align imports this module
+    from .align import VideoMatch
 
 PICTURE_SPACE = "picture"
 MOTION_SPACE = "motion"
@@ -175,13 +178,54 @@ def index_fingerprints(fingerprints: Mapping[int, VideoFingerprint],
 # --- per-video payloads ----------------------------------------------------------
 
 
+class SignalCollector(Protocol):
+    """Builds one video's value of a `MediaSignal` from the frames `fingerprint_video` samples."""
+
+    def feed(self, t: float, picture: np.ndarray, cut: bool) -> None:
+        """One sampled frame: `picture` is the grey active area (analysis size, still overlays masked)."""
+
+    def finish(self) -> Any:
+        """The video's value (what `MediaSignal.to_bytes` stores)."""
+
+
+class MediaSignalIndex(Protocol):
+    """The index of one `MediaSignal` kind: derived data, rebuildable from the stored values."""
+
+    def add(self, media_id: int, value: Any) -> None: ...
+
+    def remove(self, media_id: int) -> None: ...
+
+    def __len__(self) -> int: ...
+
+
 class MediaSignal(SignalKind):
-    """A signal stored once per video as bytes (`media_signals` table), with an index of its own."""
+    """A signal stored once per video as bytes (`media_signals` table), with an index of its own.
+
+    A kind computes its value from the frames the fingerprinting pass already
+    decodes (`collector`), so adding a kind adds no decode; `match` turns a
+    query's value into `VideoMatch`es against the kind's index, which the
+    matching job fuses with the frame-hash route.  `version` is stored with
+    every value: values of another version are never compared (recompute them).
+    """
+
+    version: ClassVar[int] = 1
+
+    def collector(self, settings: FingerprintSettings) -> SignalCollector:
+        raise NotImplementedError
 
     def to_bytes(self, value: Any) -> bytes:
         raise NotImplementedError
 
     def from_bytes(self, blob: bytes) -> Any:
+        raise NotImplementedError
+
+    def make_index(self) -> MediaSignalIndex:
+        raise NotImplementedError
+
+    def match(self, query: Any, index: MediaSignalIndex, load: Callable[[int], Any],
+              durations: Mapping[int, float], query_duration: float,
+              exclude: set[int] = frozenset()) -> list[VideoMatch]:
+        """Matches of a query's value in `index`; `load(media_id)` reads a stored value for verification."""
         raise NotImplementedError
 
 
