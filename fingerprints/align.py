@@ -83,6 +83,8 @@ class VideoMatch:
     flat_frames: int = 0  # flat query frames the segment edges were carried over (`extend_over_flat`)
     framing: dict[str, float] = field(default_factory=dict)  # picture's share of each frame (`fingerprints.explain`)
     regions: dict[str, int] = field(default_factory=dict)  # pairs by matching regions (`fingerprints.explain`)
+    transform: dict[str, float] = field(default_factory=dict)  # geometry found by local features (query -> stored)
+    routes: list[str] = field(default_factory=lambda: ["frames"])  # the signal kinds that found this match
 
 
 def speed_grid(params: MatchParams) -> np.ndarray:
