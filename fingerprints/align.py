@@ -3,7 +3,9 @@
 Single frames of unrelated footage can look alike; a run of frames that line
 up in time cannot, by chance.  For every candidate stored video we vote for a
 line ``stored_time = speed * query_time + offset`` over a grid of speeds
-(re-uploads are sped up or slowed down), keep the frames on the winning line,
+(re-uploads are sped up or slowed down), refit the best voted lines to the
+matched frames (the grid and its 0.1 s bins cannot tell 1.1x from real time
+over a few seconds; the frames can), keep the frames on the winning line,
 and cut them into segments where the line is interrupted.  A match reports
 both coverages: how much of the query is in the stored video ("clip of") and
 how much of the stored video is in the query ("contains").
@@ -26,7 +28,13 @@ from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
 
 _BIN = 0.1  # seconds, resolution of the offset vote
-_REAL_TIME_PREFERENCE = 0.9  # share of the best speed's votes at which speed 1.0 still wins
+_CANDIDATE_LINES = 4  # voted lines at clearly different speeds that are refitted, besides real time
+_DISTINCT_SPEEDS = 0.04  # relative difference between the speeds of two candidate lines
+_FIT_ROUNDS = 6  # refits of a line as its pairs change
+_INDEPENDENT_SECONDS = 0.5  # query seconds per independent timing error, for the error of a fitted speed
+_FIT_SPAN = 1.0  # seconds of query a line's pairs must span for its speed to be fitted
+_REAL_TIME_SLOPE = 0.03  # fitted speeds this close to 1 are real time (timing noise) ...
+_REAL_TIME_ERRORS = 3.5  # ... and so are those within this many standard errors of it
 
 
 @dataclass(frozen=True)
@@ -95,38 +103,90 @@ def speed_grid(params: MatchParams) -> np.ndarray:
 
 
 def _vote(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, speeds: np.ndarray,
-          tol: float) -> tuple[float, float, float]:
-    """Best (score, speed, offset) by a windowed histogram of offsets per speed."""
-    best = real_time = (-1.0, 1.0, 0.0)
+          tol: float) -> list[tuple[float, float, float]]:
+    """(score, speed, offset) of the best offset at each speed, by a windowed histogram of offsets."""
+    lines = []
     half = max(1, int(round(tol / _BIN)))
     kernel = np.ones(2 * half + 1)
     for speed in speeds:
         offsets = st - speed * qt
         lo = offsets.min() - tol
         bins = np.floor((offsets - lo) / _BIN).astype(np.int64)
-        hist = np.bincount(bins, weights=weights)
-        window = np.convolve(hist, kernel, mode="same")
+        window = np.convolve(np.bincount(bins, weights=weights), kernel, mode="same")
         i = int(window.argmax())
-        score = float(window[i])
-        if speed == 1.0:
-            real_time = (score, 1.0, float(lo + (i + 0.5) * _BIN))
-        if score > best[0]:
-            best = (score, float(speed), float(lo + (i + 0.5) * _BIN))
-    # A speed change must clearly beat real time: noisy hits otherwise tilt the line.
-    return real_time if real_time[0] >= _REAL_TIME_PREFERENCE * best[0] else best
+        lines.append((float(window[i]), float(speed), float(lo + (i + 0.5) * _BIN)))
+    return lines
 
 
-def _refine(qt: np.ndarray, st: np.ndarray, speed: float, offset: float, tol: float) -> tuple[float, float]:
-    """Least-squares refit of the line on the frames near it."""
-    near = np.abs(st - (speed * qt + offset)) <= tol
-    if near.sum() < 3:
-        return speed, offset
-    if speed == 1.0 or np.ptp(qt[near]) < 2.0:
-        return speed, float(np.median(st[near] - speed * qt[near]))
-    slope, intercept = np.polyfit(qt[near], st[near], 1)
-    if not (0.9 * speed <= slope <= 1.1 * speed):
-        return speed, offset
-    return float(slope), float(intercept)
+def _candidate_lines(lines: list[tuple[float, float, float]]) -> list[tuple[float, float]]:
+    """(speed, offset) of the best voted lines at clearly different speeds, and of real time."""
+    chosen: list[tuple[float, float]] = [(s, o) for _, s, o in lines if s == 1.0]
+    for _, speed, offset in sorted(lines, reverse=True):
+        if len(chosen) > _CANDIDATE_LINES:
+            break
+        if all(abs(speed / s - 1) > _DISTINCT_SPEEDS for s, _ in chosen):
+            chosen.append((speed, offset))
+    return chosen
+
+
+def _on_line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np.ndarray, speed: float,
+             offset: float, tol: float) -> np.ndarray:
+    """Indices of one pair per query frame with pairs within `tol` of the line: the nearest hash, then the
+    nearest the line (the nearest the line alone would hold the line where it is)."""
+    residual = np.abs(st - (speed * qt + offset))
+    near = np.flatnonzero(residual <= tol)
+    near = near[np.lexsort((residual[near], -weights[near], positions[near]))]
+    return near[np.concatenate([[True], positions[near][1:] != positions[near][:-1]])] if len(near) else near
+
+
+def _fit_line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np.ndarray, speed: float,
+              offset: float, params: MatchParams) -> tuple[float, float, float, float]:
+    """(score, speed, offset, standard error of the speed) of the line refitted from (speed, offset).
+
+    Weighted least squares over one pair per query frame near the line, repeated as the line moves: the
+    vote's grid of speeds and 0.1 s bins cannot tell 1.1x from real time over a few seconds, the pairs can.
+    The score is the summed weight of the query frames on the final line.
+    """
+    lo, hi = params.min_speed / params.speed_step, params.max_speed * params.speed_step
+    error = np.inf
+    for _ in range(_FIT_ROUNDS):
+        on = _on_line(qt, st, weights, positions, speed, offset, params.time_tolerance)
+        q, s, w = qt[on], st[on], weights[on]
+        if len(on) < 3 or np.ptp(q) < _FIT_SPAN:
+            if len(on):
+                offset = float(np.median(s - speed * q))
+            break
+        (slope, intercept), cov = np.polyfit(q, s, 1, w=np.sqrt(w), cov="unscaled")
+        residual = s - (slope * q + intercept)
+        # neighbouring frames are matched to neighbouring stored frames with the same timing error: count one
+        # independent timing per `_INDEPENDENT_SECONDS` of query
+        independent = min(len(on), max(3.0, float(np.ptp(q)) / _INDEPENDENT_SECONDS))
+        error = float(np.sqrt(cov[0, 0] * float(np.sum(w * residual ** 2)) / max(1, len(on) - 2)
+                              * len(on) / independent))
+        if not lo <= slope <= hi:
+            break
+        moved = abs(slope - speed) > 1e-4 or abs(intercept - offset) > 1e-3
+        speed, offset = float(slope), float(intercept)
+        if not moved:
+            break
+    on = _on_line(qt, st, weights, positions, speed, offset, params.time_tolerance)
+    return float(weights[on].sum()), speed, offset, error
+
+
+def _line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np.ndarray,
+          params: MatchParams) -> tuple[float, float]:
+    """The (speed, offset) of the line most pairs lie on: voted over a grid of speeds, then refitted.
+
+    A fitted speed within noise of 1 (`_REAL_TIME_SLOPE`, or a few standard errors) is real time: a copy
+    that was not retimed must not read as 1.01.
+    """
+    candidates = _candidate_lines(_vote(qt, st, weights, speed_grid(params), params.time_tolerance))
+    fits = [_fit_line(qt, st, weights, positions, speed, offset, params) for speed, offset in candidates]
+    _, speed, offset, error = max(fits, key=lambda f: f[0])
+    if abs(speed - 1.0) <= max(_REAL_TIME_SLOPE, _REAL_TIME_ERRORS * error):
+        on = _on_line(qt, st, weights, positions, speed, offset, params.time_tolerance)
+        return 1.0, float(np.median(st[on] - qt[on])) if len(on) else offset
+    return speed, offset
 
 
 def align_candidate(
@@ -152,8 +212,7 @@ def align_candidate(
     qt = query_times[query_positions]
     per_frame = np.bincount(query_positions)[query_positions]
     weights = (1.0 - distances / (params.max_distance + 1.0)) / per_frame
-    _, speed, offset = _vote(qt, stored_times, weights, speed_grid(params), params.time_tolerance)
-    speed, offset = _refine(qt, stored_times, speed, offset, params.time_tolerance)
+    speed, offset = _line(qt, stored_times, weights, query_positions, params)
 
     residual = np.abs(stored_times - (speed * qt + offset))
     on_line = residual <= params.time_tolerance

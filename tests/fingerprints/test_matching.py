@@ -218,3 +218,27 @@ def test_an_excerpt_that_opens_on_black_is_placed_from_its_first_frame(sample_cl
     white = [(t, 235.0) for t, _ in stored.flat_frames]
     assert extend_over_flat(m, copy.flat_frames, white, copy.duration, stored.duration,
                             copy.settings.floor_interval, params) is m
+
+
+@pytest.fixture(scope="module")
+def retimed_chair(chair, chair_dir, tmp_path_factory):
+    """Copies of 2.0-10.0 s of the chair original played at five speeds, re-timed to 24 fps (one at 12)."""
+    root = tmp_path_factory.mktemp("retimed")
+    copies = {}
+    for speed in (0.5, 0.75, 1.25, 1.5, 2.0):
+        rate = 12 if speed == 1.5 else 24
+        copies[speed] = fingerprint_video(make_edit(chair_dir / "chair-orig-22-sd-bar.mp4", root / f"{speed}.mp4",
+                                                    f"setpts=PTS/{speed},fps={rate}", start=2.0,
+                                                    duration=8.0 / speed))
+    return copies
+
+
+@pytest.mark.parametrize("speed", [0.5, 0.75, 1.25, 1.5, 2.0])
+def test_retimed_excerpts_report_their_speed_and_where_they_start(chair, retimed_chair, speed):
+    """The line is fitted to the matched frames: within 5% of the true speed, and placed within half a second."""
+    fps, index, ids, durations = chair
+    original = ids["chair-orig-22-sd-bar.mp4"]
+    m = next(m for m in match_fingerprint(retimed_chair[speed], index, durations) if m.media_id == original)
+    assert m.speed == pytest.approx(speed, rel=0.05)
+    assert m.offset == pytest.approx(2.0, abs=0.5)
+    assert m.segments[0].stored_start == pytest.approx(2.0, abs=0.5)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fingerprints.align import MatchParams, speed_grid
+from fingerprints.align import MatchParams, _line, speed_grid
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings
@@ -229,3 +229,26 @@ def test_a_single_frame_video_is_fingerprinted(tmp_path):
                     "-pix_fmt", "yuv420p", str(one)], check=True)
     fp = fingerprint_video(one)
     assert fp.frames_decoded == 1 and len(fp.frames) == 1
+
+
+def test_line_fit_finds_a_small_speed_change_the_vote_grid_cannot():
+    """4 s of a 1.1x copy: real time holds every frame within the tolerance, the fitted line is 1.1."""
+    rng = np.random.default_rng(3)
+    q = np.arange(0, 4.0, 0.125)
+    s = 5.0 + 1.1 * q + rng.normal(0, 0.03, len(q))
+    weights = np.ones(len(q))
+    speed, offset = _line(q, s, weights, np.arange(len(q)), MatchParams())
+    assert speed == pytest.approx(1.1, abs=0.02) and offset == pytest.approx(5.0, abs=0.1)
+    # the same timing noise without a speed change stays real time, its offset the median one
+    speed, offset = _line(q, 5.0 + q + rng.normal(0, 0.03, len(q)), weights, np.arange(len(q)), MatchParams())
+    assert (speed, round(offset, 1)) == (1.0, 5.0)
+
+
+def test_line_fit_prefers_the_best_hash_per_query_frame():
+    """Each query frame also hits a neighbouring stored frame a little worse: the fit follows the best hits."""
+    q = np.repeat(np.arange(0, 6.0, 0.25), 2)
+    positions = np.repeat(np.arange(24), 2)
+    s = 0.5 * q + 1.0 + np.tile([0.0, 0.3], 24)
+    weights = np.tile([0.9, 0.3], 24)
+    speed, offset = _line(q, s, weights, positions, MatchParams())
+    assert speed == pytest.approx(0.5, abs=0.01) and offset == pytest.approx(1.0, abs=0.05)
