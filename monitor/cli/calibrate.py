@@ -47,7 +47,7 @@ def _precision(value: float | None) -> str:
 
 def _suggestion(score, target: float) -> str:
     if score is None:
-        return f"none reaches precision {target:g}"
+        return f"none reaches precision {target:g} without losing recall"
     return f"{score.max_distance} (recall {_percent(score.recall)})"
 
 
@@ -57,7 +57,7 @@ def _suggestion(score, target: float) -> str:
 @click.option("--families", metavar="A,B",
               help=f"Comma-separated transform families (default: all): {FAMILY_NAMES}.")
 @click.option("--target-precision", type=click.FloatRange(0.0, 1.0, min_open=True), default=0.99, show_default=True,
-              help="Suggest the widest max_distance whose precision is at least this.")
+              help="Suggest the widest max_distance whose precision is at least this (and recall no lower).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Which stored videos are sampled.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 @click.option("--keep", type=click.Path(path_type=Path, file_okay=False), metavar="DIR",
@@ -72,9 +72,12 @@ def calibrate(app: App, sample: int, families: str | None, target_precision: flo
     rate) of a sample of stored videos, at most 20 s of each, matches every
     copy against the store as find-earliest would, and reports per family how
     many copies found their source at the configured thresholds and how many
-    matched unrelated stored videos. A sweep over [matching] max_distance
-    then suggests the widest value that keeps the precision you ask for.
-    Nothing is stored. Takes a few seconds per copy (videos x families).
+    matched unrelated stored videos (other copies of the same footage, as
+    the store's matches link them, are not unrelated). A sweep over
+    [matching] max_distance then suggests the widest value that keeps the
+    precision you ask for without finding fewer copies, and says what the
+    advice rests on. Nothing is stored. Takes a few seconds per copy
+    (videos x families).
 
     \b
     Example:
@@ -102,7 +105,7 @@ def calibrate(app: App, sample: int, families: str | None, target_precision: flo
     _say(f"calibrated on {len(report.sources)} of {report.stored_videos} stored videos (media {ids}; "
          f"seed {report.seed}), settings {report.settings}, max_distance {configured}")
     table = Table("family", "copies", f"recall @ {configured}", "false matches",
-                  f"widest max_distance for precision ≥ {report.target_precision:g}")
+                  f"widest max_distance: precision ≥ {report.target_precision:g}, no recall lost")
     for fam in [*report.families, report.overall]:
         s = fam.configured
         copies = f"{fam.copies}" + (f" ({fam.failed} failed)" if fam.failed else "")
@@ -112,19 +115,10 @@ def calibrate(app: App, sample: int, families: str | None, target_precision: flo
     sweep = report.overall.sweep
     _say("all families, max_distance: recall / precision  "
          + "  ".join(f"{p.max_distance}: {_percent(p.recall)} / {_precision(p.precision)}" for p in sweep))
-    now, best = report.overall.configured, report.overall.suggested
+    now = report.overall.configured
     _say(f"configured max_distance {configured}: recall {_percent(now.recall)}, precision {_precision(now.precision)}")
-    if best is None:
-        _say(f"no max_distance from {sweep[0].max_distance} to {sweep[-1].max_distance} reaches precision "
-             f"{report.target_precision:g} on this sample: check matches by eye, or calibrate on a larger --sample")
-    elif best.max_distance == configured:
-        _say("suggested max_distance: the configured one")
-    elif best.max_distance > configured and (best.recall or 0) <= (now.recall or 0):
-        _say(f"suggested max_distance: the configured one (up to {best.max_distance} keeps the precision "
-             "but finds no more copies)")
-    else:
-        _say(f"suggested max_distance {best.max_distance}: recall {_percent(best.recall)}, precision "
-             f"{_precision(best.precision)} (set [matching] max_distance = {best.max_distance} in your config file)")
+    _say(f"advice: {report.advice()}")
+    _say(f"based on {report.basis()}")
     for note in report.notes:
         _say(f"note: {note}")
     if keep is not None:

@@ -147,6 +147,14 @@ def _components(nodes: set[int], edges: list[tuple[int, int]]) -> dict[int, list
     return {min(members): members for members in groups.values()}
 
 
+def footage_of(ws: Workspace) -> dict[int, frozenset[int]]:
+    """Each media with a stored match, mapped to every media of its footage group (the connected component of
+    the stored matches: copies of copies are the same footage)."""
+    edges = ws.repository.match_edges(ws.settings_id)
+    groups = _components({m for edge in edges for m in edge}, edges)
+    return {m: frozenset(members) for members in groups.values() for m in members}
+
+
 def footage_groups(ws: Workspace, min_posts: int = 2, sort: str = "size", limit: int = 50,
                    media_ids: set[int] | None = None, sample: int = 5) -> list[FootageGroup]:
     """Groups of posts that show the same footage, largest (or newest) first.

@@ -13,8 +13,16 @@ keeps), the database is only read.
 
 Ground truth comes from the store itself.  A copy should find its source; a
 match to any other stored video is false unless the store already links the
-two (a match stored when either was ingested).  Calibration cannot tell a
-wrong stored link from a right one, so it counts new mistakes, not old ones.
+two, directly or through other copies (the source's footage group: the
+connected stored matches, `monitor.jobs.browse.footage_of`).  Copies of one
+footage stored under several posts are the same footage, not false matches.
+Calibration cannot tell a wrong stored link from a right one, so it counts
+new mistakes, not old ones.
+
+Copies are matched by `monitor.jobs.matching.find_matches`, the path
+find-earliest takes, at each max_distance of the sweep.  The advice never
+trades recall away: a max_distance is only suggested when it finds at least
+as many copies as the configured one, and the report says what it rests on.
 """
 
 from __future__ import annotations
@@ -31,10 +39,12 @@ from typing import Any
 
 import numpy as np
 
-from fingerprints.align import MatchParams, match_fingerprint
+from fingerprints.align import MatchParams
 from fingerprints.decode import VideoDecodeError
 from fingerprints.index import IndexHits
 from fingerprints.video import fingerprint_video
+from monitor.jobs.browse import footage_of
+from monitor.jobs.matching import find_matches
 from monitor.synth import transforms as T
 from monitor.workspace import Workspace
 from monitor.synth.samples import SampleError, make_source_clip
@@ -149,12 +159,14 @@ class CopyOutcome:
     error: str | None = None
     found: dict[int, bool] = field(default_factory=dict)  # max_distance -> the source was matched
     false: dict[int, list[int]] = field(default_factory=dict)  # max_distance -> unrelated stored media matched
+    same_footage: list[int] = field(default_factory=list)  # other stored copies of the footage matched (configured)
     query_coverage: float | None = None  # of the source match, at the configured thresholds
 
     def as_dict(self, configured: int) -> dict[str, Any]:
         return {"family": self.family, "source_media_id": self.source_id, "background_media_id": self.background_id,
                 "path": self.path, "error": self.error, "found": self.found.get(configured),
-                "false_matches": self.false.get(configured), "query_coverage": self.query_coverage}
+                "false_matches": self.false.get(configured), "same_footage_matches": self.same_footage,
+                "query_coverage": self.query_coverage}
 
 
 @dataclass(frozen=True)
@@ -208,6 +220,7 @@ class CalibrationReport:
     seed: int
     sources: list[Source]
     stored_videos: int  # fingerprinted stored videos a copy could match
+    linked_videos: int  # stored videos in the sampled sources' footage groups (their matches are not false)
     families: list[FamilyReport]
     overall: FamilyReport
     copies: list[CopyOutcome]
@@ -217,6 +230,32 @@ class CalibrationReport:
     def configured_max_distance(self) -> int:
         return self.match_params.max_distance
 
+    def basis(self) -> str:
+        """What the advice rests on, in words."""
+        o = self.overall
+        families = len(self.families)
+        return (f"{o.copies} edited copies ({families} famil{'y' if families == 1 else 'ies'}) of {len(self.sources)} "
+                f"stored videos, matched as find-earliest matches against {self.stored_videos} stored videos; "
+                f"matches to {self.linked_videos} stored videos of the sampled footage (linked by stored matches) "
+                f"are not counted as false")
+
+    def advice(self) -> str:
+        """The suggested max_distance in words; never one that finds fewer copies than the configured one."""
+        configured, now, best = self.configured_max_distance, self.overall.configured, self.overall.suggested
+        if best is None:
+            return (f"keep max_distance {configured}: no value from {self.overall.sweep[0].max_distance} to "
+                    f"{self.overall.sweep[-1].max_distance} reaches precision {self.target_precision:g} without "
+                    "finding fewer copies; check the false matches by eye (--json lists them), or calibrate on a "
+                    "larger --sample")
+        if best.max_distance == configured:
+            return f"keep max_distance {configured}: it reaches precision {self.target_precision:g}"
+        if best.max_distance > configured and best.found <= now.found:
+            return (f"keep max_distance {configured}: up to {best.max_distance} keeps the precision but finds no "
+                    "more copies")
+        why = "finds more copies" if best.found > now.found else "finds as many copies with fewer false matches"
+        return (f"set [matching] max_distance = {best.max_distance} in your config file: it {why} (recall "
+                f"{best.recall:.0%}, precision {best.precision:.3f}; configured: recall {now.recall:.0%})")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "settings": self.settings,
@@ -224,6 +263,9 @@ class CalibrationReport:
             "target_precision": self.target_precision,
             "seed": self.seed,
             "stored_videos": self.stored_videos,
+            "linked_videos": self.linked_videos,
+            "advice": self.advice(),
+            "basis": self.basis(),
             "sources": [{"media_id": s.media_id, "sha256": s.sha256, "duration": s.duration} for s in self.sources],
             "families": [f.as_dict() for f in self.families],
             "overall": self.overall.as_dict(),
@@ -232,9 +274,11 @@ class CalibrationReport:
         }
 
 
-def suggest(sweep: list[Score], target_precision: float) -> Score | None:
-    """The widest max_distance whose precision reaches the target (a sweep point where nothing matched does not)."""
-    good = [s for s in sweep if s.precision is not None and s.precision >= target_precision]
+def suggest(sweep: list[Score], target_precision: float, configured: int) -> Score | None:
+    """The widest max_distance whose precision reaches the target and that finds at least as many copies as
+    the configured one (a sweep point where nothing matched does not count); None when there is none."""
+    now = next(s for s in sweep if s.max_distance == configured)
+    good = [s for s in sweep if s.precision is not None and s.precision >= target_precision and s.found >= now.found]
     return max(good, key=lambda s: s.max_distance) if good else None
 
 
@@ -245,7 +289,7 @@ def summarise(family: str, outcomes: list[CopyOutcome], thresholds: list[int], c
              for d in thresholds]
     at_configured = next(s for s in sweep if s.max_distance == configured)
     return FamilyReport(family, len(done), len(outcomes) - len(done), at_configured, sweep,
-                        suggest(sweep, target_precision))
+                        suggest(sweep, target_precision, configured))
 
 
 # -- the job ------------------------------------------------------------------------------------------
@@ -312,10 +356,26 @@ def pick_sources(ws: Workspace, sample: int, seed: int) -> list[Source]:
     return sorted(usable[:sample], key=lambda s: s.media_id)
 
 
-def related_media(ws: Workspace, source: Source) -> set[int]:
-    """Stored videos the store links to `source` (a stored match either way): matching them is not false."""
-    linked = {r.stored_media_id for r in ws.repository.matches_for_media(source.media_id, ws.settings_id)}
-    return linked - {source.media_id}
+def related_media(footage: dict[int, frozenset[int]], media_id: int) -> set[int]:
+    """Stored videos of the same footage as `media_id` (its footage group, from `footage_of`): matching them
+    is not false."""
+    return set(footage.get(media_id, ())) - {media_id}
+
+
+class _SweepWorkspace:
+    """The workspace as `find_matches` sees it, at one max_distance of the sweep and over the sweep's indexes
+    (each asked once per copy at the widest distance); everything else is the workspace's own."""
+
+    def __init__(self, ws: Workspace, indexes: dict[str, _SweepIndex]) -> None:
+        self._ws = ws
+        self._indexes = indexes
+        self.match_params = ws.match_params
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ws, name)
+
+    def indexes(self) -> dict[str, _SweepIndex]:
+        return self._indexes
 
 
 @contextmanager
@@ -348,8 +408,11 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
     sweep = sorted(set(thresholds) | {params.max_distance})
     sources = pick_sources(ws, sample, seed)
     indexes = {name: _SweepIndex(index, max(sweep)) for name, index in ws.indexes().items()}
-    related = {s.media_id: related_media(ws, s) for s in sources}
+    view = _SweepWorkspace(ws, indexes)
+    footage = footage_of(ws)
+    related = {s.media_id: related_media(footage, s.media_id) for s in sources}
     stored = len(ws.repository.fingerprinted_media_ids(ws.settings_id))
+    linked = len(set().union(*related.values()))
 
     outcomes: list[CopyOutcome] = []
     jobs = [(family, k) for k in range(len(sources)) for family in chosen]
@@ -382,7 +445,7 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
             outcomes.append(outcome)
             expected = {source.media_id} | related[source.media_id]
             if background_id is not None:  # the background really is in the copy
-                expected |= {background_id} | related[background_id]
+                expected |= {background_id} | related_media(footage, background_id)
             dst = root / f"{family}-{source.sha256[:12]}-{recipe.key()}.mp4"
             try:
                 T.render(recipe, dst)
@@ -393,12 +456,13 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
             if workdir is not None:
                 outcome.path = str(dst)
             for d in sweep:
-                matches = match_fingerprint(fp, indexes, ws.durations(), replace(params, max_distance=d),
-                                            exclude=set())
+                view.match_params = replace(params, max_distance=d)
+                matches = find_matches(view, fp, exclude=set())
                 ids = {m.media_id for m in matches}
                 outcome.found[d] = source.media_id in ids
                 outcome.false[d] = sorted(ids - expected)
                 if d == params.max_distance:
+                    outcome.same_footage = sorted(ids & expected - {source.media_id})
                     hit = next((m for m in matches if m.media_id == source.media_id), None)
                     outcome.query_coverage = hit.query_coverage if hit else None
             for index in indexes.values():
@@ -410,7 +474,8 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
                for f in chosen]
     overall = summarise("all", outcomes, sweep, params.max_distance, target_precision)
     return CalibrationReport(settings=ws.settings.key(), match_params=params, target_precision=target_precision,
-                             seed=seed, sources=sources, stored_videos=stored, families=reports, overall=overall,
+                             seed=seed, sources=sources, stored_videos=stored, linked_videos=linked,
+                             families=reports, overall=overall,
                              copies=outcomes, notes=_notes(overall, sweep, chosen, stored, len(sources)))
 
 

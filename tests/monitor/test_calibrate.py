@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,10 +12,12 @@ import sqlalchemy as sa
 from monitor.synth import transforms as T
 from monitor.jobs.calibrate import (FAMILIES, SWEEP, CalibrationError, CopyOutcome, Source, calibrate, parse_families,
                                recipe_for, summarise)
+from monitor.jobs.ingest import ingest_file
 from monitor.cli.calibrate import FAMILY_NAMES
 from monitor.config import load_config
 from monitor.workspace import Workspace
 from storage.models import Base
+from storage.records import NewPost
 from tests.monitor.test_cli_core import Provenance
 
 
@@ -94,7 +97,7 @@ def test_cli_json_and_table_keep_copies(store, tmp_path):
     out = store("calibrate", "--sample", "2", "--families", "flip", "--seed", "1", "--keep", str(keep)).stdout
     assert "recall @ 14" in out and "100% (2/2)" in out
     assert "configured max_distance 14: recall 100%, precision 1.000" in out
-    assert "suggested max_distance" in out
+    assert "advice: " in out and "based on 2 edited copies (1 family) of 2 stored videos" in out
     assert sorted(keep.glob("*.mp4")) == kept  # reused, not rendered again
 
 
@@ -139,6 +142,17 @@ def test_scores_and_the_suggested_threshold():
     assert nothing.configured.precision is None and nothing.suggested is None
 
 
+def test_the_advice_never_lowers_recall():
+    """The configured distance draws a false match; the only clean one finds fewer copies: keep the configured."""
+    outcomes = [_outcome({4: False, 14: True}, {4: [], 14: [9]}), _outcome({4: True, 14: True}, {4: [], 14: []})]
+    report = summarise("flip", outcomes, [4, 14], 14, 0.99)
+    assert report.sweep[0].precision == 1.0 and report.sweep[0].recall == 0.5  # the old advice: 4, at 50%
+    assert report.suggested is None
+    # a narrower distance that keeps every copy and drops the false match is advised
+    outcomes = [_outcome({10: True, 14: True}, {10: [], 14: [9]}), _outcome({10: True, 14: True}, {10: [], 14: []})]
+    assert summarise("flip", outcomes, [10, 14], 14, 0.99).suggested.max_distance == 10
+
+
 def test_every_family_renders(tmp_path):
     """Each family's filter graph runs (on a tiny clip); ffmpeg failures are clear and leave nothing behind."""
     clip = T.render(T.Recipe([T.Input(Path("testsrc2=size=192x108:rate=10"), duration=1.0, lavfi=True)]),
@@ -159,3 +173,40 @@ def test_every_family_renders(tmp_path):
     with pytest.raises(T.RenderError, match="nosuchfilter"):
         T.render(T.Recipe([T.Input(clip)], [T.vf("nosuchfilter")]), tmp_path / "bad.mp4")
     assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*part*"))
+
+
+def test_copies_of_one_footage_are_not_false_matches_even_linked_through_another(tmp_path, sample_clips,
+                                                                                 monkeypatch):
+    """A mirrored and a grey copy of one footage, stored without a match between them (ingested while matching
+    was off), both linked to the original stored later, and an unrelated video: copies of any of the three
+    copies match the others, and none of that is a false match; the unrelated video is matched by nothing."""
+    monkeypatch.setattr("monitor.jobs.calibrate.WINDOW_SECONDS", 6.0)
+    ws = Workspace.open(load_config(None, tmp_path / "data", None))
+    try:
+        params = ws.match_params
+        ws.match_params = replace(params, min_coverage=1.01)  # nothing matches: the two copies stay unlinked
+        mirror = ingest_file(ws, sample_clips.edits["mirror"], NewPost(media_id=0, url="https://a.example/1"))
+        grey = ingest_file(ws, sample_clips.edits["grey"], NewPost(media_id=0, url="https://b.example/2"))
+        ws.match_params = params
+        source = ingest_file(ws, sample_clips.source, NewPost(media_id=0, url="https://c.example/3"))
+        unrelated = ingest_file(ws, sample_clips.unrelated[0], NewPost(media_id=0, url="https://d.example/4"))
+        copies = {mirror.media.id, grey.media.id, source.media.id}
+        linked = {frozenset(e) for e in ws.repository.match_edges(ws.settings_id)}
+        assert frozenset((mirror.media.id, grey.media.id)) not in linked
+        assert {frozenset((source.media.id, m)) for m in (mirror.media.id, grey.media.id)} <= linked
+
+        report = calibrate(ws, sample=4, families=["reencode"], seed=0)
+    finally:
+        ws.close()
+    assert {s.media_id for s in report.sources} == copies | {unrelated.media.id}
+    assert report.linked_videos == 3
+    configured = report.configured_max_distance
+    by_source = {c.source_id: c for c in report.copies}
+    for media_id in copies:
+        copy = by_source[media_id]
+        assert copy.found[configured] and copy.false[configured] == [], copy
+        assert set(copy.same_footage) == copies - {media_id}  # the other two copies were matched, and allowed
+    assert by_source[unrelated.media.id].same_footage == []
+    assert all(s.false_matches == 0 for s in report.overall.sweep if s.max_distance <= configured)
+    assert report.overall.configured.precision == 1.0
+    assert "matches to 3 stored videos of the sampled footage" in report.basis()
