@@ -191,7 +191,7 @@ def _change(frames: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
 def _overlay_words(x: float, y: float, w: float, h: float, still: bool) -> str:
     if w >= BAND_WIDTH and (y + h <= 0.3 or y >= 0.7):
         return f"a caption or banner band at the {'top' if y + h <= 0.3 else 'bottom'} ({h:.0%} of the height)"
-    kind = "a logo, badge or text" if still else "a moving sticker or overlay"
+    kind = "a still logo, badge or text" if still else "a logo, sticker or other overlay"
     where = _where(x, y, w, h)
     return f"{kind} in the {where}{' corner' if '-' in where else ''} ({w * h:.0%} of the picture)"
 
@@ -199,16 +199,16 @@ def _overlay_words(x: float, y: float, w: float, h: float, still: bool) -> str:
 def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple[list[str], list[str]]:
     """(on the query only, on the stored video only): parts of the picture where the two differ at every
     matched pair, as boxes in words.  Pictures are compared standardised (colour edits cancel out) at the
-    query's size; the side on which the part stays still over the pairs carries the overlay (a caption, a
-    logo); a part that moves on both sides is a sticker added to the copy."""
+    query's size; the side on which the part stays still while the other's changes carries the overlay (a
+    caption, a logo); when that cannot be told, the copy is taken to have added it."""
     h, w = query[0].shape[:2]
     size = (OVERLAY_WIDTH, max(8, int(round(OVERLAY_WIDTH * h / max(1, w)))))
     diffs = np.stack([np.abs(_standard(q, size) - _standard(s, size)) for q, s in zip(query, stored)])
     differ = np.median(diffs, axis=0)
     mask = (differ > max(OVERLAY_DIFFERENCE, 3.0 * float(np.median(differ)))).astype(np.uint8)
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
+    raw = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
     q_change = _change(query, size) if len(query) >= 3 else None
     s_change = _change(stored, size) if len(stored) >= 3 else None
     mine: list[str] = []
@@ -221,8 +221,8 @@ def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple
         box = (bx / size[0], by / size[1], bw / size[0], bh / size[1])
         still_q = still_s = False
         if q_change is not None and s_change is not None:
-            q_in = float(q_change[by:by + bh, bx:bx + bw].mean())
-            s_in = float(s_change[by:by + bh, bx:bx + bw].mean())
+            part = (labels == k) & (raw > 0)  # the differing pixels themselves, not the gaps closed between them
+            q_in, s_in = float(q_change[part].mean()), float(s_change[part].mean())
             still_q, still_s = q_in <= max(MIN_CHANGE, STATIC_SHARE * s_in), s_in <= max(MIN_CHANGE, STATIC_SHARE * q_in)
         (theirs if still_s and not still_q else mine).append(_overlay_words(*box, still=still_q or still_s))
     return mine, theirs

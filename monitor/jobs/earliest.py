@@ -28,7 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from fingerprints.align import VideoMatch
+from fingerprints.edits import PictureEdits
 from monitor.analysis import AnalysedFile, InputError, analyse_file
+from monitor.jobs.edits import explain_appearances
 from monitor.jobs.ingest import ingest_analysed, stored_fingerprinted_media
 from monitor.jobs.matching import find_matches, stored_match_views, stored_matches_among
 from monitor.workspace import MatchView, Workspace
@@ -66,6 +68,7 @@ class Appearance:
     watch: WatchRecord | None = None  # the watch that found the post, if one did
     observations: list[ObservationRecord] = field(default_factory=list)  # revisits, oldest first
     user_claims: list[ClaimRecord] = field(default_factory=list)  # people's claims, oldest first
+    edits: PictureEdits | None = None  # what matched frames cut in colour show (`monitor.jobs.edits`)
 
     @property
     def correction(self) -> ClaimRecord | None:
@@ -192,6 +195,7 @@ def load_report_context(ws: Workspace, appearances: list[Appearance]) -> list[Re
 def _report(ws: Workspace, path: Path, sha256: str, duration: float, query_url: str | None,
             views: list[MatchView]) -> EarliestReport:
     appearances = appearances_for(ws, views)
+    explain_appearances(ws, Path(path), appearances)
     return EarliestReport(query_file=Path(path), query_sha256=sha256, query_duration=duration, query_url=query_url,
                           appearances=appearances, relations=load_report_context(ws, appearances))
 

@@ -9,13 +9,14 @@ URL exactly as given.  The same query on the same store gives the same bytes
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 from fingerprints.align import VideoMatch
 from monitor.jobs.earliest import Appearance, EarliestReport
 from monitor.reports.lineage import QUERY, Lineage, lineage, unmatched_ranges
 from monitor.reports.observations import observations_json
-from monitor.reports.words import detected_edits, iso
+from monitor.reports.words import appearance_edits, confidence, detected_edits, iso
 
 
 def match_json(match: VideoMatch | None, query_duration: float, stored_duration: float | None) -> dict[str, Any]:
@@ -67,7 +68,9 @@ def appearance_json(a: Appearance, query_duration: float) -> dict[str, Any]:
         "container_created_at": iso(a.media.container_created_at),
         "flags": list(a.flags),
         "ambiguous_with": list(a.ambiguous_with),
-        "match": match_json(a.match, query_duration, a.media.duration),
+        "match": {**match_json(a.match, query_duration, a.media.duration), "edits": appearance_edits(a),
+                  "confidence": dict(zip(("level", "reason"), confidence(a))),
+                  "picture": None if a.edits is None else asdict(a.edits)},
         "watch": None if a.watch is None else {"id": a.watch.id, "label": a.watch.label, "url": a.watch.url,
                                                 "kind": a.watch.kind},
         "observations": observations_json(a.observations),

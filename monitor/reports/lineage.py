@@ -100,7 +100,7 @@ def _candidate(child: int, parent: int, m: VideoMatch | None, child_duration: fl
         reasons.append(f"{label(parent)} shows less of the picture")
     kind = SHARES if reasons else DERIVED
     words = _words(edits, child, parent) + reasons
-    changes = sum(1 for e in edits if e not in _NOT_EDITS)
+    changes = sum(1 for e in edits if not e.startswith(_NOT_EDITS))
     if reasons:  # the candidate explaining most of the child first
         score = (0, round(m.query_coverage, 2), -changes, m.stored_coverage, -m.mean_distance, -parent)
     else:  # the nearest superset with the fewest edits; among equals, the earliest

@@ -19,6 +19,7 @@ from monitor.reports.lineage import lineage, unmatched_ranges
 from monitor.reports.observations import history_lines
 from monitor.reports.words import (
     claim_text,
+    confidence_text,
     flags_text,
     match_text,
     seconds,
@@ -69,6 +70,8 @@ def render_text(report: EarliestReport, console: Console) -> None:
         if a.post.title:
             _line(console, f"title: {shown(a.post.title)}")
         _line(console, f"match: {match_text(a)}")
+        if a.match is not None:
+            _line(console, f"confidence: {confidence_text(a)}")
         if a.flags:
             _line(console, f"flags: {flags_text(a, number)}", style="yellow")
         for line in user_claim_lines(a):

@@ -13,15 +13,20 @@ import re
 from datetime import datetime
 
 from fingerprints.align import VideoMatch
+from fingerprints.edits import KEPT_BELOW, kept_part
 from monitor.display import shown
 from monitor.jobs.earliest import Appearance
 
-__all__ = ["claim_text", "clickable", "detected_edits", "iso", "match_text", "platform_claim_text", "seconds", "shown",
-           "user_claim_lines", "when", "where_text"]
+__all__ = ["appearance_edits", "claim_text", "clickable", "confidence", "confidence_text", "detected_edits", "iso",
+           "match_text", "platform_claim_text", "seconds", "shown", "user_claim_lines", "when", "where_text"]
 
 PADDED_BELOW = 0.95  # a picture filling less of its frame's width or height than this is padded
 PADDED_MARGIN = 0.05  # ... and it must be this much less than the other video's
 EXCERPT_COVERAGE = 0.9  # one side found at least this much in the other: an excerpt of it, or contains it
+ROTATED_DEGREES = 1.5  # a rotation smaller than this is not named
+STRETCHED = 0.06  # a width-to-height scale differing this much from the stored picture's is a stretch
+CONFIDENT_FRAMES, CONFIDENT_SPECIFIC, CONFIDENT_DISTANCE = 20, 0.6, 11.0  # "high": frames, pinned share, bits
+PLAUSIBLE_FRAMES, PLAUSIBLE_SPECIFIC = 8, 0.4  # "medium"; less is "low"
 
 # Most matched frame pairs matched best on these regions (`fingerprints.explain`): the edit, in words.
 REGION_EDITS = {
@@ -80,27 +85,95 @@ def main_region(m: VideoMatch) -> str | None:
     return None
 
 
+def _span(m: VideoMatch, side: str) -> str:
+    start = min(getattr(s, f"{side}_start") for s in m.segments)
+    end = max(getattr(s, f"{side}_end") for s in m.segments)
+    return f"{start:.1f}–{end:.1f} s"
+
+
+def _geometry(t: dict[str, float]) -> list[str]:
+    """Rotation, stretch and the part kept, from the geometry local features found (`VideoMatch.transform`)."""
+    words = []
+    if abs(t.get("rotation", 0.0)) >= ROTATED_DEGREES:
+        words.append(f"rotated {t['rotation']:+.0f}°")
+    sx, sy = t.get("scale_x"), t.get("scale_y")
+    if sx and sy and abs(sy / sx - 1.0) >= STRETCHED:
+        words.append(f"stretched: {sy / sx:.2f}× as wide for its height as the stored picture")
+    if all(k in t for k in ("stored_x", "stored_y", "stored_w", "stored_h")) and min(t["stored_w"], t["stored_h"]) < KEPT_BELOW:
+        words.append(f"cropped: {kept_part(t['stored_x'], t['stored_y'], t['stored_w'], t['stored_h'])} of the "
+                     "stored picture")
+    return words
+
+
 def detected_edits(m: VideoMatch | None) -> list[str]:
-    """The re-upload edits a match shows, in words, seen from the query's side."""
+    """The re-upload edits a match shows, in words, seen from the query's side (from the match alone: the
+    colour frames' edits are `appearance_edits`)."""
     if m is None:
         return []
     edits = []
     if m.mirrored:
         edits.append("mirrored")
     if abs(m.speed - 1.0) > 0.02:
-        edits.append(f"speed ×{m.speed:.2f}")
-    if m.query_coverage >= EXCERPT_COVERAGE > m.stored_coverage:
-        edits.append("excerpt of the stored video")
-    elif m.stored_coverage >= EXCERPT_COVERAGE > m.query_coverage:
-        edits.append("contains the stored video")
+        edits.append(f"played at {m.speed:.2f}× ({'sped up' if m.speed > 1 else 'slowed down'})")
+    if m.segments and m.query_coverage >= EXCERPT_COVERAGE > m.stored_coverage:
+        edits.append(f"excerpt of the stored video ({_span(m, 'stored')} of it)")
+    elif m.segments and m.stored_coverage >= EXCERPT_COVERAGE > m.query_coverage:
+        edits.append(f"contains the stored video (at {_span(m, 'query')} of this one)")
     if len(m.segments) > 1:
         edits.append(f"re-cut: {len(m.segments)} segments")
     edits += _padding(m.framing)
+    edits += _geometry(m.transform or {})
     total = sum(m.regions.values())
     for region, words in REGION_EDITS.items():
         if total and m.regions.get(region, 0) >= 0.5 * total:
             edits.append(words)
     return edits
+
+
+def appearance_edits(a: Appearance) -> list[str]:
+    """Every edit found for an appearance: the match's, then what its colour frames show (`Appearance.edits`).
+
+    A specific statement replaces a vague one: where a crop sits replaces "cropped", the colour of the pads
+    is added to the padding, a located window replaces "shown in a picture-in-picture window"."""
+    edits = detected_edits(a.match)
+    seen = a.edits
+    if seen is None:
+        return edits
+    if seen.kept or any(e.startswith("cropped: ") for e in edits):
+        edits = [e for e in edits if e != REGION_EDITS["cropped"]]
+    if seen.window:
+        edits = [e for e in edits if e != REGION_EDITS["window"]]
+    if seen.pad:
+        edits = [e.replace("(bars or a blurred pad around it)", f"({seen.pad} pads around it)") for e in edits]
+    extra = seen.words()
+    if any("pads around it" in e for e in edits):
+        extra = [w for w in extra if not w.endswith("pads around the picture")]
+    if any(e.startswith("cropped: ") for e in edits):
+        extra = [w for w in extra if not w.startswith("cropped: ")]
+    return edits + [w for w in extra if w not in edits]
+
+
+def confidence(a: Appearance) -> tuple[str, str]:
+    """(high, medium or low; why, in one line) for a match, from its evidence."""
+    m = a.match
+    if m is None:
+        return "certain", "the same file, byte for byte"
+    specific = m.specific_frames / m.matched_frames if m.matched_frames else 0.0
+    routes = [r for r in (m.routes or ["frames"]) if r != "frames"]
+    level = 0
+    if m.matched_frames >= CONFIDENT_FRAMES and specific >= CONFIDENT_SPECIFIC and m.mean_distance <= CONFIDENT_DISTANCE:
+        level = 2
+    elif m.matched_frames >= PLAUSIBLE_FRAMES and specific >= PLAUSIBLE_SPECIFIC:
+        level = 1
+    if routes and "frames" in (m.routes or []):
+        level = min(2, level + 1)  # two independent routes found it
+    why = (f"{m.matched_frames} frames matched in order, {m.specific_frames} of them only at this moment "
+           f"({specific:.0%}), {m.mean_distance:.1f} bits apart on average")
+    if m.motion_frames:
+        why += f", {m.motion_frames} by what moves in front of a still camera"
+    if routes:
+        why += f"; also found by {', '.join(routes)}"
+    return ("low", "medium", "high")[level], why
 
 
 def _claimed(at: datetime, precision: str) -> str:
@@ -141,9 +214,14 @@ def match_text(a: Appearance) -> str:
     if a.match is None:
         return "identical file"
     m = a.match
-    edits = detected_edits(m)
+    edits = appearance_edits(a)
     return (f"{m.query_coverage:.0%} of query / {m.stored_coverage:.0%} of stored; {segments_text(m)}"
             + (f"; {', '.join(edits)}" if edits else ""))
+
+
+def confidence_text(a: Appearance) -> str:
+    level, why = confidence(a)
+    return f"{level}: {why}"
 
 
 def where_text(a: Appearance) -> str:
