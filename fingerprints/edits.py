@@ -46,7 +46,9 @@ OVERLAY_WIDTH = 96  # pictures are compared for overlays at this width (pixels)
 OVERLAY_DIFFERENCE = 1.0  # standardised difference at every pair that marks a part of one side only ...
 OVERLAY_MIN_AREA = 0.004  # ... over at least this share of the picture ...
 OVERLAY_MAX_AREA = 0.45  # ... and at most this one (more is another framing, not an overlay)
-BAND_WIDTH = 0.8  # an overlay this wide, in the top or bottom 30%, is a caption or banner band
+BAND_WIDTH = 0.6  # overlays spanning this much of the width ...
+BAND_DEPTH = 0.3  # ... in the top or bottom this much of the height are a caption or banner band
+MAX_OVERLAYS = 3  # overlays named per side, the largest first
 MATCH_SCORE = 0.6  # normalised cross-correlation at which the smaller picture is found in the larger
 KEPT_BELOW = 0.92  # a crop keeping less than this of the width or height is named
 WINDOW_BELOW = 0.8  # a window filling less than this of the frame's area is named
@@ -97,6 +99,12 @@ def _active(frame: np.ndarray, share: tuple[float, float]) -> np.ndarray:
     return frame[y0:y1, x0:x1]
 
 
+def _middle(frame: np.ndarray) -> np.ndarray:
+    """The picture without its outer bands, where captions and logos sit."""
+    h, w = frame.shape[:2]
+    return frame[int(0.3 * h): max(int(0.3 * h) + 1, int(0.7 * h)), int(0.3 * w): max(int(0.3 * w) + 1, int(0.7 * w))]
+
+
 def _luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32)
 
@@ -129,21 +137,21 @@ def colour_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> l
     if not q or not s:
         return []
     med = lambda stats, key: float(np.median([x[key] for x in stats]))  # noqa: E731
-    qs, ss = med(q, "saturation"), med(s, "saturation")
+    # colour is judged on the pairs whose stored frame has some (a dark or grey moment tells nothing)
+    coloured = [(a, b) for a, b in zip(q, s) if b["saturation"] >= COLOURED]
+    varied = [(a, b) for a, b in coloured if b["spread"] > 2 * SEPIA_HUE_SPREAD]
     out = []
-    if qs <= GREY_SATURATION and ss >= COLOURED:
+    if coloured and sum(a["saturation"] <= GREY_SATURATION for a, _ in coloured) > len(coloured) / 2:
         out.append("grey (colour removed)")
-    elif med(q, "spread") <= SEPIA_HUE_SPREAD and 15 <= med(q, "hue") <= 60 and med(s, "spread") > 2 * SEPIA_HUE_SPREAD:
+    elif varied and sum(a["spread"] <= SEPIA_HUE_SPREAD and 15 <= a["hue"] <= 60 and a["saturation"] > GREY_SATURATION
+                        for a, _ in varied) > len(varied) / 2:
         out.append("sepia")
-    elif ss >= GREY_SATURATION and qs <= GREY_SATURATION:
-        out.append("grey (colour removed)")
-    else:
-        ratio = (qs + 1.0) / (ss + 1.0)
+    elif coloured:
+        ratio = float(np.median([(a["saturation"] + 1.0) / (b["saturation"] + 1.0) for a, b in coloured]))
         if ratio >= SATURATION_RATIO or ratio <= 1 / SATURATION_RATIO:
             out.append(f"{'more' if ratio > 1 else 'less'} saturated (×{ratio:.1f})")
         for channel, warm in (("red", "warmer"), ("blue", "cooler")):
-            tint = med(q, channel) / med(s, channel)
-            if tint >= TINT_RATIO and ss >= GREY_SATURATION:
+            if float(np.median([a[channel] / b[channel] for a, b in coloured])) >= TINT_RATIO:
                 out.append(f"colour tint ({warm})")
     contrast = med(q, "contrast") / med(s, "contrast")
     if contrast >= CONTRAST_RATIO or contrast <= 1 / CONTRAST_RATIO:
@@ -189,11 +197,27 @@ def _change(frames: Sequence[np.ndarray], size: tuple[int, int]) -> np.ndarray:
 
 
 def _overlay_words(x: float, y: float, w: float, h: float, still: bool) -> str:
-    if w >= BAND_WIDTH and (y + h <= 0.3 or y >= 0.7):
-        return f"a caption or banner band at the {'top' if y + h <= 0.3 else 'bottom'} ({h:.0%} of the height)"
+    if w >= BAND_WIDTH and (y + h <= BAND_DEPTH or y >= 1.0 - BAND_DEPTH):
+        return f"a caption or banner band at the {'top' if y + h <= BAND_DEPTH else 'bottom'} ({h:.0%} of the height)"
     kind = "a still logo, badge or text" if still else "a logo, sticker or other overlay"
     where = _where(x, y, w, h)
     return f"{kind} in the {where}{' corner' if '-' in where else ''} ({w * h:.0%} of the picture)"
+
+
+def _bands(boxes: list[tuple[float, float, float, float, bool]]) -> list[tuple[float, float, float, float, bool]]:
+    """Boxes in the top or bottom BAND_DEPTH of the picture joined into one band when together they span
+    BAND_WIDTH of its width (the words of a caption are separate parts)."""
+    out = []
+    for edge in ("top", "bottom"):
+        group = [b for b in boxes if (b[1] + b[3] <= BAND_DEPTH if edge == "top" else b[1] >= 1.0 - BAND_DEPTH)]
+        if not group:
+            continue
+        x0, y0 = min(b[0] for b in group), min(b[1] for b in group)
+        x1, y1 = max(b[0] + b[2] for b in group), max(b[1] + b[3] for b in group)
+        if x1 - x0 >= BAND_WIDTH:
+            boxes = [b for b in boxes if b not in group]
+            out.append((0.0, y0, 1.0, y1 - y0, any(b[4] for b in group)))
+    return out + boxes
 
 
 def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple[list[str], list[str]]:
@@ -208,24 +232,25 @@ def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple
     mask = (differ > max(OVERLAY_DIFFERENCE, 3.0 * float(np.median(differ)))).astype(np.uint8)
     raw = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((2, 2), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(
-        cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8)))
+        cv2.morphologyEx(raw, cv2.MORPH_CLOSE, np.ones((5, 9), np.uint8)))
     q_change = _change(query, size) if len(query) >= 3 else None
     s_change = _change(stored, size) if len(stored) >= 3 else None
-    mine: list[str] = []
-    theirs: list[str] = []
     area = size[0] * size[1]
-    for k in sorted(range(1, count), key=lambda k: -stats[k, cv2.CC_STAT_AREA])[:3]:
+    mine: list[tuple[float, float, float, float, bool]] = []
+    theirs: list[tuple[float, float, float, float, bool]] = []
+    for k in sorted(range(1, count), key=lambda k: -stats[k, cv2.CC_STAT_AREA])[:6]:
         bx, by, bw, bh, n = (int(v) for v in stats[k])
         if not OVERLAY_MIN_AREA * area <= n <= OVERLAY_MAX_AREA * area:
             continue
-        box = (bx / size[0], by / size[1], bw / size[0], bh / size[1])
         still_q = still_s = False
         if q_change is not None and s_change is not None:
             part = (labels == k) & (raw > 0)  # the differing pixels themselves, not the gaps closed between them
             q_in, s_in = float(q_change[part].mean()), float(s_change[part].mean())
             still_q, still_s = q_in <= max(MIN_CHANGE, STATIC_SHARE * s_in), s_in <= max(MIN_CHANGE, STATIC_SHARE * q_in)
-        (theirs if still_s and not still_q else mine).append(_overlay_words(*box, still=still_q or still_s))
-    return mine, theirs
+        box = (bx / size[0], by / size[1], bw / size[0], bh / size[1], still_q or still_s)
+        (theirs if still_s and not still_q else mine).append(box)
+    return ([_overlay_words(*b) for b in _bands(mine)[:MAX_OVERLAYS]],
+            [_overlay_words(*b) for b in _bands(theirs)[:MAX_OVERLAYS]])
 
 
 def _find(small: np.ndarray, large: np.ndarray, scales: np.ndarray) -> tuple[float, float, float, float, float]:
@@ -278,22 +303,22 @@ def kept_part(x: float, y: float, w: float, h: float) -> str:
 
 def locate(query: Sequence[np.ndarray], stored: Sequence[np.ndarray],
            query_share: tuple[float, float], stored_share: tuple[float, float]
-           ) -> tuple[str | None, str | None, str | None]:
-    """(kept, window, surround): where the query's picture sits in the stored one (a crop), or the stored
-    picture in the query's frame (a window), from grey cross-correlation over a range of scales."""
+           ) -> tuple[str | None, str | None, str | None, tuple[float, float, float, float] | None]:
+    """(kept, window, surround, window box): where the query's picture sits in the stored one (a crop), or
+    the stored picture in the query's frame (a window), from grey cross-correlation over a range of scales."""
     q_pics = [_luma(_active(f, query_share)) for f in query]
     s_pics = [_luma(_active(f, stored_share)) for f in stored]
     crop = _agreed([_find(q, s, np.linspace(0.45, 1.0, 12)) for q, s in zip(q_pics, s_pics)])
     if crop is not None:  # the query's picture is (a part of) the stored one: no window to look for
-        return (kept_part(*crop) if min(crop[2], crop[3]) < KEPT_BELOW else None), None, None
+        return (kept_part(*crop) if min(crop[2], crop[3]) < KEPT_BELOW else None), None, None, None
     q_frames = [_luma(f) for f in query]
     window = _agreed([_find(s, q, np.linspace(0.2, 0.9, 15)) for s, q in zip(s_pics, q_frames)])
     if window is None or window[2] * window[3] >= WINDOW_BELOW:
-        return None, None, None
+        return None, None, None, None
     x, y, w, h = window
     px0, py0, px1, py1 = _box((1000, 1000), query_share)
     if abs(x - px0 / 1000) < 0.04 and abs(y - py0 / 1000) < 0.04 and abs(w - (px1 - px0) / 1000) < 0.06:
-        return None, None, None  # the window is the padded picture itself: the pads say it
+        return None, None, None, None  # the window is the padded picture itself: the pads say it
     surround = None
     if len(query) >= 3:
         change = _change(query, (query[0].shape[1], query[0].shape[0]))
@@ -303,7 +328,7 @@ def locate(query: Sequence[np.ndarray], stored: Sequence[np.ndarray],
         if change[~inside].size and change[inside].mean() >= MIN_CHANGE:
             surround = ("a still screen" if change[~inside].mean() <= STATIC_SHARE * change[inside].mean()
                         else "other footage")
-    return None, f"{w * h:.0%} of the frame, {_where(x, y, w, h)}", surround
+    return None, f"{w * h:.0%} of the frame, {_where(x, y, w, h)}", surround, window
 
 
 def picture_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray], mirrored: bool = False,
@@ -321,9 +346,18 @@ def picture_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray], mir
     stored = [s for _, s in pairs]
     q_active = [_active(f, query_share) for f in query]
     s_active = [_active(f, stored_share) for f in stored]
-    kept, window, surround = locate(query, stored, query_share, stored_share)
+    kept, window, surround, box = locate(query, stored, query_share, stored_share)
     padded = min(query_share) < 0.95 and min(query_share) < min(stored_share) - 0.05
     added, removed = ([], []) if kept or window else overlays(q_active, s_active)
-    return PictureEdits(colour=colour_edits(q_active, s_active), pad=pad_colour(query, query_share) if padded else None,
+    if box is not None:  # the colours of the footage are those inside its window
+        q_colour = [f[int(box[1] * f.shape[0]): int((box[1] + box[3]) * f.shape[0]),
+                      int(box[0] * f.shape[1]): int((box[0] + box[2]) * f.shape[1])] for f in query]
+        colour = colour_edits(q_colour, s_active)
+    elif added or removed:  # overlays change a picture's colours: judge them on its middle
+        colour = [c for c in colour_edits([_middle(f) for f in q_active], [_middle(f) for f in s_active])
+                  if not c.startswith("vignette")]
+    else:
+        colour = colour_edits(q_active, s_active)
+    return PictureEdits(colour=colour, pad=pad_colour(query, query_share) if padded else None,
                         overlays=added, stored_overlays=removed, kept=kept, window=window, surround=surround,
                         pairs=len(pairs))
