@@ -41,6 +41,7 @@ TINT_RATIO = 1.15  # a channel's share of the picture this many times the other 
 VIGNETTE_RATIO = 0.8  # corner-to-centre luma this share of the other side's is a vignette
 PAD_FLAT = 12.0  # pixel spread of a pad (grey levels) at or below which it is one colour
 STATIC_SHARE = 0.35  # a part changing less than this share of the other side's change over the pairs is still
+OWNER_RATIO = 0.7  # ... else the side changing less than this share of the other's there carries an overlay
 MIN_CHANGE = 6.0  # grey levels of change over the pairs below which nothing counts as moving
 OVERLAY_WIDTH = 96  # pictures are compared for overlays at this width (pixels)
 OVERLAY_DIFFERENCE = 1.0  # standardised difference at every pair that marks a part of one side only ...
@@ -130,6 +131,19 @@ def _colour_stats(rgb: np.ndarray) -> dict[str, float]:
             "red": float(means[0] / means.sum()), "blue": float(means[2] / means.sum())}
 
 
+def _toned(q: list[dict[str, float]], s: list[dict[str, float]]) -> str | None:
+    """"grey (colour removed)" or "sepia" when most pairs with colour on the `s` side have none, or one tint,
+    on the `q` side."""
+    coloured = [(a, b) for a, b in zip(q, s) if b["saturation"] >= COLOURED]
+    varied = [(a, b) for a, b in coloured if b["spread"] > 2 * SEPIA_HUE_SPREAD]
+    if coloured and sum(a["saturation"] <= GREY_SATURATION for a, _ in coloured) > len(coloured) / 2:
+        return "grey (colour removed)"
+    if varied and sum(a["spread"] <= SEPIA_HUE_SPREAD and 15 <= a["hue"] <= 60 and a["saturation"] > GREY_SATURATION
+                      for a, _ in varied) > len(varied) / 2:
+        return "sepia"
+    return None
+
+
 def colour_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> list[str]:
     """Colour edits of the query against the stored video, from active pictures of matched pairs."""
     q = [_colour_stats(f) for f in query]
@@ -139,13 +153,12 @@ def colour_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> l
     med = lambda stats, key: float(np.median([x[key] for x in stats]))  # noqa: E731
     # colour is judged on the pairs whose stored frame has some (a dark or grey moment tells nothing)
     coloured = [(a, b) for a, b in zip(q, s) if b["saturation"] >= COLOURED]
-    varied = [(a, b) for a, b in coloured if b["spread"] > 2 * SEPIA_HUE_SPREAD]
     out = []
-    if coloured and sum(a["saturation"] <= GREY_SATURATION for a, _ in coloured) > len(coloured) / 2:
-        out.append("grey (colour removed)")
-    elif varied and sum(a["spread"] <= SEPIA_HUE_SPREAD and 15 <= a["hue"] <= 60 and a["saturation"] > GREY_SATURATION
-                        for a, _ in varied) > len(varied) / 2:
-        out.append("sepia")
+    toned = _toned(q, s)
+    if toned:
+        out.append(toned)
+    elif _toned(s, q):  # the other way round: the stored video lost the colour this copy has
+        return [f"the stored video is {_toned(s, q).split(' (')[0]} (this copy has colour)"]
     elif coloured:
         ratio = float(np.median([(a["saturation"] + 1.0) / (b["saturation"] + 1.0) for a, b in coloured]))
         if ratio >= SATURATION_RATIO or ratio <= 1 / SATURATION_RATIO:
@@ -223,8 +236,8 @@ def _bands(boxes: list[tuple[float, float, float, float, bool]]) -> list[tuple[f
 def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple[list[str], list[str]]:
     """(on the query only, on the stored video only): parts of the picture where the two differ at every
     matched pair, as boxes in words.  Pictures are compared standardised (colour edits cancel out) at the
-    query's size; the side on which the part stays still while the other's changes carries the overlay (a
-    caption, a logo); when that cannot be told, the copy is taken to have added it."""
+    query's size; the side on which the part stays still while the other's changes (or changes clearly less)
+    carries the overlay (a caption, a logo); when that cannot be told, the words say so."""
     h, w = query[0].shape[:2]
     size = (OVERLAY_WIDTH, max(8, int(round(OVERLAY_WIDTH * h / max(1, w)))))
     diffs = np.stack([np.abs(_standard(q, size) - _standard(s, size)) for q, s in zip(query, stored)])
@@ -238,6 +251,7 @@ def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple
     area = size[0] * size[1]
     mine: list[tuple[float, float, float, float, bool]] = []
     theirs: list[tuple[float, float, float, float, bool]] = []
+    either: list[tuple[float, float, float, float, bool]] = []
     for k in sorted(range(1, count), key=lambda k: -stats[k, cv2.CC_STAT_AREA])[:6]:
         bx, by, bw, bh, n = (int(v) for v in stats[k])
         if not OVERLAY_MIN_AREA * area <= n <= OVERLAY_MAX_AREA * area:
@@ -247,9 +261,12 @@ def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple
             part = (labels == k) & (raw > 0)  # the differing pixels themselves, not the gaps closed between them
             q_in, s_in = float(q_change[part].mean()), float(s_change[part].mean())
             still_q, still_s = q_in <= max(MIN_CHANGE, STATIC_SHARE * s_in), s_in <= max(MIN_CHANGE, STATIC_SHARE * q_in)
+            if still_q == still_s:  # both or neither still: the side that changes less there carries it
+                still_q, still_s = q_in < OWNER_RATIO * s_in, s_in < OWNER_RATIO * q_in
         box = (bx / size[0], by / size[1], bw / size[0], bh / size[1], still_q or still_s)
-        (theirs if still_s and not still_q else mine).append(box)
-    return ([_overlay_words(*b) for b in _bands(mine)[:MAX_OVERLAYS]],
+        (theirs if still_s and not still_q else mine if still_q else either).append(box)
+    return ([_overlay_words(*b) for b in _bands(mine)[:MAX_OVERLAYS]]
+            + [_overlay_words(*b) + " on this copy or the stored video" for b in _bands(either)[:MAX_OVERLAYS]],
             [_overlay_words(*b) for b in _bands(theirs)[:MAX_OVERLAYS]])
 
 

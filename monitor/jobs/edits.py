@@ -8,9 +8,12 @@ cut from the two media files, small and in colour (`monitor.reports.frames`,
 all frames of a report from one or two ffmpeg processes), and compared by
 `fingerprints.edits`.
 
-The pairs are taken from one stretch of the match a few seconds long, so
-each file needs one seek, and far enough apart in time that moving footage
-changes between them (what stays still on one side only is an overlay).
+The pairs are taken from one stretch of the query a couple of seconds long,
+the same for every match that has pairs there (so the query's frames are
+cut once), so each file needs one seek, and far enough apart in time that
+moving footage changes between them (what stays still on one side only is
+an overlay).  Listing keyframes first, as the HTML report does, cost more
+than it saved here (`benchmarks/explain_speed.py`).
 """
 
 from __future__ import annotations
@@ -29,23 +32,44 @@ if TYPE_CHECKING:  # find-earliest calls this module
     from monitor.jobs.earliest import Appearance
 
 PAIRS = 4  # matched pairs compared per appearance
-STRETCH_SECONDS = 3.5  # ... taken within this much of the query (frames closer than 4 s share a seek)
+STRETCH_SECONDS = 2.5  # ... taken within this much of the query, the same stretch for every match that has it
 BOX = 128  # frames are cut to fit this many pixels square
-MAX_MEDIA = 8  # media explained per report: the earliest appearances' (each further one costs two seeks)
+MAX_MEDIA = 3  # media explained per report, the earliest appearances' (each costs a seek and a decode)
 
 
-def chosen_pairs(m: VideoMatch, count: int = PAIRS, stretch: float = STRETCH_SECONDS) -> list[FramePair]:
-    """`count` pairs spread over the stretch of at most `stretch` seconds that holds the most matched pairs."""
+def chosen_pairs(m: VideoMatch, at: float | None = None, count: int = PAIRS,
+                 stretch: float = STRETCH_SECONDS) -> list[FramePair]:
+    """`count` pairs spread over a stretch of at most `stretch` seconds of the query: the one starting at
+    query time `at` when it holds `count` pairs, else the first holding the most."""
     pairs = sorted(m.pairs, key=lambda p: p.query_time)
-    if len(pairs) <= count:
-        return pairs
+    if not pairs:
+        return []
     times = np.array([p.query_time for p in pairs])
     ends = np.searchsorted(times, times + stretch, side="right")
-    start = int(np.argmax(ends - np.arange(len(times))))
+    held = np.minimum(ends - np.arange(len(times)), count)
+    start = int(np.argmax(held))
+    if at is not None:
+        first = int(np.searchsorted(times, at))
+        if first < len(times) and held[first] >= count:
+            start = first
     inside = pairs[start:ends[start]]
     if len(inside) <= count:
         return inside
-    return [inside[int(round(k))] for k in np.linspace(0, len(inside) - 1, count)]
+    # the pairs nearest evenly spread query times: matches sharing the stretch share their query frames
+    at_times = np.array([p.query_time for p in inside])
+    targets = times[start] + np.linspace(0.0, min(stretch, float(at_times[-1] - at_times[0])), count)
+    return [inside[k] for k in sorted({int(np.argmin(np.abs(at_times - t))) for t in targets})]
+
+
+def shared_start(matches: list[VideoMatch], count: int = PAIRS, stretch: float = STRETCH_SECONDS) -> float | None:
+    """The query time whose stretch holds `count` pairs of the most matches: their query frames are then the
+    same frames, cut once."""
+    best, best_held = None, 0
+    for t in sorted({p.query_time for m in matches for p in m.pairs}):
+        held = sum(sum(t <= p.query_time <= t + stretch for p in m.pairs) >= count for m in matches)
+        if held > best_held:
+            best, best_held = t, held
+    return best
 
 
 def _decode(jpeg: bytes | None) -> np.ndarray | None:
@@ -60,19 +84,20 @@ def explain_appearances(ws: Workspace, query_file: Path, appearances: list[Appea
     share the result); a file that cannot be read leaves its appearances without."""
     from monitor.reports.frames import Frame, cut_frames  # the reports package imports the jobs
 
-    plans: dict[int, tuple[VideoMatch, list[tuple[Frame, Frame]]]] = {}
+    files: dict[int, tuple[VideoMatch, Path]] = {}
     for a in appearances:
-        if a.match is None or a.media.id in plans or len(plans) >= MAX_MEDIA or not a.media.store_path:
+        if a.match is None or not a.match.pairs or a.media.id in files or len(files) >= MAX_MEDIA:
             continue
         try:
-            stored = ws.store.path(a.media.store_path)
+            files[a.media.id] = (a.match, ws.store.path(a.media.store_path))
         except ValueError:
             continue
-        plans[a.media.id] = (a.match, [(Frame.of(query_file, p.query_time), Frame.of(stored, p.stored_time))
-                                       for p in chosen_pairs(a.match)])
-    if not plans:
+    if not files:
         return
-    cut = cut_frames([f for _, frames in plans.values() for pair in frames for f in pair], box=BOX)
+    at = shared_start([m for m, _ in files.values()])
+    plans = {media_id: (m, [(Frame.of(query_file, p.query_time), Frame.of(stored, p.stored_time))
+                            for p in chosen_pairs(m, at)]) for media_id, (m, stored) in files.items()}
+    cut = cut_frames([f for _, frames in plans.values() for pair in frames for f in pair], box=BOX, fast=True)
     found: dict[int, PictureEdits] = {}
     for media_id, (m, frames) in plans.items():
         query = [_decode(cut.get(q)) for q, _ in frames]

@@ -35,6 +35,7 @@ DECODE_ON_SECONDS = 4.0  # wanted frames closer than this in one file share a se
 MAX_INPUTS = 12  # file openings per ffmpeg process
 PROCESSES = 2  # ffmpeg processes at once
 TIMEOUT_SECONDS = 120
+FAST_DECODE = ["-skip_loop_filter", "all", "-flags2", "fast"]  # decoder options that skip deblocking
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ def _runs(frames: list[Frame], times: list[float] | None) -> list[list[Frame]]:
     return runs
 
 
-def _command(runs: list[list[Frame]], out: Path, box: int) -> tuple[list[str], list[Frame]]:
+def _command(runs: list[list[Frame]], out: Path, box: int, fast: bool = False) -> tuple[list[str], list[Frame]]:
     """One ffmpeg command cutting every frame of `runs` into out/<k>.jpg, and the frames in k order."""
     fit = (f"scale=iw*sar:ih,setsar=1,scale={box}:{box}:force_original_aspect_ratio=decrease"
            ":force_divisible_by=2")
@@ -135,7 +136,7 @@ def _command(runs: list[list[Frame]], out: Path, box: int) -> tuple[list[str], l
     graph, order = [], []
     for i, run in enumerate(runs):
         start = run[0].at
-        cmd += ["-threads", "1", "-ss", f"{start:.3f}", "-t", f"{run[-1].at - start + 1.0:.3f}",
+        cmd += ["-threads", "1", *FAST_DECODE * fast, "-ss", f"{start:.3f}", "-t", f"{run[-1].at - start + 1.0:.3f}",
                 "-i", f"file:{run[0].path.resolve()}"]
         labels = [f"[c{len(order) + j}]" for j in range(len(run))]
         graph.append(f"[{i}:v:0]split={len(run)}{''.join(labels)}" if len(run) > 1 else f"[{i}:v:0]null{labels[0]}")
@@ -149,10 +150,10 @@ def _command(runs: list[list[Frame]], out: Path, box: int) -> tuple[list[str], l
     return cmd, order
 
 
-def _cut(runs: list[list[Frame]], box: int) -> dict[Frame, bytes]:
+def _cut(runs: list[list[Frame]], box: int, fast: bool = False) -> dict[Frame, bytes]:
     out = Path(tempfile.mkdtemp(prefix="provenance-frames-"))
     try:
-        cmd, order = _command(runs, out, box)
+        cmd, order = _command(runs, out, box, fast)
         try:
             subprocess.run(cmd, capture_output=True, timeout=TIMEOUT_SECONDS, check=False)
         except (OSError, subprocess.TimeoutExpired):
@@ -167,10 +168,12 @@ def _cut(runs: list[list[Frame]], box: int) -> dict[Frame, bytes]:
         shutil.rmtree(out, ignore_errors=True)
 
 
-def cut_frames(frames: list[Frame], keys: Keyframes | None = None, box: int = THUMB_BOX) -> dict[Frame, bytes]:
+def cut_frames(frames: list[Frame], keys: Keyframes | None = None, box: int = THUMB_BOX,
+               fast: bool = False) -> dict[Frame, bytes]:
     """JPEG bytes of each frame that could be cut (missing files and frames past the end are left out).
 
-    `keys` (from `keyframes`) lets frames of one keyframe interval share a seek.
+    `keys` (from `keyframes`) lets frames of one keyframe interval share a seek; `fast` decodes without the
+    deblocking filter (`FAST_DECODE`: for frames compared by numbers, not shown).
     """
     by_file: dict[Path, set[Frame]] = defaultdict(set)
     for f in frames:
@@ -190,9 +193,9 @@ def cut_frames(frames: list[Frame], keys: Keyframes | None = None, box: int = TH
         min((b for b in loads if len(b) < MAX_INPUTS), key=lambda b: (sum(map(len, b)), len(b))).append(run)
     cut: dict[Frame, bytes] = {}
     with ThreadPoolExecutor(max_workers=PROCESSES) as pool:
-        for part in pool.map(lambda batch: _cut(batch, box), [b for b in loads if b]):
+        for part in pool.map(lambda batch: _cut(batch, box, fast), [b for b in loads if b]):
             cut.update(part)
     missing = [run for run in runs if any(f not in cut for f in run)]
     for run in missing:  # a file ffmpeg choked on spoils only its own frames: try them one run at a time
-        cut.update(_cut([run], box))
+        cut.update(_cut([run], box, fast))
     return cut
