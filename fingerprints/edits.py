@@ -33,6 +33,7 @@ import numpy as np
 
 GREY_SATURATION = 14.0  # mean saturation (0-255) at or below which a picture has no colour
 COLOURED = 30.0  # ... and above which the other side clearly has some
+GREY_SHARE = 0.15  # a picture keeping less than this share of the other's saturation is grey too (chroma noise)
 SEPIA_HUE_SPREAD = 10.0  # circular spread of hue (degrees) below which one hue tints everything
 SATURATION_RATIO = 1.35  # mean saturation this many times higher (or lower) is a saturation edit
 CONTRAST_RATIO = 1.25  # luma spread this many times wider (or narrower) is a contrast edit
@@ -136,7 +137,8 @@ def _toned(q: list[dict[str, float]], s: list[dict[str, float]]) -> str | None:
     on the `q` side."""
     coloured = [(a, b) for a, b in zip(q, s) if b["saturation"] >= COLOURED]
     varied = [(a, b) for a, b in coloured if b["spread"] > 2 * SEPIA_HUE_SPREAD]
-    if coloured and sum(a["saturation"] <= GREY_SATURATION for a, _ in coloured) > len(coloured) / 2:
+    if coloured and sum(a["saturation"] <= max(GREY_SATURATION, GREY_SHARE * b["saturation"])
+                        for a, b in coloured) > len(coloured) / 2:
         return "grey (colour removed)"
     if varied and sum(a["spread"] <= SEPIA_HUE_SPREAD and 15 <= a["hue"] <= 60 and a["saturation"] > GREY_SATURATION
                       for a, _ in varied) > len(varied) / 2:

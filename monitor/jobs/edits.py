@@ -62,11 +62,12 @@ def chosen_pairs(m: VideoMatch, at: float | None = None, count: int = PAIRS,
 
 
 def shared_start(matches: list[VideoMatch], count: int = PAIRS, stretch: float = STRETCH_SECONDS) -> float | None:
-    """The query time whose stretch holds `count` pairs of the most matches: their query frames are then the
-    same frames, cut once."""
+    """The query time at which the most matches have a pair and, within `stretch` after it, `count` pairs:
+    their query frames are then the same frames, cut once."""
     best, best_held = None, 0
     for t in sorted({p.query_time for m in matches for p in m.pairs}):
-        held = sum(sum(t <= p.query_time <= t + stretch for p in m.pairs) >= count for m in matches)
+        held = sum(any(p.query_time == t for p in m.pairs)
+                   and sum(t <= p.query_time <= t + stretch for p in m.pairs) >= count for m in matches)
         if held > best_held:
             best, best_held = t, held
     return best
