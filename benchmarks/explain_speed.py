@@ -70,8 +70,9 @@ def main() -> None:
             print(f"  {a.post.url}: {', '.join(a.edits.words()) if a.edits else '-'}")
         extra_cpu = figures["with"][0] - figures["without"][0]
         extra_wall = figures["with"][1] - figures["without"][1]
-        print(f"extra for the explanation: CPU {extra_cpu * 1000:.0f} ms ({figures['with'][0] / figures['without'][0]:.2f}x),"
-              f" wall {extra_wall * 1000:.0f} ms ({figures['with'][1] / figures['without'][1]:.2f}x)")
+        ratio_cpu, ratio_wall = (figures["with"][k] / figures["without"][k] for k in (0, 1))
+        print(f"extra for the explanation: CPU {extra_cpu * 1000:.0f} ms ({ratio_cpu:.2f}x), "
+              f"wall {extra_wall * 1000:.0f} ms ({ratio_wall:.2f}x)")
     finally:
         ws.close()
 

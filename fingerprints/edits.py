@@ -262,7 +262,8 @@ def overlays(query: Sequence[np.ndarray], stored: Sequence[np.ndarray]) -> tuple
         if q_change is not None and s_change is not None:
             part = (labels == k) & (raw > 0)  # the differing pixels themselves, not the gaps closed between them
             q_in, s_in = float(q_change[part].mean()), float(s_change[part].mean())
-            still_q, still_s = q_in <= max(MIN_CHANGE, STATIC_SHARE * s_in), s_in <= max(MIN_CHANGE, STATIC_SHARE * q_in)
+            still_q = q_in <= max(MIN_CHANGE, STATIC_SHARE * s_in)
+            still_s = s_in <= max(MIN_CHANGE, STATIC_SHARE * q_in)
             if still_q == still_s:  # both or neither still: the side that changes less there carries it
                 still_q, still_s = q_in < OWNER_RATIO * s_in, s_in < OWNER_RATIO * q_in
         box = (bx / size[0], by / size[1], bw / size[0], bh / size[1], still_q or still_s)

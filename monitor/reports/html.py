@@ -104,6 +104,7 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
         report=report, pairs=pairs, images=images, query_file_present=report.query_file.is_file(),
         lineage=lines, unmatched=unmatched, timeline=timeline(report), coverage=coverage(report, unmatched),
         graph=graph(report, lines), number=number, csp=Markup(CSP), box=THUMB_BOX,
-        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text, seconds=seconds, when=when,
+        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text,
+        seconds=seconds, when=when,
         history_lines=history_lines, user_claim_lines=user_claim_lines,
         where_text=where_text)

@@ -28,6 +28,7 @@ def render_markdown(report: EarliestReport) -> str:
     number = {a.post.id: n for n, a in enumerate(report.appearances, 1)}
     return markdown_env().get_template("report.md.j2").render(
         report=report, lineage=lineage(report), unmatched=unmatched_ranges(report), number=number,
-        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text, seconds=seconds, when=when,
+        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text,
+        seconds=seconds, when=when,
         history_lines=history_lines, user_claim_lines=user_claim_lines,
         where_text=where_text)

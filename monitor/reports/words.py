@@ -99,9 +99,9 @@ def _geometry(t: dict[str, float]) -> list[str]:
     sx, sy = t.get("scale_x"), t.get("scale_y")
     if sx and sy and abs(sy / sx - 1.0) >= STRETCHED:
         words.append(f"stretched: {sy / sx:.2f}× as wide for its height as the stored picture")
-    if all(k in t for k in ("stored_x", "stored_y", "stored_w", "stored_h")) and min(t["stored_w"], t["stored_h"]) < KEPT_BELOW:
-        words.append(f"cropped: {kept_part(t['stored_x'], t['stored_y'], t['stored_w'], t['stored_h'])} of the "
-                     "stored picture")
+    part = [t.get(k) for k in ("stored_x", "stored_y", "stored_w", "stored_h")]
+    if None not in part and min(part[2], part[3]) < KEPT_BELOW:
+        words.append(f"cropped: {kept_part(*part)} of the stored picture")
     return words
 
 
@@ -161,7 +161,8 @@ def confidence(a: Appearance) -> tuple[str, str]:
     specific = m.specific_frames / m.matched_frames if m.matched_frames else 0.0
     routes = [r for r in (m.routes or ["frames"]) if r != "frames"]
     level = 0
-    if m.matched_frames >= CONFIDENT_FRAMES and specific >= CONFIDENT_SPECIFIC and m.mean_distance <= CONFIDENT_DISTANCE:
+    confident = m.mean_distance <= CONFIDENT_DISTANCE
+    if m.matched_frames >= CONFIDENT_FRAMES and specific >= CONFIDENT_SPECIFIC and confident:
         level = 2
     elif m.matched_frames >= PLAUSIBLE_FRAMES and specific >= PLAUSIBLE_SPECIFIC:
         level = 1

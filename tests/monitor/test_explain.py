@@ -75,3 +75,20 @@ def test_pairs_share_one_stretch_of_the_query():
     chosen = [[p.query_time for p in chosen_pairs(m, at)] for m in (every, later)]
     assert chosen[0] == chosen[1] and len(chosen[0]) == PAIRS and chosen[0][-1] - chosen[0][0] <= 2.5
     assert [p.query_time for p in chosen_pairs(_match([1.0, 9.0]), at)] == [1.0]  # too sparse for a stretch
+
+
+def test_the_geometry_local_features_found_is_named():
+    """`VideoMatch.transform` (rotation, scales, the part of the stored picture covered) in words."""
+    from monitor.reports.words import detected_edits
+
+    m = _match([k * 0.25 for k in range(40)])
+    m.transform = {"rotation": -6.2, "scale_x": 0.8, "scale_y": 1.0, "stored_x": 0.0, "stored_y": 0.0,
+                   "stored_w": 0.62, "stored_h": 1.0, "query_x": 0.0, "query_y": 0.0, "query_w": 1.0, "query_h": 1.0}
+    words = detected_edits(m)
+    assert "rotated -6°" in words
+    assert "stretched: 1.25× as wide for its height as the stored picture" in words
+    assert "cropped: left 62% kept of the stored picture" in words
+    m.transform = {"rotation": 0.4, "scale_x": 1.0, "scale_y": 1.01}
+    assert detected_edits(m) == []  # nothing worth naming
+    m.transform = {}
+    assert detected_edits(m) == []

@@ -71,11 +71,11 @@ def test_a_chain_of_edits_is_read_back_link_by_link():
     assert set(links) == {2, 3, 4, QUERY}
     assert (links[2].parent, links[2].kind, links[2].words) == (1, DERIVED, ("mirrored",))
     assert (links[3].parent, links[3].kind) == (2, DERIVED)  # the mirrored copy: fewer edits than the original
-    assert links[3].words == ("excerpt of #2",)
+    assert links[3].words == ("excerpt of #2 (5.0–15.0 s of it)",)  # which part of #2 it shows
     assert (links[4].parent, links[4].kind) == (3, IDENTICAL)
     assert links[QUERY].parent == 2 and links[QUERY].kind == DERIVED  # the query is 2's footage, unmirrored
     assert lines.sentences[0] == "#1 is the earliest appearance: nothing stored comes before it."
-    assert "#3 most likely derives from #2: excerpt of #2; claimed 3.0 h later." in lines.sentences
+    assert "#3 most likely derives from #2: excerpt of #2 (5.0–15.0 s of it); claimed 3.0 h later." in lines.sentences
     assert unmatched_ranges(report(apps, relations)) == []
 
 
