@@ -54,6 +54,7 @@ MAX_OVERLAYS = 3  # overlays named per side, the largest first
 MATCH_SCORE = 0.6  # normalised cross-correlation at which the smaller picture is found in the larger
 KEPT_BELOW = 0.92  # a crop keeping less than this of the width or height is named
 WINDOW_BELOW = 0.8  # a window filling less than this of the frame's area is named
+MIN_SIDE = 24  # frames smaller than this (pixels) are not compared
 
 COLOUR_NAMES = [((0, 0, 0), "black"), ((255, 255, 255), "white"), ((128, 128, 128), "grey"),
                 ((200, 30, 30), "red"), ((30, 160, 40), "green"), ((30, 60, 200), "blue"),
@@ -359,7 +360,8 @@ def picture_edits(query: Sequence[np.ndarray], stored: Sequence[np.ndarray], mir
     `query_share` and `stored_share` are the share of each frame the active picture fills (the framing
     estimate, `fingerprints.explain.framing`): pads are what lies outside it.
     """
-    pairs = [(q, s) for q, s in zip(query, stored) if q is not None and s is not None and q.size and s.size]
+    pairs = [(q, s) for q, s in zip(query, stored)
+             if q is not None and s is not None and min(q.shape[:2]) >= MIN_SIDE and min(s.shape[:2]) >= MIN_SIDE]
     if not pairs:
         return PictureEdits()
     query = [np.ascontiguousarray(q[:, ::-1]) if mirrored else q for q, _ in pairs]

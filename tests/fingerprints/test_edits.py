@@ -125,3 +125,10 @@ def test_picture_in_picture_and_screen_recordings_are_told_apart(clips):
     screen = edits_of(clips, "screen")
     assert screen.window is not None and screen.surround == "a still screen", screen
     assert screen.words()[0].startswith("a screen recording")
+
+
+def test_missing_or_tiny_frames_say_nothing():
+    """Frames that could not be cut (None) or are too small to read are left out; nothing is claimed."""
+    tiny = np.zeros((8, 8, 3), np.uint8)
+    assert picture_edits([None, tiny], [tiny, None]).words() == []
+    assert picture_edits([], []).pairs == 0
