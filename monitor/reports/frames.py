@@ -36,6 +36,7 @@ MAX_INPUTS = 12  # file openings per ffmpeg process
 PROCESSES = 2  # ffmpeg processes at once
 TIMEOUT_SECONDS = 120
 FAST_DECODE = ["-skip_loop_filter", "all", "-flags2", "fast"]  # decoder options that skip deblocking
+FAST_TAIL_SECONDS = 0.25  # ... and the shorter decode past a run's last frame they go with
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,8 @@ def _command(runs: list[list[Frame]], out: Path, box: int, fast: bool = False) -
     graph, order = [], []
     for i, run in enumerate(runs):
         start = run[0].at
-        cmd += ["-threads", "1", *FAST_DECODE * fast, "-ss", f"{start:.3f}", "-t", f"{run[-1].at - start + 1.0:.3f}",
+        tail = FAST_TAIL_SECONDS if fast else 1.0  # decoded past the run's last frame, so that it is there
+        cmd += ["-threads", "1", *FAST_DECODE * fast, "-ss", f"{start:.3f}", "-t", f"{run[-1].at - start + tail:.3f}",
                 "-i", f"file:{run[0].path.resolve()}"]
         labels = [f"[c{len(order) + j}]" for j in range(len(run))]
         graph.append(f"[{i}:v:0]split={len(run)}{''.join(labels)}" if len(run) > 1 else f"[{i}:v:0]null{labels[0]}")
