@@ -64,13 +64,16 @@ def chosen_pairs(m: VideoMatch, at: float | None = None, count: int = PAIRS,
 def shared_start(matches: list[VideoMatch], count: int = PAIRS, stretch: float = STRETCH_SECONDS) -> float | None:
     """The query time at which the most matches have a pair and, within `stretch` after it, `count` pairs:
     their query frames are then the same frames, cut once."""
-    best, best_held = None, 0
-    for t in sorted({p.query_time for m in matches for p in m.pairs}):
-        held = sum(any(p.query_time == t for p in m.pairs)
-                   and sum(t <= p.query_time <= t + stretch for p in m.pairs) >= count for m in matches)
-        if held > best_held:
-            best, best_held = t, held
-    return best
+    if not any(m.pairs for m in matches):
+        return None
+    candidates = np.unique(np.concatenate([[p.query_time for p in m.pairs] for m in matches if m.pairs]))
+    held = np.zeros(len(candidates), dtype=np.int64)
+    for m in matches:
+        times = np.sort(np.array([p.query_time for p in m.pairs]))
+        inside = (np.searchsorted(times, candidates + stretch, side="right")
+                  - np.searchsorted(times, candidates, side="left"))
+        held += np.isin(candidates, times) & (inside >= count)
+    return float(candidates[int(np.argmax(held))]) if held.any() else None
 
 
 def _decode(jpeg: bytes | None) -> np.ndarray | None:
