@@ -26,7 +26,7 @@ from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFin
 from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
                         moving_parts, static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
-from .signals import frame_views
+from .signals import frame_views, media_signals
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
@@ -78,6 +78,7 @@ def fingerprint_video(
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
     overlay: dict[str, object] = {}  # the last shot's active area and still-overlay cells
+    collectors = {kind.name: kind.collector(settings) for kind in media_signals()}  # per-video signals
 
     def flush() -> None:
         if not chunk:
@@ -105,7 +106,10 @@ def fingerprint_video(
                 blank |= mask
         for t, frame, cut in chunk:
             active = crop(frame, box)
-            _hash_one(result, hasher, settings, t, active if mask is None else fill_masked(active, mask), cut,
+            picture = active if mask is None else fill_masked(active, mask)
+            for collector in collectors.values():
+                collector.feed(t, picture, cut)
+            _hash_one(result, hasher, settings, t, picture, cut,
                       mask is not None, None if window is None else crop(active, window),
                       None if blank is None else fill_masked(active, blank),
                       None if background is None else moving_parts(active, background))
@@ -125,6 +129,7 @@ def fingerprint_video(
                 if progress:
                     progress(t)
     flush()
+    result.signals = {name: collector.finish() for name, collector in collectors.items()}
     if progress:
         progress(last_t)
     if not result.duration:

@@ -23,7 +23,7 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import VideoFingerprint
-from fingerprints.signals import stored_views
+from fingerprints.signals import media_signals, stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.alerts import after_ingest
@@ -32,7 +32,7 @@ from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
 from storage import SqlRepository, sha256_file
 from storage.failpoints import failpoint
-from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, implausible_time
+from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, SignalValue, implausible_time
 
 log = logging.getLogger("provenance.ingest")
 
@@ -120,7 +120,7 @@ def _store_fingerprint(ws: Workspace, repo: SqlRepository, media: MediaRecord,
     matches = find_matches(ws, fp, exclude={media.id})
     repo.add_fingerprint(media.id, ws.settings_id, frame_rows(fp), fp.frames_decoded,
                          {"crops": crops_summary(fp.crops), "frames_skipped_flat": fp.frames_skipped_flat,
-                          "flat_frames": [list(f) for f in fp.flat_frames]})
+                          "flat_frames": [list(f) for f in fp.flat_frames]}, signal_values(fp))
     for m in matches:
         repo.save_match(to_new_match(media.id, ws.settings_id, m))
     return matches
@@ -131,6 +131,12 @@ def frame_rows(fp: VideoFingerprint) -> list[FrameRow]:
     views = [(v.name, v.column) for v in stored_views()]
     return [FrameRow(f.index, f.timestamp, {column: f.hashes[name] for name, column in views if name in f.hashes},
                      f.is_scene_cut, f.quality, f.template) for f in fp.frames]
+
+
+def signal_values(fp: VideoFingerprint) -> list[SignalValue]:
+    """The per-video signal values the fingerprinting pass computed, as stored (kind, version, bytes)."""
+    return [SignalValue(kind.name, kind.version, kind.to_bytes(fp.signals[kind.name]))
+            for kind in media_signals() if fp.signals.get(kind.name) is not None]
 
 
 def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
