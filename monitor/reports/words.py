@@ -22,6 +22,8 @@ __all__ = ["claim_text", "clickable", "detected_edits", "iso", "match_text", "pl
 PADDED_BELOW = 0.95  # a picture filling less of its frame's width or height than this is padded
 PADDED_MARGIN = 0.05  # ... and it must be this much less than the other video's
 EXCERPT_COVERAGE = 0.9  # one side found at least this much in the other: an excerpt of it, or contains it
+ROTATED_FROM_DEGREES = 2.0  # a smaller rotation found by local features is noise, not an edit
+ZOOMED_FROM = 0.05  # a scale this far from 1 (either way) is a zoom
 
 # Most matched frame pairs matched best on these regions (`fingerprints.explain`): the edit, in words.
 REGION_EDITS = {
@@ -71,6 +73,22 @@ def _padding(shares: dict[str, float]) -> list[str]:
     return words
 
 
+def _geometry(transform: dict[str, float]) -> list[str]:
+    """The rotation and zoom a local-feature route found (`VideoMatch.transform`, query -> stored), in words."""
+    words = []
+    if abs(rotation := transform.get("rotation", 0.0)) >= ROTATED_FROM_DEGREES:
+        words.append(f"rotated {-rotation:+.0f}° relative to the stored video")
+    scale = transform.get("scale", 1.0)
+    if scale and abs(scale - 1.0) >= ZOOMED_FROM:
+        words.append(f"zoomed ×{1 / scale:.2f} relative to the stored video")
+    return words
+
+
+def routes_text(m: VideoMatch) -> str:
+    """Which signals found a match: `frames + keypoints`."""
+    return " + ".join(m.routes)
+
+
 def main_region(m: VideoMatch) -> str | None:
     """The region most matched frame pairs agree on (`fingerprints.explain`), when at least half do."""
     total = sum(m.regions.values())
@@ -96,6 +114,7 @@ def detected_edits(m: VideoMatch | None) -> list[str]:
     if len(m.segments) > 1:
         edits.append(f"re-cut: {len(m.segments)} segments")
     edits += _padding(m.framing)
+    edits += _geometry(m.transform)
     total = sum(m.regions.values())
     for region, words in REGION_EDITS.items():
         if total and m.regions.get(region, 0) >= 0.5 * total:
@@ -142,8 +161,9 @@ def match_text(a: Appearance) -> str:
         return "identical file"
     m = a.match
     edits = detected_edits(m)
+    found_by = "" if m.routes == ["frames"] else f"; found by {routes_text(m)}"  # frames alone: as ever
     return (f"{m.query_coverage:.0%} of query / {m.stored_coverage:.0%} of stored; {segments_text(m)}"
-            + (f"; {', '.join(edits)}" if edits else ""))
+            + (f"; {', '.join(edits)}" if edits else "") + found_by)
 
 
 def where_text(a: Appearance) -> str:
