@@ -63,12 +63,16 @@ def fingerprint_video(
     info: VideoStreamInfo | None = None,
     progress: Callable[[float], None] | None = None,
     limits: DecodeLimits = NO_LIMITS,
+    query: bool = False,
 ) -> VideoFingerprint:
     """Fingerprint `path`; raises `VideoDecodeError` for unreadable files.
 
     `info` (from `stream_info`) lets the decode check for truncation against
     the declared duration; without it only ffmpeg's own complaints count.
-    `limits` bound the ffmpeg process (CPU seconds, memory).
+    `limits` bound the ffmpeg process (CPU seconds, memory).  Every registered
+    media signal (`fingerprints.signals.media_signals`) is fed the same
+    sampled pictures and its value lands in `result.signals`; with `query`
+    the values carry their query-time views too (never stored).
     """
     settings = settings or FingerprintSettings()
     path = Path(path)
@@ -78,7 +82,7 @@ def fingerprint_video(
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
     overlay: dict[str, object] = {}  # the last shot's active area and still-overlay cells
-    collectors = {kind.name: kind.collector(settings) for kind in media_signals()}  # per-video signals
+    collectors = {kind.name: kind.collector(settings, query=query) for kind in media_signals()}
 
     def flush() -> None:
         if not chunk:
@@ -129,7 +133,8 @@ def fingerprint_video(
                 if progress:
                     progress(t)
     flush()
-    result.signals = {name: collector.finish() for name, collector in collectors.items()}
+    for name, collector in collectors.items():
+        result.signals[name] = collector.finish()
     if progress:
         progress(last_t)
     if not result.duration:
