@@ -8,17 +8,18 @@ consistent with each other; it says every route that found the video
 (`VideoMatch.routes`) and carries the geometry a local-feature route found
 (`VideoMatch.transform`).
 
-A transform maps query coordinates to stored ones as a similarity: ``scale``,
-``rotation`` (degrees, counter-clockwise), ``tx`` and ``ty`` (the translation,
-in one unit for both videos, which the route documents).
-`invert_transform` turns it round for the match seen from the stored side;
-other keys (counts such as ``inliers``) describe the evidence, not the
-direction, and are kept.
+A transform (the keypoint route's `fingerprints.keypoints.match.geometry`)
+maps the query's picture onto the stored one: ``rotation`` (degrees, in image
+coordinates: positive turns clockwise on screen), ``scale_x`` and ``scale_y``,
+and which part of each picture the other shows (``stored_x/y/w/h``: where
+the query lies in the stored picture, ``query_x/y/w/h`` the other way, as
+fractions of that picture).  `invert_transform` turns it round for the match
+seen from the stored side; other keys (``inliers``) describe the evidence,
+not the direction, and are kept.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 
 from .align import VideoMatch
@@ -47,20 +48,21 @@ def fuse_matches(frame_matches: Sequence[VideoMatch], *route_matches: Iterable[V
 
 
 def invert_transform(transform: dict[str, float]) -> dict[str, float]:
-    """The same geometry seen from the other video (stored -> query); {} stays {}."""
-    if not transform:
-        return {}
-    inverted = dict(transform)
-    scale = transform.get("scale", 1.0) or 1.0
-    angle = math.radians(transform.get("rotation", 0.0))
-    tx, ty = transform.get("tx", 0.0), transform.get("ty", 0.0)
-    cos, sin = math.cos(-angle), math.sin(-angle)
-    if "scale" in transform:
-        inverted["scale"] = round(1.0 / scale, 6)
-    if "rotation" in transform:
-        inverted["rotation"] = round(-transform["rotation"], 6)
-    if "tx" in transform or "ty" in transform:
-        # x_query = R(-angle) (x_stored - t) / scale
-        inverted["tx"] = round(-(cos * tx - sin * ty) / scale, 6)
-        inverted["ty"] = round(-(sin * tx + cos * ty) / scale, 6)
+    """The same geometry seen from the other video (stored -> query); {} stays {}.
+
+    Exact for a rotation with one scale (what re-uploads do); a stretch under
+    a rotation is approximated (its inverse has a small shear this leaves out).
+    """
+    inverted = {}
+    for key, value in transform.items():
+        if key == "rotation":
+            inverted[key] = -value
+        elif key in ("scale", "scale_x", "scale_y"):
+            inverted[key] = round(1.0 / value, 3) if value else value
+        elif key.startswith("query_"):
+            inverted["stored_" + key[6:]] = value
+        elif key.startswith("stored_"):
+            inverted["query_" + key[7:]] = value
+        else:
+            inverted[key] = value
     return inverted

@@ -41,16 +41,20 @@ class SignalIndex:
         self.kind = kind
         self.log = log
         self.index: MediaSignalIndex = kind.make_index()
+        self.media: set[int] = set()  # the media whose values the index holds
 
     def _reset(self) -> None:
         self.index = self.kind.make_index()
+        self.media = set()
 
     def _apply(self, entry) -> None:
         _, media_id, value = entry
         if value is None:
             self.index.remove(media_id)
+            self.media.discard(media_id)
         else:
             self.index.add(media_id, self.kind.from_bytes(value))
+            self.media.add(media_id)
 
     def catch_up(self, fetch) -> int:
         """Read what other processes appended to the log, then append the database's rows above the mark."""
@@ -67,7 +71,8 @@ class SignalIndex:
         return self.log.high_water_mark
 
     def __len__(self) -> int:
-        return len(self.index)
+        """How many videos' values it holds."""
+        return len(self.media)
 
 
 @dataclass

@@ -4,7 +4,7 @@ Cut times survive what defeats frame hashes (rotation, zoom, off-centre
 crops), so this kind finds copies through its own route, as local features
 do, while being cheap enough to compute in every test.  Its `match` is real:
 it votes for the time offset that lines most query cuts up with stored cuts.
-It is not registered on import: `registered_cut_kind` registers it for one
+It is not registered on import: the `cut_kind` fixture registers it for one
 test (`monkeypatch`), so other tests see the production registry.
 """
 
@@ -57,7 +57,7 @@ class _CutIndex:
 class SceneCutTimes(MediaSignal):
     description = "times of the scene cuts (tests only)"
 
-    def collector(self, settings: FingerprintSettings) -> _CutCollector:
+    def collector(self, settings: FingerprintSettings, query: bool = False) -> _CutCollector:
         return _CutCollector()
 
     def to_bytes(self, value: np.ndarray) -> bytes:
@@ -111,7 +111,16 @@ SceneCutTimes.name = CUT_KIND  # set after the class is made: importing this mod
 
 @pytest.fixture
 def cut_kind(monkeypatch) -> SceneCutTimes:
-    """The cut-times kind, registered for one test."""
+    """The cut-times kind, registered for one test as the only per-video signal (fast, and its route alone)."""
+    for other in signals.media_signals():
+        monkeypatch.delitem(signals._REGISTRY, other.name)
     kind = SceneCutTimes()
     monkeypatch.setitem(signals._REGISTRY, CUT_KIND, kind)
     return kind
+
+
+@pytest.fixture
+def no_media_signals(monkeypatch) -> None:
+    """No per-video signal registered for one test: media fingerprinted as before signals existed."""
+    for other in signals.media_signals():
+        monkeypatch.delitem(signals._REGISTRY, other.name)

@@ -30,7 +30,7 @@ from monitor.jobs.alerts import after_ingest
 from monitor.jobs.corrections import DeletedBytes, deletion_refusing
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
-from storage import SqlRepository, sha256_file
+from storage import AlreadyExists, SqlRepository, sha256_file
 from storage.failpoints import failpoint
 from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, SignalValue, implausible_time
 
@@ -153,7 +153,7 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
             path = ws.store.path(media.store_path)
             limits = ws.config.limits.decode
             fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
-                                   limits=limits)
+                                   limits=limits, query=True)
             with ws.repository.transaction(ws.settings_id) as repo:
                 if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
                     _store_fingerprint(ws, repo, media, fp)
@@ -164,6 +164,41 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
         if progress:
             progress(n, len(todo))
     return {"settings": ws.settings.key(), "todo": len(todo), "fingerprinted": done, "failed": failed}
+
+
+def backfill_signals(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Compute the per-video signal values that fingerprinted media lack, from their stored files.
+
+    Media fingerprinted before a kind existed (or with an older version of it)
+    have frames but no value of it: the signal's route cannot find them until
+    this runs.  Frames and stored matches are left as they are; matching runs
+    at query time, so `find-earliest` sees the new values at once.
+    """
+    missing: dict[int, set[str]] = {}
+    for kind in media_signals():
+        for media_id in ws.repository.media_without_signal(ws.settings_id, kind.name, kind.version):
+            missing.setdefault(media_id, set()).add(kind.name)
+    done, failed = 0, []
+    for n, (media_id, kinds) in enumerate(sorted(missing.items()), 1):
+        media = ws.repository.get_media(media_id)
+        try:
+            path = ws.store.path(media.store_path)
+            limits = ws.config.limits.decode
+            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
+                                   limits=limits)
+            values = [v for v in signal_values(fp) if v.kind in kinds]
+            try:
+                ws.repository.add_media_signals(media.id, ws.settings_id, values)
+                done += 1
+            except AlreadyExists:
+                pass  # another process stored them meanwhile
+        except (VideoDecodeError, OSError, ValueError) as exc:
+            failed.append({"media_id": media_id, "sha256": media.sha256, "error": _one_line(str(exc))})
+            log.warning("signal backfill failed media=%s error=%s", media_id, _one_line(str(exc)))
+        if progress:
+            progress(n, len(missing))
+    return {"kinds": {k.name: k.version for k in media_signals()}, "todo": len(missing), "computed": done,
+            "failed": failed}
 
 
 def ingest_file(ws: Workspace, path: Path, post: NewPost,

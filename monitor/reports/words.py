@@ -9,6 +9,7 @@ labels) are untrusted: `shown` makes them printable on one line, and
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import datetime
 
@@ -23,7 +24,8 @@ PADDED_BELOW = 0.95  # a picture filling less of its frame's width or height tha
 PADDED_MARGIN = 0.05  # ... and it must be this much less than the other video's
 EXCERPT_COVERAGE = 0.9  # one side found at least this much in the other: an excerpt of it, or contains it
 ROTATED_FROM_DEGREES = 2.0  # a smaller rotation found by local features is noise, not an edit
-ZOOMED_FROM = 0.05  # a scale this far from 1 (either way) is a zoom
+ZOOMED_FROM = 0.05  # a scale this far from 1 (either way) is a zoom; scales this far apart, a stretch
+CROPPED_BELOW = 0.85  # a picture showing less of the other's area than this is a crop of it
 
 # Most matched frame pairs matched best on these regions (`fingerprints.explain`): the edit, in words.
 REGION_EDITS = {
@@ -74,13 +76,22 @@ def _padding(shares: dict[str, float]) -> list[str]:
 
 
 def _geometry(transform: dict[str, float]) -> list[str]:
-    """The rotation and zoom a local-feature route found (`VideoMatch.transform`, query -> stored), in words."""
+    """The rotation, zoom, stretch and crop a local-feature route found (`VideoMatch.transform`), in words."""
     words = []
-    if abs(rotation := transform.get("rotation", 0.0)) >= ROTATED_FROM_DEGREES:
-        words.append(f"rotated {-rotation:+.0f}° relative to the stored video")
-    scale = transform.get("scale", 1.0)
-    if scale and abs(scale - 1.0) >= ZOOMED_FROM:
-        words.append(f"zoomed ×{1 / scale:.2f} relative to the stored video")
+    turn = -transform.get("rotation", 0.0)  # the query relative to the stored video
+    if abs(turn) >= ROTATED_FROM_DEGREES:
+        words.append(f"rotated {abs(turn):.0f}° {'clockwise' if turn > 0 else 'counter-clockwise'}")
+    sx, sy = transform.get("scale_x"), transform.get("scale_y")
+    if sx and sy:
+        zoom = 1.0 / math.sqrt(sx * sy)
+        if abs(zoom - 1.0) >= ZOOMED_FROM:
+            words.append(f"zoomed ×{zoom:.2f}")
+        if abs(sy / sx - 1.0) >= ZOOMED_FROM:
+            words.append(f"stretched ×{sy / sx:.2f} horizontally")
+    for side, text in (("stored", "shows {} of the stored picture"), ("query", "the stored video shows {} of this picture")):
+        w, h = transform.get(f"{side}_w", 1.0), transform.get(f"{side}_h", 1.0)
+        if w * h <= CROPPED_BELOW:
+            words.append(text.format(f"{w:.0%} × {h:.0%}"))
     return words
 
 
