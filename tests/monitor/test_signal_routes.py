@@ -155,3 +155,46 @@ def test_media_fingerprinted_before_a_kind_existed_are_backfilled(prov, cut_clip
     assert status[CUT_KIND]["high_water_mark"] == status[CUT_KIND]["database_last_row"] > 0
     assert f"{CUT_KIND}: ok (1 videos)" in prov("index", "check").stdout
     assert f"{CUT_KIND}: values of 1 videos" in prov("index", "rebuild", "--view", CUT_KIND).stdout
+
+
+# --- the keypoints kind (`fingerprints.keypoints`) ----------------------------------------------------------
+
+
+def test_keypoints_find_a_rotated_and_zoomed_copy_the_frame_hashes_miss(prov, cut_clips):
+    original = prov.json("ingest", str(cut_clips["original"]), "--url", "https://example.org/original",
+                         "--published-at", "2024-01-01T10:00:00Z", "--json")["media"]["id"]
+    prov("ingest", str(cut_clips["unrelated"]), "--url", "https://example.org/unrelated")
+
+    report = prov.json("find-earliest", str(cut_clips["rotated"]), "--format", "json")
+    assert [a["url"] for a in report["appearances"]] == ["https://example.org/original"]
+    match = report["earliest"]["match"]
+    assert match["routes"] == ["keypoints"]  # the frame hashes did not find it
+    assert match["transform"]["rotation"] == pytest.approx(-20, abs=3)  # query -> stored: turned back
+    assert 1 / match["transform"]["scale_x"] == pytest.approx(1.35, abs=0.1)
+    assert "rotated 20° clockwise" in match["edits"] and any(e.startswith("zoomed ×1.3") for e in match["edits"])
+
+    out = prov.json("ingest", str(cut_clips["rotated"]), "--url", "https://example.org/rotated", "--json")
+    assert [(m["media_id"], m["match"]["routes"]) for m in out["matches"]] == [(original, ["keypoints"])]
+    status = {row["view"]: row for row in prov.json("index", "status", "--json")}
+    assert status["keypoints"]["rows"] == 3  # every ingested video's keypoints
+
+
+def test_a_stored_keypoint_match_is_turned_round_for_the_other_side(tmp_path, database_url, cut_clips):
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        original = ingest_file(ws, cut_clips["original"], _post("original")).media
+        copy = ingest_file(ws, cut_clips["rotated"], _post("rotated"))
+        (found,) = copy.matches
+        assert found.media.id == original.id and found.match.routes == ["keypoints"]
+        from monitor.jobs.matching import stored_match_views
+
+        (from_copy,) = stored_match_views(ws, copy.media.id)
+        (from_original,) = stored_match_views(ws, original.id)
+        assert from_copy.match.transform == found.match.transform
+        assert from_original.match.transform["rotation"] == pytest.approx(-found.match.transform["rotation"])
+        assert from_original.match.transform["scale_x"] == pytest.approx(1 / found.match.transform["scale_x"],
+                                                                         abs=0.01)
+        assert from_original.match.transform["query_w"] == found.match.transform["stored_w"]
+        assert from_original.match.routes == ["keypoints"]
+    finally:
+        ws.close()
