@@ -53,7 +53,12 @@ class SignalIndex:
             self.index.remove(media_id)
             self.media.discard(media_id)
         else:
-            self.index.add(media_id, self.kind.from_bytes(value))
+            try:
+                decoded = self.kind.from_bytes(value)
+            except ValueError as error:  # a damaged value: the others stay matchable
+                log.warning("%s value of media %s left out of its index: %s", self.kind.name, media_id, error)
+                return
+            self.index.add(media_id, decoded)
             self.media.add(media_id)
 
     def catch_up(self, fetch) -> int:

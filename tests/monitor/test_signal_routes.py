@@ -198,3 +198,20 @@ def test_a_stored_keypoint_match_is_turned_round_for_the_other_side(tmp_path, da
         assert from_original.match.routes == ["keypoints"]
     finally:
         ws.close()
+
+
+def test_a_damaged_stored_value_is_left_out_and_the_others_still_match(tmp_path, database_url, cut_kind, cut_clips,
+                                                                      caplog):
+    from storage.records import SignalValue
+    from tests.storage.test_repository import new_media
+
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        ingest_file(ws, cut_clips["original"], _post("original"))
+        damaged = ws.repository.add_media(new_media(77)).id
+        ws.repository.add_fingerprint(damaged, ws.settings_id, [], 1, {}, signals=[SignalValue(CUT_KIND, 1, b"1234567")])
+        with caplog.at_level("WARNING", logger="provenance.workspace"):
+            assert _urls(find_earliest(ws, cut_clips["rotated"])) == ["https://example.org/original"]
+        assert f"test-cuts value of media {damaged} left out of its index" in caplog.text
+    finally:
+        ws.close()
