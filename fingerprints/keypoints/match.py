@@ -288,21 +288,36 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
             cache[media_id] = load(media_id)
         return cache[media_id]
 
-    views = [("", query)] + [(name, v) for name, v in query.views.items()]
     verified: dict[tuple[int, bool], list[Verified]] = {}
-    for name, view in views:
+
+    def look(name: str, view: Keyframes) -> None:
         if not view.keypoint_count:
-            continue
-        mirrored = name == "mirrored"
+            return
         found = verify_candidates(view, query_lookup(view), cached, params, exclude)
         for media_id, pairs in found.items():
-            verified.setdefault((media_id, mirrored), []).extend(pairs)
+            verified.setdefault((media_id, name == "mirrored"), []).extend(pairs)
+
+    look("", query)
+    for name, view in query.views.items():  # while nothing matches: the mirror, then a window or one side
+        if not _aligned(verified, query_duration, durations, query_interval, params):
+            look(name, view)
     # generic query keyframes: verified against many different videos
     media_of_frame: dict[int, set[int]] = {}
     for (media_id, _), pairs in verified.items():
         for p in pairs:
             media_of_frame.setdefault(p.query_frame, set()).add(media_id)
     generic = {f for f, ms in media_of_frame.items() if len(ms) > params.generic_media}
+    return _best(verified, generic, query_duration, durations, query_interval, params)
+
+
+def _aligned(verified: dict[tuple[int, bool], list[Verified]], query_duration: float, durations: Mapping[int, float],
+             query_interval: float, params: KeypointMatchParams) -> bool:
+    return bool(_best(verified, set(), query_duration, durations, query_interval, params))
+
+
+def _best(verified: dict[tuple[int, bool], list[Verified]], generic: set[int], query_duration: float,
+          durations: Mapping[int, float], query_interval: float,
+          params: KeypointMatchParams) -> list[align.VideoMatch]:
     best: dict[int, align.VideoMatch] = {}
     for (media_id, mirrored), pairs in verified.items():
         pairs = [p for p in pairs if p.query_frame not in generic]
