@@ -15,7 +15,7 @@ own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -26,7 +26,7 @@ from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFin
 from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
                         moving_parts, static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
-from .signals import frame_views, media_signals
+from .signals import MediaSignal, frame_views, media_signals
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
@@ -64,6 +64,7 @@ def fingerprint_video(
     progress: Callable[[float], None] | None = None,
     limits: DecodeLimits = NO_LIMITS,
     query: bool = False,
+    media: Sequence[MediaSignal] | None = None,
 ) -> VideoFingerprint:
     """Fingerprint `path`; raises `VideoDecodeError` for unreadable files.
 
@@ -72,7 +73,8 @@ def fingerprint_video(
     `limits` bound the ffmpeg process (CPU seconds, memory).  Every registered
     media signal (`fingerprints.signals.media_signals`) is fed the same
     sampled pictures and its value lands in `result.signals`; with `query`
-    the values carry their query-time views too (never stored).
+    the values carry their query-time views too (never stored).  `media`
+    names the kinds to compute instead of all registered ones (``[]``: none).
     """
     settings = settings or FingerprintSettings()
     path = Path(path)
@@ -82,7 +84,8 @@ def fingerprint_video(
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
     overlay: dict[str, object] = {}  # the last shot's active area and still-overlay cells
-    collectors = {kind.name: kind.collector(settings, query=query) for kind in media_signals()}
+    collectors = {kind.name: kind.collector(settings, query=query)
+                  for kind in (media_signals() if media is None else media)}
 
     def flush() -> None:
         if not chunk:

@@ -37,9 +37,9 @@ class KeypointMatchParams:
     shortlist: int = 12  # stored videos verified per query view
     min_votes: int = 4  # descriptor votes for a keyframe pair to be verified
     pairs_per_frame: int = 3  # stored keyframes verified per query keyframe
-    ratio: float = 0.8  # Lowe's ratio test
+    ratio: float = 0.85  # Lowe's ratio test
     ransac_px: float = 4.0  # reprojection error (analysis pixels) of an inlier
-    min_inliers: int = 12
+    min_inliers: int = 10
     strong_inliers: int = 30  # a short query may match with fewer keyframes when this many agree
     min_spread: float = 0.03  # inliers' convex hull, as a share of the stored picture, at least
     max_rotation: float = 25.0  # degrees
@@ -50,6 +50,7 @@ class KeypointMatchParams:
     min_speed: float = 0.5
     max_speed: float = 2.0
     speed_step: float = 1.03
+    real_time_preference: float = 0.85  # share of the best line's score at which speed 1 still wins
     tolerance: float = 0.8  # seconds off the line that still count as on it (keyframes are ~1.2 s apart)
     off_line: float = 2.5  # seconds off the line beyond which a pair shows another moment
     specific_ratio: float = 1.15  # inliers on the line against the best elsewhere, for a specific keyframe
@@ -83,15 +84,16 @@ def verify_pair(q_pts: np.ndarray, q_desc: np.ndarray, s_pts: np.ndarray, s_desc
     good = [m[0] for m in knn if len(m) == 2 and m[0].distance < params.ratio * m[1].distance]
     if len(good) < params.min_inliers:
         return 0, None
+    # one stored keypoint taken by several query keypoints (one corner at two pyramid levels): keep the nearest
+    good.sort(key=lambda m: m.distance)
+    _, first = np.unique([m.trainIdx for m in good], return_index=True)
+    good = [good[i] for i in first]
     src = q_pts[[m.queryIdx for m in good]]
     dst = s_pts[[m.trainIdx for m in good]]
-    # one stored keypoint taken by several query keypoints: a repeated texture, not a correspondence
-    _, first = np.unique([m.trainIdx for m in good], return_index=True)
-    src, dst = src[first], dst[first]
     if len(src) < params.min_inliers:
         return 0, None
     affine, mask = cv2.estimateAffine2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=params.ransac_px,
-                                        maxIters=1000, confidence=0.99, refineIters=5)
+                                        maxIters=2000, confidence=0.995, refineIters=10)
     if affine is None or mask is None:
         return 0, None
     inl = mask.ravel().astype(bool)
@@ -180,7 +182,7 @@ def _line(pairs: list[Verified], params: KeypointMatchParams) -> tuple[float, fl
     st = np.array([p.stored_time for p in pairs])
     qf = np.array([p.query_frame for p in pairs])
     w = np.array([min(p.inliers, 60) for p in pairs], np.float64)
-    best = (-1.0, 1.0, 0.0)
+    best = real_time = (-1.0, 1.0, 0.0)
     for speed in _speeds(params):
         offsets = st - speed * qt
         for o in np.unique(np.round(offsets, 1)):
@@ -190,10 +192,13 @@ def _line(pairs: list[Verified], params: KeypointMatchParams) -> tuple[float, fl
             per_frame: dict[int, float] = {}
             for f, x in zip(qf[on].tolist(), w[on].tolist()):
                 per_frame[f] = max(per_frame.get(f, 0.0), x)
-            score = sum(per_frame.values()) - 0.01 * abs(math.log(speed))  # ties go to real time
+            score = sum(per_frame.values())
+            if abs(speed - 1.0) < 1e-9 and score > real_time[0]:
+                real_time = (score, 1.0, float(np.median(offsets[on])))
             if score > best[0]:
                 best = (score, float(speed), float(np.median(offsets[on])))
-    return best
+    # a speed change must clearly beat real time: keyframes a second apart tilt a line easily
+    return real_time if real_time[0] >= params.real_time_preference * best[0] else best
 
 
 def align_pairs(media_id: int, pairs: list[Verified], query_duration: float, stored_duration: float,
@@ -288,21 +293,36 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
             cache[media_id] = load(media_id)
         return cache[media_id]
 
-    views = [("", query)] + [(name, v) for name, v in query.views.items()]
     verified: dict[tuple[int, bool], list[Verified]] = {}
-    for name, view in views:
+
+    def look(name: str, view: Keyframes) -> None:
         if not view.keypoint_count:
-            continue
-        mirrored = name == "mirrored"
+            return
         found = verify_candidates(view, query_lookup(view), cached, params, exclude)
         for media_id, pairs in found.items():
-            verified.setdefault((media_id, mirrored), []).extend(pairs)
+            verified.setdefault((media_id, name == "mirrored"), []).extend(pairs)
+
+    look("", query)
+    for name, view in query.views.items():  # while nothing matches: the mirror, then a window or one side
+        if not _aligned(verified, query_duration, durations, query_interval, params):
+            look(name, view)
     # generic query keyframes: verified against many different videos
     media_of_frame: dict[int, set[int]] = {}
     for (media_id, _), pairs in verified.items():
         for p in pairs:
             media_of_frame.setdefault(p.query_frame, set()).add(media_id)
     generic = {f for f, ms in media_of_frame.items() if len(ms) > params.generic_media}
+    return _best(verified, generic, query_duration, durations, query_interval, params)
+
+
+def _aligned(verified: dict[tuple[int, bool], list[Verified]], query_duration: float, durations: Mapping[int, float],
+             query_interval: float, params: KeypointMatchParams) -> bool:
+    return bool(_best(verified, set(), query_duration, durations, query_interval, params))
+
+
+def _best(verified: dict[tuple[int, bool], list[Verified]], generic: set[int], query_duration: float,
+          durations: Mapping[int, float], query_interval: float,
+          params: KeypointMatchParams) -> list[align.VideoMatch]:
     best: dict[int, align.VideoMatch] = {}
     for (media_id, mirrored), pairs in verified.items():
         pairs = [p for p in pairs if p.query_frame not in generic]

@@ -112,10 +112,10 @@ def _edited(seed: int) -> list[tuple[float, np.ndarray, bool]]:
 
 
 KeypointSignal.examples = (
-    MediaExample("pan", lambda: _shots(11), {"keyframes": (7, 7), "keypoints": (700, 1400)}),
-    MediaExample("pan edited", lambda: _edited(11), {"keyframes": (16, 16), "views": (5, 5)}, query=True,
-                 matches=("pan",)),
-    MediaExample("unrelated under a template", lambda: _shots(12, template=5), {"keyframes": (7, 7)}),
+    MediaExample("shots", lambda: _shots(11), {"keyframes": (8, 8), "keypoints": (1200, 1600), "views": (0, 0)}),
+    MediaExample("shots edited", lambda: _edited(11), {"keyframes": (16, 16), "views": (5, 5)}, query=True,
+                 matches=("shots",)),
+    MediaExample("other shots under a template", lambda: _shots(12, template=5), {"keyframes": (8, 8)}),
     MediaExample("other footage, same template", lambda: _shots(13, template=5), {"keyframes": (16, 16)},
-                 query=True, matches=()),
+                 query=True),
 )
