@@ -23,7 +23,7 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import VideoFingerprint
-from fingerprints.signals import media_signals, stored_views
+from fingerprints.signals import MediaSignal, media_signals, stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.alerts import after_ingest
@@ -174,10 +174,10 @@ def backfill_signals(ws: Workspace, progress: Callable[[int, int], None] | None 
     this runs.  Frames and stored matches are left as they are; matching runs
     at query time, so `find-earliest` sees the new values at once.
     """
-    missing: dict[int, set[str]] = {}
+    missing: dict[int, list[MediaSignal]] = {}
     for kind in media_signals():
         for media_id in ws.repository.media_without_signal(ws.settings_id, kind.name, kind.version):
-            missing.setdefault(media_id, set()).add(kind.name)
+            missing.setdefault(media_id, []).append(kind)
     done, failed = 0, []
     for n, (media_id, kinds) in enumerate(sorted(missing.items()), 1):
         media = ws.repository.get_media(media_id)
@@ -185,8 +185,8 @@ def backfill_signals(ws: Workspace, progress: Callable[[int, int], None] | None 
             path = ws.store.path(media.store_path)
             limits = ws.config.limits.decode
             fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
-                                   limits=limits)
-            values = [v for v in signal_values(fp) if v.kind in kinds]
+                                   limits=limits, media=kinds)
+            values = signal_values(fp)
             try:
                 ws.repository.add_media_signals(media.id, ws.settings_id, values)
                 done += 1
