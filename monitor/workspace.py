@@ -177,13 +177,15 @@ class Workspace:
         """
         with self.index_lock:
             if self._signal_indexes is None:
-                self._signal_indexes = {kind.name: self._open_signal_index(kind) for kind in media_signals()}
+                self._signal_indexes = {}
             for kind in media_signals():
+                if kind.name not in self._signal_indexes:
+                    self._signal_indexes[kind.name] = self._open_signal_index(kind)
                 try:
                     self._signal_indexes[kind.name].catch_up(self._signal_rows(kind))
                 except LogCorrupt as error:
                     log.warning("rebuilding the %s index from the database: %s", kind.name, error)
-                    self._signal_indexes[kind.name] = self.rebuild_signal_index(kind)
+                    self.rebuild_signal_index(kind)
             return self._signal_indexes
 
     def _signal_rows(self, kind: MediaSignal):

@@ -139,6 +139,14 @@ def signal_values(fp: VideoFingerprint) -> list[SignalValue]:
             for kind in media_signals() if fp.signals.get(kind.name) is not None]
 
 
+def _fingerprint_stored(ws: Workspace, media: MediaRecord, **options: Any) -> VideoFingerprint:
+    """A stored media's file fingerprinted again, its decode bounded by [limits] like any other."""
+    path = ws.store.path(media.store_path)
+    limits = ws.config.limits.decode
+    return fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits), limits=limits,
+                             **options)
+
+
 def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Fingerprint every stored media that lacks a fingerprint with the current settings.
 
@@ -150,10 +158,7 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
     for n, media_id in enumerate(todo, 1):
         media = ws.repository.get_media(media_id)
         try:
-            path = ws.store.path(media.store_path)
-            limits = ws.config.limits.decode
-            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
-                                   limits=limits, query=True)
+            fp = _fingerprint_stored(ws, media, query=True)
             with ws.repository.transaction(ws.settings_id) as repo:
                 if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
                     _store_fingerprint(ws, repo, media, fp)
@@ -182,11 +187,7 @@ def backfill_signals(ws: Workspace, progress: Callable[[int, int], None] | None 
     for n, (media_id, kinds) in enumerate(sorted(missing.items()), 1):
         media = ws.repository.get_media(media_id)
         try:
-            path = ws.store.path(media.store_path)
-            limits = ws.config.limits.decode
-            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
-                                   limits=limits, media=kinds)
-            values = signal_values(fp)
+            values = signal_values(_fingerprint_stored(ws, media, media=kinds))
             try:
                 ws.repository.add_media_signals(media.id, ws.settings_id, values)
                 done += 1
