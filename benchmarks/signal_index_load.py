@@ -12,9 +12,10 @@ more video is stored (what every ingest and query pays), and a rebuild.
 Values are real: the keypoints of generated clips (`monitor/synth`), each
 stored video taking one of them, so sizes are what ingest stores.
 
-Run from the repository root (SQLite by default; `--db` for PostgreSQL):
+Run from the repository root (SQLite by default; `--db` for PostgreSQL: an
+empty database of its own, since the schema and rows are made in it):
 
-    python benchmarks/signal_index_load.py [--videos 400] [--db postgresql://postgres@127.0.0.1/test]
+    python benchmarks/signal_index_load.py [--videos 400] [--db postgresql://postgres@127.0.0.1/signal_bench]
 """
 
 from __future__ import annotations
