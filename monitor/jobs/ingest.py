@@ -139,11 +139,11 @@ def signal_values(fp: VideoFingerprint) -> list[SignalValue]:
             for kind in media_signals() if fp.signals.get(kind.name) is not None]
 
 
-def _fingerprint_stored(ws: Workspace, media: MediaRecord, **options: Any) -> VideoFingerprint:
+def _fingerprint_stored(ws: Workspace, stored: MediaRecord, **options: Any) -> VideoFingerprint:
     """A stored media's file fingerprinted again, its decode bounded by [limits] like any other."""
-    path = ws.store.path(media.store_path)
+    path = ws.store.path(stored.store_path)
     limits = ws.config.limits.decode
-    return fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits), limits=limits,
+    return fingerprint_video(path, ws.settings, info=stream_info(path, stored.ffprobe or None, limits), limits=limits,
                              **options)
 
 
