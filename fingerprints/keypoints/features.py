@@ -289,12 +289,18 @@ def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
 
 
 def _query_views(extract: OrbExtractor, picture: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The mirrored picture, and its halves (in whole-picture coordinates) with a keypoint budget each."""
+    """The mirrored picture, and its halves enlarged twice (in whole-picture coordinates).
+
+    A window or one side of a split screen shows the footage at a fraction of
+    its stored size and gets a fraction of the keypoint budget; enlarged, a
+    half gets a budget of its own at about the stored scale.
+    """
     h, w = picture.shape
     out = {"mirrored": extract(np.ascontiguousarray(picture[:, ::-1]))}
     parts = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),
              "top": (0, 0, w, h * 3 // 5), "bottom": (0, h * 2 // 5, w, h - h * 2 // 5)}
     for name, (x, y, pw, ph) in parts.items():
-        pts, desc = extract(np.ascontiguousarray(picture[y:y + ph, x:x + pw]))
-        out[name] = (pts + np.array([x, y], np.float32), desc)
+        part = cv2.resize(picture[y:y + ph, x:x + pw], (2 * pw, 2 * ph), interpolation=cv2.INTER_LINEAR)
+        pts, desc = extract(part)
+        out[name] = (pts / 2 + np.array([x, y], np.float32), desc)
     return out
