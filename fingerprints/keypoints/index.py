@@ -17,6 +17,11 @@ near-identical descriptors with it.  Two indexes answer the same question:
 
 Both return votes: for a (query keyframe, stored keyframe) pair, the number of
 query descriptors with a stored descriptor of that keyframe within `radius` bits.
+
+Memory: the LSH index holds 44 bytes per keypoint (descriptor, media id,
+keyframe) plus 8 per keypoint and table (key and row), 124 bytes with the
+default 10 tables: about 75 MB per indexed hour of video at the default
+keypoint budget (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -91,7 +96,7 @@ class _Store:
             if self.removed:
                 self.parts, self.removed = live, set()
             media = np.concatenate([np.full(len(f), m, np.int64) for m, f, _ in live] or [np.zeros(0, np.int64)])
-            frames = np.concatenate([f for _, f, _ in live] or [np.zeros(0, np.int32)]).astype(np.int64)
+            frames = np.concatenate([f for _, f, _ in live] or [np.zeros(0, np.int32)])
             desc = np.concatenate([d for _, _, d in live] or [np.zeros((0, DESCRIPTOR_BYTES), np.uint8)])
             self._arrays = (media, frames, desc)
         return self._arrays
@@ -99,7 +104,7 @@ class _Store:
     def serialize(self) -> bytes:
         media, frames, desc = self.arrays()
         buf = io.BytesIO()
-        np.savez(buf, media=media, frames=frames.astype(np.int32), desc=desc)
+        np.savez(buf, media=media, frames=frames, desc=desc)
         return buf.getvalue()
 
     def load(self, blob: bytes) -> None:
@@ -182,6 +187,8 @@ class LshKeypointIndex:
 
     def __init__(self, radius: int = RADIUS, tables: int = 10, bits: int = 16, max_bucket: int = 4000,
                  seed: int = 20261130):
+        if not 0 < bits <= 32:
+            raise ValueError(f"bits={bits}: keys are 1 to 32 bits of the descriptor")
         self.radius, self.tables, self.bits, self.max_bucket = radius, tables, bits, max_bucket
         rng = np.random.default_rng(seed)
         self.positions = np.stack([rng.choice(8 * DESCRIPTOR_BYTES, bits, replace=False) for _ in range(tables)])
@@ -200,8 +207,8 @@ class LshKeypointIndex:
         return len(self.store)
 
     def _keys(self, desc: np.ndarray) -> np.ndarray:
-        """(tables, n) int64 keys."""
-        out = np.empty((self.tables, len(desc)), np.int64)
+        """(tables, n) uint32 keys."""
+        out = np.empty((self.tables, len(desc)), np.uint32)
         weights = (1 << np.arange(self.bits, dtype=np.int64))
         for start in range(0, len(desc), 65536):
             bits = np.unpackbits(desc[start:start + 65536], axis=1)
@@ -216,7 +223,7 @@ class LshKeypointIndex:
             self._tables = []
             for t in range(self.tables):
                 order = np.argsort(keys[t], kind="stable")
-                self._tables.append((keys[t][order], order.astype(np.int64)))
+                self._tables.append((keys[t][order], order.astype(np.int32)))
         return self._tables
 
     def query(self, value: Keyframes, exclude: set[int] = frozenset()) -> KeyframeHits:
