@@ -16,8 +16,9 @@ A keypoint is still when its neighbourhood is the same in a keyframe a second
 or more away; what is left is footage that moves or changes.
 
 Queries get extra views (`query=True`), never stored: the mirrored picture,
-and its halves, which give a small picture-in-picture window or one side of a
-split screen a keypoint budget of its own.
+and its halves enlarged twice, which give a small picture-in-picture window,
+a screen recording's player or one side of a split screen a keypoint budget
+of its own at about the stored scale.
 """
 
 from __future__ import annotations
