@@ -82,6 +82,12 @@ def test_unrelated_footage_and_a_shared_template_match_nothing(store):
     assert _match(store, CHAIR / "test-padded-dimensions.mp4") == []
 
 
+def test_fingerprint_video_computes_the_media_signals_it_is_asked_for():
+    clip = CHAIR / "test-padded-dimensions.mp4"
+    assert set(fingerprint_video(clip).signals) == {"keypoints"}
+    assert fingerprint_video(clip, media=[]).signals == {}
+
+
 def test_still_overlay_keypoints_are_dropped():
     """The badge of `_shots(template=...)` stands still over moving shots: none of its keypoints is kept."""
     def collect(template):
