@@ -101,17 +101,18 @@ class _Store:
             self._arrays = (media, frames, desc)
         return self._arrays
 
-    def serialize(self) -> bytes:
+    def serialize(self, params: np.ndarray) -> bytes:
         media, frames, desc = self.arrays()
         buf = io.BytesIO()
-        np.savez(buf, media=media, frames=frames, desc=desc)
+        np.savez(buf, media=media, frames=frames, desc=desc, params=params)
         return buf.getvalue()
 
-    def load(self, blob: bytes) -> None:
+    def load(self, blob: bytes) -> np.ndarray:
+        """Read `serialize` bytes; returns the index parameters saved with them."""
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                media, frames, desc = z["media"], z["frames"], z["desc"]
-        except (ValueError, KeyError, OSError) as exc:
+                media, frames, desc, params = z["media"], z["frames"], z["desc"], z["params"]
+        except (ValueError, KeyError, OSError, EOFError) as exc:
             raise ValueError(f"not a keypoint index ({exc}): rebuild it from the stored values") from None
         if desc.ndim != 2 or desc.shape[1] != DESCRIPTOR_BYTES or not len(media) == len(frames) == len(desc):
             raise ValueError("keypoint index arrays do not fit together: rebuild it from the stored values")
@@ -121,6 +122,7 @@ class _Store:
             self.parts.append((int(m), frames[rows].astype(np.int32), desc[rows]))
             self.media[int(m)] = int(rows.sum())
         self._arrays = None
+        return params
 
     def __len__(self) -> int:
         return len(self.media)
@@ -173,12 +175,13 @@ class BruteForceKeypointIndex:
         return _votes(q_frames, media[si], frames[si], qi)
 
     def serialize(self) -> bytes:
-        return self.store.serialize()
+        return self.store.serialize(np.array([self.radius], np.int64))
 
     @classmethod
     def deserialize(cls, blob: bytes) -> BruteForceKeypointIndex:
         index = cls()
-        index.store.load(blob)
+        params = index.store.load(blob)
+        index.radius = int(params[0])
         return index
 
 
@@ -190,6 +193,7 @@ class LshKeypointIndex:
         if not 0 < bits <= 32:
             raise ValueError(f"bits={bits}: keys are 1 to 32 bits of the descriptor")
         self.radius, self.tables, self.bits, self.max_bucket = radius, tables, bits, max_bucket
+        self.seed = seed
         rng = np.random.default_rng(seed)
         self.positions = np.stack([rng.choice(8 * DESCRIPTOR_BYTES, bits, replace=False) for _ in range(tables)])
         self.store = _Store()
@@ -259,10 +263,16 @@ class LshKeypointIndex:
         return _votes(value.frame_of_point(), media[si], frames[si], qi)
 
     def serialize(self) -> bytes:
-        return self.store.serialize()
+        """The stored keypoints and the index's parameters; the tables are rebuilt on the first query."""
+        return self.store.serialize(np.array([self.radius, self.tables, self.bits, self.max_bucket, self.seed],
+                                             np.int64))
 
     @classmethod
     def deserialize(cls, blob: bytes) -> LshKeypointIndex:
-        index = cls()
-        index.store.load(blob)
+        store = _Store()
+        params = store.load(blob)
+        if len(params) != 5:
+            raise ValueError("not a keypoint LSH index (its parameters are missing): rebuild it from the stored values")
+        index = cls(*(int(x) for x in params))
+        index.store = store
         return index
