@@ -57,7 +57,7 @@ class KeypointParams:
     still_reach: float = 3.0  # ... at most
 
 
-@dataclass
+@dataclass(eq=False)
 class Keyframes:
     """Keypoints of a video's keyframes; keyframe k owns points and descriptors ``starts[k]:starts[k+1]``.
 
@@ -76,6 +76,15 @@ class Keyframes:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Keyframes):
+            return NotImplemented
+        return (all(np.array_equal(getattr(self, f), getattr(other, f))
+                    for f in ("times", "sizes", "cuts", "starts", "points", "descriptors"))
+                and self.views == other.views)
+
+    __hash__ = None  # mutable arrays
 
     @property
     def keypoint_count(self) -> int:

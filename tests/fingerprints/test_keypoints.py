@@ -111,7 +111,7 @@ def test_keyframes_are_bounded_and_bytes_are_checked():
     blob = value.to_bytes()
     assert len(blob) == 12 + 11 * len(value) + 36 * value.keypoint_count
     again = Keyframes.from_bytes(blob)
-    assert np.array_equal(again.descriptors, value.descriptors)
+    assert np.array_equal(again.descriptors, value.descriptors) and again == Keyframes.from_bytes(blob)
     assert np.abs(again.points - value.points).max() <= 1 / 32
     for damaged in (b"", b"XXXX" + blob[4:], blob + b"\0"):
         with pytest.raises(ValueError, match="recompute"):
