@@ -16,8 +16,9 @@ A keypoint is still when its neighbourhood is the same in a keyframe a second
 or more away; what is left is footage that moves or changes.
 
 Queries get extra views (`query=True`), never stored: the mirrored picture,
-and its halves, which give a small picture-in-picture window or one side of a
-split screen a keypoint budget of its own.
+and its halves enlarged twice, which give a small picture-in-picture window,
+a screen recording's player or one side of a split screen a keypoint budget
+of its own at about the stored scale.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class KeypointParams:
 
     interval: float = 1.2  # seconds between keyframes inside a shot (stored videos)
     query_interval: float = 0.5  # ... for queries: more chances to land near a stored keyframe
+    parts_interval: float = 1.0  # seconds between query keyframes that get the (costly) enlarged halves
     max_keyframes: int = 3000  # per video; beyond this the keyframes are thinned (every other one dropped)
     keypoints: int = 200  # kept per keyframe, spread over a grid
     detected: int = 700  # detected per keyframe before the spread
@@ -55,7 +57,7 @@ class KeypointParams:
     still_reach: float = 3.0  # ... at most
 
 
-@dataclass
+@dataclass(eq=False)
 class Keyframes:
     """Keypoints of a video's keyframes; keyframe k owns points and descriptors ``starts[k]:starts[k+1]``.
 
@@ -74,6 +76,15 @@ class Keyframes:
 
     def __len__(self) -> int:
         return len(self.times)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Keyframes):
+            return NotImplemented
+        return (all(np.array_equal(getattr(self, f), getattr(other, f))
+                    for f in ("times", "sizes", "cuts", "starts", "points", "descriptors"))
+                and self.views == other.views)
+
+    __hash__ = None  # mutable arrays
 
     @property
     def keypoint_count(self) -> int:
@@ -207,7 +218,7 @@ class KeypointCollector:
         self.frames: list[_Frame] = []
         self.pending: list[_Frame] = []  # keyframes still waiting for a frame `still_gap` later
         self.recent: list[tuple[float, np.ndarray]] = []  # sampled frames of the last few seconds
-        self.last = -1e9
+        self.last = self.last_parts = -1e9
 
     def feed(self, t: float, picture: np.ndarray, cut: bool) -> None:
         p = self.params
@@ -224,7 +235,9 @@ class KeypointCollector:
         self.last = t
         views = {"": self.extract(picture)}
         if self.query:
-            views.update(_query_views(self.extract, picture))
+            parts = t - self.last_parts >= p.parts_interval - 1e-6
+            views.update(_query_views(self.extract, picture, parts))
+            self.last_parts = t if parts else self.last_parts
         before = [rp for rt, rp in self.recent if t - rt >= p.still_gap]
         frame = _Frame(float(t), bool(cut), (picture.shape[1], picture.shape[0]), picture, views, [])
         if before:
@@ -248,7 +261,7 @@ class KeypointCollector:
     def _assemble(self, view: str) -> Keyframes:
         kept_points, kept_desc, counts = [], [], []
         for f in self.frames:
-            pts, desc = f.views[view]
+            pts, desc = f.views.get(view, _NONE)
             moving = self._moving(f, pts, view == "mirrored")
             kept_points.append(pts[moving])
             kept_desc.append(desc[moving])
@@ -288,13 +301,24 @@ def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
     return cv2.blur(same, (p.still_patch, p.still_patch))
 
 
-def _query_views(extract: OrbExtractor, picture: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The mirrored picture, and its halves (in whole-picture coordinates) with a keypoint budget each."""
+_NONE = (np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
+
+
+def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The mirrored picture, and (with `parts`) its halves enlarged twice (in whole-picture coordinates).
+
+    A window or one side of a split screen shows the footage at a fraction of
+    its stored size and gets a fraction of the keypoint budget; enlarged, a
+    half gets a budget of its own at about the stored scale.
+    """
     h, w = picture.shape
     out = {"mirrored": extract(np.ascontiguousarray(picture[:, ::-1]))}
-    parts = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),
+    if not parts:
+        return out
+    halves = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),
              "top": (0, 0, w, h * 3 // 5), "bottom": (0, h * 2 // 5, w, h - h * 2 // 5)}
-    for name, (x, y, pw, ph) in parts.items():
-        pts, desc = extract(np.ascontiguousarray(picture[y:y + ph, x:x + pw]))
-        out[name] = (pts + np.array([x, y], np.float32), desc)
+    for name, (x, y, pw, ph) in halves.items():
+        part = cv2.resize(picture[y:y + ph, x:x + pw], (2 * pw, 2 * ph), interpolation=cv2.INTER_LINEAR)
+        pts, desc = extract(part)
+        out[name] = (pts / 2 + np.array([x, y], np.float32), desc)
     return out

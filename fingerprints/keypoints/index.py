@@ -17,6 +17,11 @@ near-identical descriptors with it.  Two indexes answer the same question:
 
 Both return votes: for a (query keyframe, stored keyframe) pair, the number of
 query descriptors with a stored descriptor of that keyframe within `radius` bits.
+
+Memory: the LSH index holds 44 bytes per keypoint (descriptor, media id,
+keyframe) plus 8 per keypoint and table (key and row), 124 bytes with the
+default 10 tables: about 75 MB per indexed hour of video at the default
+keypoint budget (see docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -91,22 +96,23 @@ class _Store:
             if self.removed:
                 self.parts, self.removed = live, set()
             media = np.concatenate([np.full(len(f), m, np.int64) for m, f, _ in live] or [np.zeros(0, np.int64)])
-            frames = np.concatenate([f for _, f, _ in live] or [np.zeros(0, np.int32)]).astype(np.int64)
+            frames = np.concatenate([f for _, f, _ in live] or [np.zeros(0, np.int32)])
             desc = np.concatenate([d for _, _, d in live] or [np.zeros((0, DESCRIPTOR_BYTES), np.uint8)])
             self._arrays = (media, frames, desc)
         return self._arrays
 
-    def serialize(self) -> bytes:
+    def serialize(self, params: np.ndarray) -> bytes:
         media, frames, desc = self.arrays()
         buf = io.BytesIO()
-        np.savez(buf, media=media, frames=frames.astype(np.int32), desc=desc)
+        np.savez(buf, media=media, frames=frames, desc=desc, params=params)
         return buf.getvalue()
 
-    def load(self, blob: bytes) -> None:
+    def load(self, blob: bytes) -> np.ndarray:
+        """Read `serialize` bytes; returns the index parameters saved with them."""
         try:
             with np.load(io.BytesIO(blob), allow_pickle=False) as z:
-                media, frames, desc = z["media"], z["frames"], z["desc"]
-        except (ValueError, KeyError, OSError) as exc:
+                media, frames, desc, params = z["media"], z["frames"], z["desc"], z["params"]
+        except (ValueError, KeyError, OSError, EOFError) as exc:
             raise ValueError(f"not a keypoint index ({exc}): rebuild it from the stored values") from None
         if desc.ndim != 2 or desc.shape[1] != DESCRIPTOR_BYTES or not len(media) == len(frames) == len(desc):
             raise ValueError("keypoint index arrays do not fit together: rebuild it from the stored values")
@@ -116,6 +122,7 @@ class _Store:
             self.parts.append((int(m), frames[rows].astype(np.int32), desc[rows]))
             self.media[int(m)] = int(rows.sum())
         self._arrays = None
+        return params
 
     def __len__(self) -> int:
         return len(self.media)
@@ -168,12 +175,13 @@ class BruteForceKeypointIndex:
         return _votes(q_frames, media[si], frames[si], qi)
 
     def serialize(self) -> bytes:
-        return self.store.serialize()
+        return self.store.serialize(np.array([self.radius], np.int64))
 
     @classmethod
     def deserialize(cls, blob: bytes) -> BruteForceKeypointIndex:
         index = cls()
-        index.store.load(blob)
+        params = index.store.load(blob)
+        index.radius = int(params[0])
         return index
 
 
@@ -182,7 +190,10 @@ class LshKeypointIndex:
 
     def __init__(self, radius: int = RADIUS, tables: int = 10, bits: int = 16, max_bucket: int = 4000,
                  seed: int = 20261130):
+        if not 0 < bits <= 32:
+            raise ValueError(f"bits={bits}: keys are 1 to 32 bits of the descriptor")
         self.radius, self.tables, self.bits, self.max_bucket = radius, tables, bits, max_bucket
+        self.seed = seed
         rng = np.random.default_rng(seed)
         self.positions = np.stack([rng.choice(8 * DESCRIPTOR_BYTES, bits, replace=False) for _ in range(tables)])
         self.store = _Store()
@@ -200,8 +211,8 @@ class LshKeypointIndex:
         return len(self.store)
 
     def _keys(self, desc: np.ndarray) -> np.ndarray:
-        """(tables, n) int64 keys."""
-        out = np.empty((self.tables, len(desc)), np.int64)
+        """(tables, n) uint32 keys."""
+        out = np.empty((self.tables, len(desc)), np.uint32)
         weights = (1 << np.arange(self.bits, dtype=np.int64))
         for start in range(0, len(desc), 65536):
             bits = np.unpackbits(desc[start:start + 65536], axis=1)
@@ -216,7 +227,7 @@ class LshKeypointIndex:
             self._tables = []
             for t in range(self.tables):
                 order = np.argsort(keys[t], kind="stable")
-                self._tables.append((keys[t][order], order.astype(np.int64)))
+                self._tables.append((keys[t][order], order.astype(np.int32)))
         return self._tables
 
     def query(self, value: Keyframes, exclude: set[int] = frozenset()) -> KeyframeHits:
@@ -252,10 +263,16 @@ class LshKeypointIndex:
         return _votes(value.frame_of_point(), media[si], frames[si], qi)
 
     def serialize(self) -> bytes:
-        return self.store.serialize()
+        """The stored keypoints and the index's parameters; the tables are rebuilt on the first query."""
+        return self.store.serialize(np.array([self.radius, self.tables, self.bits, self.max_bucket, self.seed],
+                                             np.int64))
 
     @classmethod
     def deserialize(cls, blob: bytes) -> LshKeypointIndex:
-        index = cls()
-        index.store.load(blob)
+        store = _Store()
+        params = store.load(blob)
+        if len(params) != 5:
+            raise ValueError("not a keypoint LSH index (its parameters are missing): rebuild it from the stored values")
+        index = cls(*(int(x) for x in params))
+        index.store = store
         return index

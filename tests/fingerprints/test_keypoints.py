@@ -82,6 +82,12 @@ def test_unrelated_footage_and_a_shared_template_match_nothing(store):
     assert _match(store, CHAIR / "test-padded-dimensions.mp4") == []
 
 
+def test_fingerprint_video_computes_the_media_signals_it_is_asked_for():
+    clip = CHAIR / "test-padded-dimensions.mp4"
+    assert set(fingerprint_video(clip).signals) == {"keypoints"}
+    assert fingerprint_video(clip, media=[]).signals == {}
+
+
 def test_still_overlay_keypoints_are_dropped():
     """The badge of `_shots(template=...)` stands still over moving shots: none of its keypoints is kept."""
     def collect(template):
@@ -105,7 +111,7 @@ def test_keyframes_are_bounded_and_bytes_are_checked():
     blob = value.to_bytes()
     assert len(blob) == 12 + 11 * len(value) + 36 * value.keypoint_count
     again = Keyframes.from_bytes(blob)
-    assert np.array_equal(again.descriptors, value.descriptors)
+    assert np.array_equal(again.descriptors, value.descriptors) and again == Keyframes.from_bytes(blob)
     assert np.abs(again.points - value.points).max() <= 1 / 32
     for damaged in (b"", b"XXXX" + blob[4:], blob + b"\0"):
         with pytest.raises(ValueError, match="recompute"):
