@@ -100,6 +100,8 @@ def _vpdq(seconds_per_hash: float) -> Callable[[str], None]:
 def methods() -> dict[str, Callable[[str], object]]:
     found: dict[str, Callable[[str], object]] = {
         "provenance fingerprint_video": fingerprint_video,
+        "provenance, frame hashes only (no media signals)": lambda path: fingerprint_video(path, media=[]),
+        "provenance, as a query (keypoint query views)": lambda path: fingerprint_video(path, query=True),
         "ffmpeg decode (-f null)": _ffmpeg_decode,
     }
     if vpdq is not None:

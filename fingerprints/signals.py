@@ -197,6 +197,25 @@ class MediaSignalIndex(Protocol):
 
     def __len__(self) -> int: ...
 
+    def serialize(self) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class MediaExample:
+    """A conformance example: the frames `fingerprint_video` would feed, and what the value must show.
+
+    `expected` gives inclusive ranges of `MediaSignal.summary` entries.  A
+    `query` example is collected as a query (with its query-time views) and
+    matched against every example that is not a query: it must find exactly
+    the labels in `matches`.
+    """
+
+    label: str
+    make_frames: Callable[[], list[tuple[float, np.ndarray, bool]]]  # (time, picture, cut)
+    expected: Mapping[str, tuple[float, float]]
+    query: bool = False
+    matches: tuple[str, ...] = ()
+
 
 class MediaSignal(SignalKind):
     """A signal stored once per video as bytes (`media_signals` table), with an index of its own.
@@ -206,11 +225,15 @@ class MediaSignal(SignalKind):
     query's value into `VideoMatch`es against the kind's index, which the
     matching job fuses with the frame-hash route.  `version` is stored with
     every value: values of another version are never compared (recompute them).
+    A collector made with `query=True` may add query-time parts to the value
+    (a keypoint kind's mirrored view) that `to_bytes` leaves out: store what
+    `to_bytes` gives, and match the value `finish()` returned.
     """
 
     version: ClassVar[int] = 1
+    examples: ClassVar[tuple[MediaExample, ...]] = ()
 
-    def collector(self, settings: FingerprintSettings) -> SignalCollector:
+    def collector(self, settings: FingerprintSettings, query: bool = False) -> SignalCollector:
         raise NotImplementedError
 
     def to_bytes(self, value: Any) -> bytes:
@@ -219,7 +242,15 @@ class MediaSignal(SignalKind):
     def from_bytes(self, blob: bytes) -> Any:
         raise NotImplementedError
 
+    def summary(self, value: Any) -> dict[str, float]:
+        """A few numbers that describe a value (sizes, counts): for examples, logs and reports."""
+        raise NotImplementedError
+
     def make_index(self) -> MediaSignalIndex:
+        raise NotImplementedError
+
+    def deserialize_index(self, blob: bytes) -> MediaSignalIndex:
+        """An index from `MediaSignalIndex.serialize` bytes (raises ValueError for anything else)."""
         raise NotImplementedError
 
     def match(self, query: Any, index: MediaSignalIndex, load: Callable[[int], Any],
@@ -236,7 +267,7 @@ def media_signals() -> list[MediaSignal]:
 # --- examples ----------------------------------------------------------------------
 
 
-def _scene(seed: int, shape: tuple[int, int] = (180, 320)) -> np.ndarray:
+def example_scene(seed: int, shape: tuple[int, int] = (180, 320)) -> np.ndarray:
     """A deterministic grey frame with structure at several scales (no randomness beyond the seed)."""
     h, w = shape
     y, x = np.mgrid[0:h, 0:w].astype(np.float64)
@@ -251,14 +282,14 @@ def _scene(seed: int, shape: tuple[int, int] = (180, 320)) -> np.ndarray:
 
 def _views(seed: int, window: bool = False, motion: bool = False) -> Callable[[], FrameViews]:
     def make() -> FrameViews:
-        picture = _scene(seed)
-        inner = _scene(seed + 100, (60, 100)) if window else None
+        picture = example_scene(seed)
+        inner = example_scene(seed + 100, (60, 100)) if window else None
         surround = None
         if window:
             surround = picture.copy()
             surround[20:80, 30:130] = 0
         return FrameViews(picture=picture, window=inner, surround=surround,
-                          motion=_scene(seed + 200) if motion else None)
+                          motion=example_scene(seed + 200) if motion else None)
     return make
 
 
@@ -274,3 +305,6 @@ SurroundView.examples = (ViewExample("no window", _views(1), None),
                          ViewExample("window", _views(3, window=True), 0x9C3DF2D2C3F0F0C0))
 MotionView.examples = (ViewExample("moving shot", _views(1), None),
                        ViewExample("still camera", _views(4, motion=True), 0xC42374D4B9FCA954))
+
+
+from . import keypoints  # noqa: E402,F401  (registers the "keypoints" media signal)

@@ -15,7 +15,7 @@ own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -26,7 +26,7 @@ from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFin
 from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
                         moving_parts, static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
-from .signals import frame_views
+from .signals import MediaSignal, frame_views, media_signals
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
@@ -63,12 +63,18 @@ def fingerprint_video(
     info: VideoStreamInfo | None = None,
     progress: Callable[[float], None] | None = None,
     limits: DecodeLimits = NO_LIMITS,
+    query: bool = False,
+    media: Sequence[MediaSignal] | None = None,
 ) -> VideoFingerprint:
     """Fingerprint `path`; raises `VideoDecodeError` for unreadable files.
 
     `info` (from `stream_info`) lets the decode check for truncation against
     the declared duration; without it only ffmpeg's own complaints count.
-    `limits` bound the ffmpeg process (CPU seconds, memory).
+    `limits` bound the ffmpeg process (CPU seconds, memory).  Every registered
+    media signal (`fingerprints.signals.media_signals`) is fed the same
+    sampled pictures and its value lands in `result.signals`; with `query`
+    the values carry their query-time views too (never stored).  `media`
+    names the kinds to compute instead of all registered ones (``[]``: none).
     """
     settings = settings or FingerprintSettings()
     path = Path(path)
@@ -78,6 +84,8 @@ def fingerprint_video(
     chunk: list[tuple[float, np.ndarray, bool]] = []
     last_t = 0.0
     overlay: dict[str, object] = {}  # the last shot's active area and still-overlay cells
+    collectors = {kind.name: kind.collector(settings, query=query)
+                  for kind in (media_signals() if media is None else media)}
 
     def flush() -> None:
         if not chunk:
@@ -105,7 +113,10 @@ def fingerprint_video(
                 blank |= mask
         for t, frame, cut in chunk:
             active = crop(frame, box)
-            _hash_one(result, hasher, settings, t, active if mask is None else fill_masked(active, mask), cut,
+            picture = active if mask is None else fill_masked(active, mask)
+            for collector in collectors.values():
+                collector.feed(t, picture, cut)
+            _hash_one(result, hasher, settings, t, picture, cut,
                       mask is not None, None if window is None else crop(active, window),
                       None if blank is None else fill_masked(active, blank),
                       None if background is None else moving_parts(active, background))
@@ -125,6 +136,8 @@ def fingerprint_video(
                 if progress:
                     progress(t)
     flush()
+    for name, collector in collectors.items():
+        result.signals[name] = collector.finish()
     if progress:
         progress(last_t)
     if not result.duration:

@@ -80,7 +80,8 @@ def analyse_file(path: Path, settings: FingerprintSettings,
             probe = ffprobe(link, limits=limits.decode)
             check_limits(probe, limits, "the file")
             info = stream_info(link, probe)
-            fingerprint = fingerprint_video(link, settings, info=info, limits=limits.decode,
+            # every analysed file is matched as a query (then stored, on ingest: without the query-time views)
+            fingerprint = fingerprint_video(link, settings, info=info, limits=limits.decode, query=True,
                                             progress=(lambda t: progress(t, info.duration)) if progress else None)
             exif_report: dict[str, Any] = {}
             if describe:

@@ -176,6 +176,24 @@ class FrameModel(Base):
     motion_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v4 on, still shots only; same encoding
 
 
+class MediaSignalModel(Base):
+    """One video's value of a per-video signal kind (`fingerprints.signals.MediaSignal`), as bytes (0008)."""
+
+    __tablename__ = "media_signals"
+    __table_args__ = (
+        sa.UniqueConstraint("media_id", "settings_id", "kind", "version"),
+        sa.Index("ix_media_signals_settings_id_kind_version_id", "settings_id", "kind", "version", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True)
+    media_id: Mapped[int] = mapped_column(sa.ForeignKey("media.id", ondelete="CASCADE"))
+    settings_id: Mapped[int] = mapped_column(sa.ForeignKey("fingerprint_settings.id"))
+    kind: Mapped[str] = mapped_column(sa.String(64))  # `MediaSignal.name`: schema, never renamed
+    version: Mapped[int]  # `MediaSignal.version`: values of another version are never compared
+    value: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class MatchModel(Base):
     __tablename__ = "matches"
     __table_args__ = (sa.UniqueConstraint("query_media_id", "stored_media_id", "settings_id"),)

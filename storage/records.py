@@ -134,6 +134,24 @@ class FrameColumn:
 
 
 @dataclass(frozen=True)
+class SignalValue:
+    """One video's value of a per-video signal kind (`fingerprints.signals.MediaSignal`), as stored."""
+
+    kind: str  # the kind's stored name
+    version: int  # the kind's version when the value was computed
+    value: bytes
+
+
+@dataclass(frozen=True)
+class SignalRow:
+    """A stored signal value with its `media_signals` row id: indexes catch up from the last id they saw."""
+
+    row_id: int
+    media_id: int
+    value: bytes
+
+
+@dataclass(frozen=True)
 class MatchSegmentRecord:
     query_start: float
     query_end: float

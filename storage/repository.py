@@ -33,6 +33,7 @@ from storage.models import (
     MatchModel,
     MediaFingerprintModel,
     MediaModel,
+    MediaSignalModel,
     ObservationModel,
     PollModel,
     PostModel,
@@ -59,6 +60,8 @@ from storage.records import (
     PollRecord,
     PostRecord,
     RevisitState,
+    SignalRow,
+    SignalValue,
     WatchItemRecord,
     WatchRecord,
 )
@@ -338,8 +341,9 @@ class SqlRepository(WorkspaceRepository):
         frames: Sequence[FrameRow],
         frames_decoded: int,
         details: dict[str, Any],
+        signals: Sequence[SignalValue] = (),
     ) -> None:
-        """Store one media's frames for one setting, and that it was fingerprinted.
+        """Store one media's frames and per-video signals for one setting, and that it was fingerprinted.
 
         Raises `AlreadyExists` when this media already has frames for this setting.
         """
@@ -361,6 +365,7 @@ class SqlRepository(WorkspaceRepository):
                     frames_decoded=frames_decoded, details=details, created_at=utcnow()))
                 if rows:
                     session.execute(sa.insert(FrameModel), rows)
+                self._insert_signals(session, media_id, settings_id, signals)
         except IntegrityError as error:
             if self.has_fingerprint(media_id, settings_id):
                 raise AlreadyExists(
@@ -428,6 +433,81 @@ class SqlRepository(WorkspaceRepository):
         with self._session() as session:
             return session.scalar(sa.select(sa.func.max(FrameModel.id))
                                   .where(FrameModel.settings_id == settings_id)) or 0
+
+    # --- per-video signals (`media_signals`) -----------------------------------
+
+    @staticmethod
+    def _insert_signals(session: Session, media_id: int, settings_id: int, signals: Sequence[SignalValue]) -> None:
+        if signals:
+            now = utcnow()
+            session.execute(sa.insert(MediaSignalModel), [
+                {"media_id": media_id, "settings_id": settings_id, "kind": s.kind, "version": s.version,
+                 "value": bytes(s.value), "created_at": now} for s in signals])
+
+    def add_media_signals(self, media_id: int, settings_id: int, signals: Sequence[SignalValue]) -> None:
+        """Store signal values of a media fingerprinted earlier (a backfill).
+
+        Raises `AlreadyExists` when the media has a value of one of these kinds and versions already.
+        """
+        try:
+            with self._session() as session:
+                self._insert_signals(session, media_id, settings_id, signals)
+        except IntegrityError as error:
+            raise AlreadyExists(f"media {media_id} already has a value of one of the signal kinds "
+                                f"{', '.join(f'{s.kind} v{s.version}' for s in signals)}") from error
+
+    def _signal_rows(self, settings_id: int, kind: str, version: int):
+        return (MediaSignalModel.settings_id == settings_id, MediaSignalModel.kind == kind,
+                MediaSignalModel.version == version)
+
+    def media_signal(self, media_id: int, settings_id: int, kind: str, version: int) -> bytes | None:
+        """One media's stored value of a signal kind and version, or None when it has none."""
+        with self._session() as session:
+            return session.scalar(sa.select(MediaSignalModel.value).where(
+                MediaSignalModel.media_id == media_id, *self._signal_rows(settings_id, kind, version)))
+
+    def iter_media_signals(self, settings_id: int, kind: str, version: int, after_row_id: int = 0,
+                           batch_rows: int = 256) -> Iterator[SignalRow]:
+        """The values of a kind with row id above `after_row_id`, in row-id order, read `batch_rows` at a
+        time (a value may be tens of kilobytes: memory stays bounded however many are stored)."""
+        after = after_row_id
+        while True:
+            with self._session() as session:
+                batch = session.execute(
+                    sa.select(MediaSignalModel.id, MediaSignalModel.media_id, MediaSignalModel.value)
+                    .where(*self._signal_rows(settings_id, kind, version), MediaSignalModel.id > after)
+                    .order_by(MediaSignalModel.id).limit(batch_rows)).all()
+            for row_id, media_id, value in batch:
+                yield SignalRow(row_id, media_id, bytes(value))
+            if len(batch) < batch_rows:
+                return
+            after = batch[-1][0]
+
+    def last_media_signal_row_id(self, settings_id: int, kind: str, version: int) -> int:
+        """The highest row id of a kind's values (0 when there are none): what an up-to-date index covers."""
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.max(MediaSignalModel.id))
+                                  .where(*self._signal_rows(settings_id, kind, version))) or 0
+
+    def media_signal_row_exists(self, settings_id: int, kind: str, version: int, row_id: int) -> bool:
+        """Whether row `row_id` holds a value of this kind (an index's high-water mark names a real row)."""
+        with self._session() as session:
+            return session.scalar(sa.select(MediaSignalModel.id).where(
+                MediaSignalModel.id == row_id, *self._signal_rows(settings_id, kind, version))) is not None
+
+    def count_media_signals(self, settings_id: int, kind: str, version: int) -> int:
+        with self._session() as session:
+            return session.scalar(sa.select(sa.func.count()).select_from(MediaSignalModel)
+                                  .where(*self._signal_rows(settings_id, kind, version))) or 0
+
+    def media_without_signal(self, settings_id: int, kind: str, version: int) -> list[int]:
+        """Ids of media fingerprinted with `settings_id` that have no value of this kind and version, oldest first."""
+        have = sa.select(MediaSignalModel.media_id).where(*self._signal_rows(settings_id, kind, version))
+        with self._session() as session:
+            return list(session.scalars(
+                sa.select(MediaFingerprintModel.media_id)
+                .where(MediaFingerprintModel.settings_id == settings_id, MediaFingerprintModel.media_id.not_in(have))
+                .order_by(MediaFingerprintModel.media_id)))
 
     def fingerprinted_media_ids(self, settings_id: int) -> set[int]:
         """Ids of media fingerprinted with `settings_id` (including those with no usable frame)."""

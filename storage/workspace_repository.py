@@ -30,6 +30,7 @@ from storage.models import (
     MatchModel,
     MediaFingerprintModel,
     MediaModel,
+    MediaSignalModel,
     ObservationModel,
     PostMergeModel,
     PostModel,
@@ -276,7 +277,7 @@ class WorkspaceRepository:
 
     def delete_media(self, media_id: int, author: str, reason: str) -> DeletionRecord:
         """Delete a media's rows: its posts (with their claims, merges, observations, alerts), frames,
-        fingerprints, matches and tracked entries; record the deletion.  The file is the caller's to remove."""
+        fingerprints, per-video signals, matches and tracked entries; record the deletion.  The file is the caller's to remove."""
         author, reason = _required("author", author), _required("reason", reason)
         with self._session() as session:
             media = session.get(MediaModel, media_id)
@@ -290,6 +291,7 @@ class WorkspaceRepository:
                 ("tracked", sa.delete(TrackedModel).where(TrackedModel.media_id == media_id)),
                 ("frames", sa.delete(FrameModel).where(FrameModel.media_id == media_id)),
                 ("fingerprints", sa.delete(MediaFingerprintModel).where(MediaFingerprintModel.media_id == media_id)),
+                ("signals", sa.delete(MediaSignalModel).where(MediaSignalModel.media_id == media_id)),
                 ("matches", sa.delete(MatchModel).where(sa.or_(MatchModel.query_media_id == media_id,
                                                                MatchModel.stored_media_id == media_id))),
             ):

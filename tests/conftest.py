@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.golden_fixtures",
     "tests.tsa_fixtures",
     "tests.hostile_fixtures",
+    "tests.cut_signal",
 ]

@@ -123,3 +123,40 @@ def footage_clips(tmp_path_factory) -> dict[str, Path]:
         subprocess.run(["ffmpeg", "-v", "error", "-i", str(clips["original"]), "-vf", video_filter, "-pix_fmt",
                         "yuv420p", "-c:v", "libx264", "-preset", "ultrafast", str(clips[name])], check=True)
     return clips
+
+
+# Generated scenes joined at irregular cuts: footage whose cut times are its own (`tests.cut_signal`).
+CUT_SCENES = ["testsrc2", "mandelbrot=start_scale=0.5:end_scale=0.1", "life=seed=7:mold=10:life_color=#c04020",
+              "cellauto=rule=30:seed=3:scroll=1", "smptehdbars",
+              "mandelbrot=start_x=-0.7436:start_y=0.1318:start_scale=0.3:end_scale=0.05",
+              "rgbtestsrc", "life=seed=99:mold=10:life_color=#20a0c0", "cellauto=rule=110:seed=9:scroll=1",
+              "mandelbrot=start_x=0.3602:start_y=-0.6413:start_scale=0.3:end_scale=0.05", "testsrc", "smptebars"]
+
+
+def _cut_clip(path: Path, durations: list[float], scenes: list[int]) -> Path:
+    inputs: list[str] = []
+    for seconds, n in zip(durations, scenes):
+        name, _, options = CUT_SCENES[n].partition("=")
+        inputs += ["-f", "lavfi", "-t", f"{seconds:.3f}", "-i",
+                   f"{name}=size=320x180:rate=15" + (f":{options}" if options else "")]
+    graph = ("".join(f"[{i}:v]format=yuv420p,setsar=1[v{i}];" for i in range(len(scenes)))
+             + "".join(f"[v{i}]" for i in range(len(scenes))) + f"concat=n={len(scenes)}:v=1:a=0[out]")
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *inputs, "-filter_complex", graph, "-map", "[out]", "-c:v",
+                    "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def cut_clips(tmp_path_factory) -> dict[str, Path]:
+    """An 11.6 s original cut irregularly, an unrelated clip, and copies of the original that frame hashes miss
+    (rotated 20° and zoomed; a 55 % off-centre crop) or find (grey)."""
+    root = tmp_path_factory.mktemp("cuts")
+    clips = {"original": _cut_clip(root / "original.mp4", [1.6, 2.4, 1.2, 2.8, 1.4, 2.2], [0, 1, 2, 3, 4, 5]),
+             "unrelated": _cut_clip(root / "unrelated.mp4", [2.3, 1.3, 2.6, 1.9, 1.1, 2.5], [6, 7, 8, 9, 10, 11])}
+    for name, video_filter in (("rotated", "rotate=20*PI/180,scale=iw*1.35:ih*1.35,crop=320:180"),
+                               ("off-centre", "crop=iw*0.55:ih*0.55:iw*0.42:ih*0.05,scale=320:180"),
+                               ("grey", "hue=s=0")):
+        clips[name] = root / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(clips["original"]), "-vf", video_filter, "-c:v",
+                        "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clips[name])], check=True)
+    return clips

@@ -197,3 +197,10 @@ def warn_if_unfingerprinted(ws) -> None:
     if missing:
         stderr.print(f"warning: {len(missing)} stored media have no fingerprint with the current settings "
                      "and cannot be matched; run `provenance refingerprint`")
+    from fingerprints.signals import media_signals
+
+    for kind in media_signals():
+        lacking = ws.repository.media_without_signal(ws.settings_id, kind.name, kind.version)
+        if lacking:
+            stderr.print(f"warning: {len(lacking)} stored media have no {kind.name} signal (v{kind.version}), so "
+                         f"that route cannot find them; run `provenance db backfill-signals`")

@@ -88,7 +88,7 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
     if not result.matches:
         stdout.print("matches: none")
         return
-    table = Table("media", "sha256", "query coverage", "stored coverage", "segments", "edits")
+    table = Table("media", "sha256", "query coverage", "stored coverage", "segments", "edits", "found by")
     for view in result.matches:
         m = view.match
         if m is None:
@@ -97,7 +97,7 @@ def ingest(app: App, path: Path, url: str | None, published_at: str | None, plat
                          for s in m.segments[:3])
         edits = ", ".join(detected_edits(m))
         table.add_row(str(view.media.id), view.media.sha256[:12] + "…", f"{m.query_coverage:.0%}",
-                      f"{m.stored_coverage:.0%}", segs, edits)
+                      f"{m.stored_coverage:.0%}", segs, edits, " + ".join(m.routes))
     stdout.print(f"matches: {len(result.matches)}")
     stdout.print(table)
 

@@ -82,3 +82,37 @@ def db_status(app: App) -> None:
         jobs = ", ".join(f"{status} {n}" for status, n in sorted(counts.items()) if status != "workers") or "none"
         stdout.print(f"job queue: procrastinate schema {applied_version(repo.database)}; jobs: {jobs}; "
                      f"workers: {counts.get('workers', 0)}")
+
+
+@db.command("backfill-signals")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+@pass_app
+def db_backfill_signals(app: App, as_json: bool) -> None:
+    """Compute per-video signals (keypoints...) that stored media lack, from their stored files.
+
+    Media fingerprinted before a signal kind existed, or with an older version
+    of it, have frame hashes but no value of the kind, so its route (e.g. the
+    keypoints that find rotated or off-centre copies) cannot find them until
+    this runs. Frames and stored matches are kept; find-earliest sees the new
+    values at once. Safe to run again: media that have their values are skipped.
+
+    \b
+    Example:
+      provenance db backfill-signals
+    """
+    import json
+
+    from monitor.cli.app import progress_reporter
+    from monitor.jobs.ingest import backfill_signals
+
+    ws = app.workspace()
+    with progress_reporter("computing signals", None, unit="media") as progress:
+        summary = backfill_signals(ws, (lambda n, total: progress(n, total)) if progress else None)
+    if as_json:
+        stdout.print_json(json.dumps(summary))
+        return
+    kinds = ", ".join(f"{name} v{version}" for name, version in summary["kinds"].items()) or "none registered"
+    stdout.print(f"{summary['computed']} of {summary['todo']} media given their signals ({kinds})")
+    for failure in summary["failed"]:
+        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
+                     f"{shown_markup(failure['error'])}")

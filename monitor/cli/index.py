@@ -1,4 +1,5 @@
-"""`provenance index`: the on-disk frame indexes, derived from the database and rebuildable from it."""
+"""`provenance index`: the on-disk frame indexes and per-video signal logs, derived from the database and
+rebuildable from it."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from monitor.cli.app import App, pass_app, shown_markup, stderr, stdout
 
 @click.group()
 def index() -> None:
-    """The frame indexes: segment files in DATA_DIR/index, one per stored frame view.
+    """The indexes: segment files in DATA_DIR/index, one per stored frame view, and a log of values per
+    per-video signal kind (keypoints...), from which that kind's index is loaded.
 
     The database is the source of truth; the indexes are derived from it, kept
     current by every command (they read only the frame rows stored since), and
@@ -26,22 +28,36 @@ def index() -> None:
 
 
 def _views(ws, only: str | None):
-    from fingerprints.signals import stored_views
+    """The stored frame views and per-video signal kinds, or the one named `only`."""
+    from fingerprints.signals import media_signals, stored_views
 
-    views = stored_views()
+    views = [*stored_views(), *media_signals()]
     if only:
         views = [v for v in views if v.name == only]
         if not views:
-            raise click.BadParameter(f"no stored view {only!r}; known: {', '.join(v.name for v in stored_views())}",
-                                     param_hint="--view")
+            known = ", ".join(v.name for v in [*stored_views(), *media_signals()])
+            raise click.BadParameter(f"no stored view or signal kind {only!r}; known: {known}", param_hint="--view")
     return views
+
+
+def _is_signal(view) -> bool:
+    from fingerprints.signals import MediaSignal
+
+    return isinstance(view, MediaSignal)
+
+
+def _signal_row(ws, kind, idx) -> dict:
+    return {"view": kind.name, "rows": len(idx), "segments": 0, "disk_bytes": idx.log.disk_bytes(),
+            "high_water_mark": idx.high_water_mark,
+            "database_last_row": ws.repository.last_media_signal_row_id(ws.settings_id, kind.name, kind.version),
+            "directory": str(idx.log.directory)}
 
 
 @index.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @pass_app
 def index_status(app: App, as_json: bool) -> None:
-    """Show each index: rows, segments, size on disk, and how far it covers the database.
+    """Show each index: rows (videos, for a signal kind), segments, size on disk, how far it covers the database.
 
     \b
     Example:
@@ -49,9 +65,13 @@ def index_status(app: App, as_json: bool) -> None:
     """
     ws = app.workspace()
     indexes = ws.indexes()  # caught up first
+    signal_indexes = ws.signal_indexes()
     last = ws.repository.last_frame_row_id(ws.settings_id)
     rows = []
     for view in _views(ws, None):
+        if _is_signal(view):
+            rows.append(_signal_row(ws, view, signal_indexes[view.name]))
+            continue
         idx = indexes[view.name]
         rows.append({"view": view.name, "rows": len(idx), "segments": len(idx.segment_sizes()),
                      "disk_bytes": idx.disk_bytes(), "high_water_mark": max(idx.high_water_mark, 0),
@@ -78,8 +98,17 @@ def index_check(app: App, deep: bool) -> None:
     """
     ws = app.workspace()
     indexes = ws.indexes()
+    signal_indexes = ws.signal_indexes()
     problems = []
     for view in _views(ws, None):
+        if _is_signal(view):
+            expected = ws.repository.count_media_signals(ws.settings_id, view.name, view.version)
+            held = len(signal_indexes[view.name])
+            found = [] if held == expected else [f"holds {held:,} videos' values, the database {expected:,}"]
+            problems += [f"{view.name}: {p}" for p in found]
+            if not found:
+                stdout.print(f"{view.name}: ok ({expected:,} videos)")
+            continue
         expected = ws.repository.count_frame_column(ws.settings_id, view.column)
         found = indexes[view.name].check(expected_rows=expected, deep=deep)
         problems += [f"{view.name}: {p}" for p in found]
@@ -93,17 +122,26 @@ def index_check(app: App, deep: bool) -> None:
 
 
 @index.command("rebuild")
-@click.option("--view", metavar="NAME", help="Only this view's index (default: all).")
+@click.option("--view", metavar="NAME", help="Only this view's or signal kind's index (default: all).")
 @pass_app
 def index_rebuild(app: App, view: str | None) -> None:
-    """Make the indexes afresh from the database (streams the frame rows: memory stays bounded).
+    """Make the indexes afresh from the database (streams the rows: memory stays bounded).
+
+    This rebuilds what is derived from stored rows; values a signal kind lacks
+    (media fingerprinted before the kind existed) are computed by
+    `provenance db backfill-signals`.
 
     \b
     Example:
       provenance index rebuild
+      provenance index rebuild --view keypoints
     """
     ws = app.workspace()
     for v in _views(ws, view):
+        if _is_signal(v):
+            signal_index = ws.rebuild_signal_index(v)
+            stdout.print(f"{v.name}: values of {len(signal_index):,} videos")
+            continue
         rebuilt = ws.rebuild_index(v)
         stdout.print(f"{v.name}: {len(rebuilt):,} rows in {len(rebuilt.segment_sizes())} segments")
         rebuilt.close()

@@ -449,7 +449,7 @@ def calibrate(ws: Workspace, sample: int = 5, families: list[str] | str | None =
             dst = root / f"{family}-{source.sha256[:12]}-{recipe.key()}.mp4"
             try:
                 T.render(recipe, dst)
-                fp = fingerprint_video(dst, ws.settings)
+                fp = fingerprint_video(dst, ws.settings, query=True)
             except (T.RenderError, VideoDecodeError, OSError) as exc:
                 outcome.error = " ".join(str(exc).split())
                 continue

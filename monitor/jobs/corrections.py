@@ -91,6 +91,7 @@ def merge_posts(ws: Workspace, actor: Actor, post_id: int, into_post_id: int, re
 def delete_media(ws: Workspace, actor: Actor, media_id: int, reason: str) -> DeletionRecord:
     """Delete a media file with all its posts: from the database, the frame indexes and the media store."""
     ws.indexes()  # caught up first: no process can append the media's rows after its tombstone
+    ws.signal_indexes()
     with ws.repository.transaction(ws.settings_id) as repo:
         deletion = repo.delete_media(media_id, actor.name, reason)
         repo.add_audit(actor.name, actor.via, "media.delete", f"media {media_id}",

@@ -23,16 +23,16 @@ from typing import Any
 from fingerprints.align import VideoMatch
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.model import VideoFingerprint
-from fingerprints.signals import stored_views
+from fingerprints.signals import MediaSignal, media_signals, stored_views
 from fingerprints.video import crops_summary, fingerprint_video
 from monitor.analysis import AnalysedFile, _one_line, analyse_file
 from monitor.jobs.alerts import after_ingest
 from monitor.jobs.corrections import DeletedBytes, deletion_refusing
 from monitor.jobs.matching import find_matches, stored_match_views, to_new_match
 from monitor.workspace import MatchView, Workspace
-from storage import SqlRepository, sha256_file
+from storage import AlreadyExists, SqlRepository, sha256_file
 from storage.failpoints import failpoint
-from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, implausible_time
+from storage.records import FrameRow, MediaRecord, NewPost, PostRecord, SignalValue, implausible_time
 
 log = logging.getLogger("provenance.ingest")
 
@@ -120,7 +120,7 @@ def _store_fingerprint(ws: Workspace, repo: SqlRepository, media: MediaRecord,
     matches = find_matches(ws, fp, exclude={media.id})
     repo.add_fingerprint(media.id, ws.settings_id, frame_rows(fp), fp.frames_decoded,
                          {"crops": crops_summary(fp.crops), "frames_skipped_flat": fp.frames_skipped_flat,
-                          "flat_frames": [list(f) for f in fp.flat_frames]})
+                          "flat_frames": [list(f) for f in fp.flat_frames]}, signal_values(fp))
     for m in matches:
         repo.save_match(to_new_match(media.id, ws.settings_id, m))
     return matches
@@ -131,6 +131,20 @@ def frame_rows(fp: VideoFingerprint) -> list[FrameRow]:
     views = [(v.name, v.column) for v in stored_views()]
     return [FrameRow(f.index, f.timestamp, {column: f.hashes[name] for name, column in views if name in f.hashes},
                      f.is_scene_cut, f.quality, f.template) for f in fp.frames]
+
+
+def signal_values(fp: VideoFingerprint) -> list[SignalValue]:
+    """The per-video signal values the fingerprinting pass computed, as stored (kind, version, bytes)."""
+    return [SignalValue(kind.name, kind.version, kind.to_bytes(fp.signals[kind.name]))
+            for kind in media_signals() if fp.signals.get(kind.name) is not None]
+
+
+def _fingerprint_stored(ws: Workspace, stored: MediaRecord, **options: Any) -> VideoFingerprint:
+    """A stored media's file fingerprinted again, its decode bounded by [limits] like any other."""
+    path = ws.store.path(stored.store_path)
+    limits = ws.config.limits.decode
+    return fingerprint_video(path, ws.settings, info=stream_info(path, stored.ffprobe or None, limits), limits=limits,
+                             **options)
 
 
 def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
@@ -144,10 +158,7 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
     for n, media_id in enumerate(todo, 1):
         media = ws.repository.get_media(media_id)
         try:
-            path = ws.store.path(media.store_path)
-            limits = ws.config.limits.decode
-            fp = fingerprint_video(path, ws.settings, info=stream_info(path, media.ffprobe or None, limits),
-                                   limits=limits)
+            fp = _fingerprint_stored(ws, media, query=True)
             with ws.repository.transaction(ws.settings_id) as repo:
                 if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
                     _store_fingerprint(ws, repo, media, fp)
@@ -158,6 +169,37 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
         if progress:
             progress(n, len(todo))
     return {"settings": ws.settings.key(), "todo": len(todo), "fingerprinted": done, "failed": failed}
+
+
+def backfill_signals(ws: Workspace, progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Compute the per-video signal values that fingerprinted media lack, from their stored files.
+
+    Media fingerprinted before a kind existed (or with an older version of it)
+    have frames but no value of it: the signal's route cannot find them until
+    this runs.  Frames and stored matches are left as they are; matching runs
+    at query time, so `find-earliest` sees the new values at once.
+    """
+    missing: dict[int, list[MediaSignal]] = {}
+    for kind in media_signals():
+        for media_id in ws.repository.media_without_signal(ws.settings_id, kind.name, kind.version):
+            missing.setdefault(media_id, []).append(kind)
+    done, failed = 0, []
+    for n, (media_id, kinds) in enumerate(sorted(missing.items()), 1):
+        media = ws.repository.get_media(media_id)
+        try:
+            values = signal_values(_fingerprint_stored(ws, media, media=kinds))
+            try:
+                ws.repository.add_media_signals(media.id, ws.settings_id, values)
+                done += 1
+            except AlreadyExists:
+                pass  # another process stored them meanwhile
+        except (VideoDecodeError, OSError, ValueError) as exc:
+            failed.append({"media_id": media_id, "sha256": media.sha256, "error": _one_line(str(exc))})
+            log.warning("signal backfill failed media=%s error=%s", media_id, _one_line(str(exc)))
+        if progress:
+            progress(n, len(missing))
+    return {"kinds": {k.name: k.version for k in media_signals()}, "todo": len(missing), "computed": done,
+            "failed": failed}
 
 
 def ingest_file(ws: Workspace, path: Path, post: NewPost,

@@ -2,6 +2,9 @@
 
 `find_matches` runs the index lookup and temporal alignment, then explains
 each match (which regions of the frames matched, how each side is framed);
+each per-video signal kind the fingerprint has a value of (local features...)
+is a second route, and the routes' matches are merged into one per stored
+video (`fingerprints.fusion`);
 `to_new_match` and `stored_match_views` turn matches into provenance records
 and back, seen from whichever video asks.
 """
@@ -10,15 +13,19 @@ from __future__ import annotations
 
 from fingerprints.align import FramePair, Segment, VideoMatch, extend_over_flat, match_fingerprint
 from fingerprints.explain import framing, pair_regions
+from fingerprints.fusion import fuse_matches, invert_transform
 from fingerprints.model import VideoFingerprint
+from fingerprints.signals import MediaSignal, media_signals
 from monitor.workspace import MatchView, Workspace
 from storage.records import MatchRecord, MatchSegmentRecord, NewMatch
 
 
 def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]) -> list[VideoMatch]:
-    """Matches of a fingerprint against the store, each saying which regions of the frames matched."""
+    """Matches of a fingerprint against the store by every route, each saying which regions of the frames matched."""
     with ws.index_lock:  # the indexes are not thread-safe: no catching up while we query
         matches = match_fingerprint(fingerprint, ws.indexes(), ws.durations(), ws.match_params, exclude=exclude)
+        by_signal = [_signal_matches(ws, kind, fingerprint, exclude) for kind in media_signals()
+                     if fingerprint.signals.get(kind.name) is not None]
     for k, m in enumerate(matches):
         details = ws.repository.fingerprint_details(m.media_id, ws.settings_id) or {}
         m = matches[k] = extend_over_flat(m, fingerprint.flat_frames, details.get("flat_frames", []),
@@ -30,6 +37,20 @@ def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]
                             [(c["from"], c["width"] / c["frame_width"], c["height"] / c["frame_height"])
                              for c in details.get("crops", []) if c.get("frame_width") and c.get("frame_height")],
                             m.pairs)
+    return fuse_matches(matches, *by_signal)
+
+
+def _signal_matches(ws: Workspace, kind: MediaSignal, fingerprint: VideoFingerprint,
+                    exclude: set[int]) -> list[VideoMatch]:
+    """The matches one per-video signal kind finds in its index (values of its own version only)."""
+    def load(media_id: int):
+        blob = ws.repository.media_signal(media_id, ws.settings_id, kind.name, kind.version)
+        return None if blob is None else kind.from_bytes(blob)
+
+    matches = kind.match(fingerprint.signals[kind.name], ws.signal_indexes()[kind.name].index, load,
+                         ws.durations(), fingerprint.duration, exclude=set(exclude))
+    for m in matches:
+        m.routes = [kind.name]
     return matches
 
 
@@ -54,7 +75,7 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
         evidence={"query_media_id": query_media_id, "matched_frames": m.matched_frames,
                   "mean_distance": m.mean_distance, "specific_frames": m.specific_frames,
                   "motion_frames": m.motion_frames, "flat_frames": m.flat_frames, "regions": m.regions,
-                  "framing": m.framing,
+                  "framing": m.framing, "routes": m.routes, "transform": m.transform,
                   "pairs": [[p.query_time, p.stored_time, p.distance] for p in m.pairs]},
     )
 
@@ -70,7 +91,9 @@ def _from_record(r: MatchRecord) -> VideoMatch:
     pairs = [FramePair(*p) for p in ev.get("pairs", [])]
     regions = dict(ev.get("regions", {}))
     framed = dict(ev.get("framing", {}))
+    transform = dict(ev.get("transform", {}))
     if ev.get("query_media_id") not in (None, r.query_media_id):
+        transform = invert_transform(transform)
         pairs = [FramePair(p.stored_time, p.query_time, p.distance) for p in pairs]
         regions = {_TURNED_ROUND.get(k, k): n for k, n in regions.items()}
         framed = {("stored" + k[5:] if k.startswith("query") else "query" + k[6:]): v for k, v in framed.items()}
@@ -83,7 +106,7 @@ def _from_record(r: MatchRecord) -> VideoMatch:
         matched_frames=ev.get("matched_frames", len(pairs)), mean_distance=ev.get("mean_distance", 0.0),
         pairs=pairs, specific_frames=ev.get("specific_frames", 0), motion_frames=ev.get("motion_frames", 0),
         flat_frames=ev.get("flat_frames", 0), framing=framed,
-        regions=regions,
+        regions=regions, transform=transform, routes=list(ev.get("routes", ["frames"])),
     )
 
 

@@ -25,7 +25,8 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
         return {"exact": True, "query_coverage": 1.0, "stored_coverage": 1.0, "mirrored": False, "speed": 1.0,
                 "offset": 0.0, "segments": [{"query_start": 0.0, "query_end": end, "stored_start": 0.0,
                                              "stored_end": round(stored_duration or query_duration, 3)}],
-                "matched_frames": None, "mean_distance": 0.0, "edits": [], "frames": []}
+                "matched_frames": None, "mean_distance": 0.0, "edits": [], "frames": [], "routes": [],
+                "transform": {}}
     return {
         "exact": False,
         "query_coverage": match.query_coverage,
@@ -43,6 +44,8 @@ def match_json(match: VideoMatch | None, query_duration: float, stored_duration:
         "framing": match.framing,
         "regions": match.regions,
         "edits": detected_edits(match),
+        "routes": match.routes,  # the signal kinds that found it: "frames", and per-video kinds ("keypoints")
+        "transform": match.transform,  # geometry a local-feature route found, query -> stored
         "frames": [{"query_time": p.query_time, "stored_time": p.stored_time, "distance": p.distance}
                    for p in match.pairs],
     }

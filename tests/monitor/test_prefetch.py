@@ -28,6 +28,7 @@ video, data_dir = sys.argv[1], sys.argv[2]
 prefetch.start(video, None, data_dir, None)
 from monitor.config import load_config
 from monitor.analysis import analyse_file
+from fingerprints.signals import kind
 settings = load_config(data_dir=data_dir).fingerprint_settings
 started = prefetch.take(Path(video))
 seen = []
@@ -36,6 +37,9 @@ want = analyse_file(Path(video), settings, describe=False)
 for analysed in (got, want):  # ffprobe names the temporary link, a new one each time
     if analysed:
         analysed.probe["format"].pop("filename")
+        # per-video signal values hold arrays: compared as the bytes stored of them
+        analysed.fingerprint.signals = {name: kind(name).to_bytes(value)
+                                        for name, value in analysed.fingerprint.signals.items()}
 print(json.dumps({"forked": started is not None, "equal": got == want, "progress": bool(seen)}))
 """
 

@@ -44,14 +44,17 @@ def test_upgrade_then_downgrade_round_trip(database_url):
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0007_workspace" == database.head_revision()
+        assert database.current_revision() == "0008_media_signals" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
         assert {"centre_hash", "overlay_masked", "motion_hash"} <= frame_columns(database)
         assert {"holder", "heartbeat_at", "items_pending"} <= columns(database, "polls")
         assert WORKSPACE_POST_INDEXES <= post_indexes(database)
 
+        database.downgrade("0007_workspace")
+        assert table_names(database) == ALL_TABLES - {"media_signals"} | {"alembic_version"}
+
         database.downgrade("0006_observations")
-        assert table_names(database) == ALL_TABLES - WORKSPACE_TABLES | {"alembic_version"}
+        assert table_names(database) == ALL_TABLES - WORKSPACE_TABLES - {"media_signals"} | {"alembic_version"}
         assert not (WORKSPACE_POST_INDEXES | set(POSTGRESQL_TRIGRAM_INDEXES)) & post_indexes(database)
 
         database.downgrade("0005_scale_out")
@@ -61,7 +64,8 @@ def test_upgrade_then_downgrade_round_trip(database_url):
         assert not {"holder", "heartbeat_at", "items_pending"} & columns(database, "polls")
         assert "next_poll_at" not in columns(database, "watches") and "poll_id" not in columns(database, "watch_items")
         assert database.current_revision() == "0004_motion_hashes"
-        assert table_names(database) == ALL_TABLES - WORKSPACE_TABLES - {"observations"} | {"alembic_version"}
+        assert table_names(database) == (ALL_TABLES - WORKSPACE_TABLES - {"observations", "media_signals"}
+                                         | {"alembic_version"})
 
         database.downgrade("0003_centre_hashes")
         assert database.current_revision() == "0003_centre_hashes"
@@ -143,7 +147,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0007_workspace"
+    assert first.current_revision() == second.current_revision() == "0008_media_signals"
     first.dispose()
     second.dispose()
 
@@ -164,7 +168,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0007_workspace"
+    assert Database(url).current_revision() == "0008_media_signals"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):

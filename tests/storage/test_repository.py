@@ -19,6 +19,8 @@ from storage.records import (
     NewMatch,
     NewMedia,
     NewPost,
+    SignalRow,
+    SignalValue,
 )
 
 UTC = timezone.utc
@@ -194,6 +196,60 @@ def test_out_of_range_hash_is_refused(repository, media_ids, settings_id):
     with pytest.raises(ValueError, match="unsigned 64-bit"):
         repository.add_fingerprint(media_ids[0], settings_id, frames(1, hashes=[1 << 64]), 1, {})
     assert not repository.has_fingerprint(media_ids[0], settings_id)
+
+
+# --- per-video signals -----------------------------------------------------------
+
+BLOBS = [bytes(range(256)) * 40, b"", b"\x00\xff" * 3]  # every byte value, empty, NULs: kept bit for bit
+
+
+def test_signals_are_stored_with_the_frames_and_read_back_bit_for_bit(repository, media_ids, settings_id):
+    repository.add_fingerprint(media_ids[0], settings_id, frames(3), frames_decoded=3, details={},
+                               signals=[SignalValue("cuts", 1, BLOBS[0]), SignalValue("cuts", 2, BLOBS[2])])
+    repository.add_fingerprint(media_ids[1], settings_id, frames(2), frames_decoded=2, details={},
+                               signals=[SignalValue("cuts", 1, BLOBS[1])])
+    assert repository.media_signal(media_ids[0], settings_id, "cuts", 1) == BLOBS[0]
+    assert repository.media_signal(media_ids[0], settings_id, "cuts", 2) == BLOBS[2]
+    assert repository.media_signal(media_ids[1], settings_id, "cuts", 1) == b""
+    assert repository.media_signal(media_ids[2], settings_id, "cuts", 1) is None
+    assert repository.media_signal(media_ids[0], settings_id, "audio", 1) is None
+
+    rows = list(repository.iter_media_signals(settings_id, "cuts", 1))
+    assert [(r.media_id, r.value) for r in rows] == [(media_ids[0], BLOBS[0]), (media_ids[1], b"")]
+    assert rows[0].row_id < rows[1].row_id == repository.last_media_signal_row_id(settings_id, "cuts", 1)
+    # catching up reads only the rows after a high-water mark, in batches of any size
+    assert list(repository.iter_media_signals(settings_id, "cuts", 1, after_row_id=rows[0].row_id)) == rows[1:]
+    assert list(repository.iter_media_signals(settings_id, "cuts", 1, batch_rows=1)) == rows
+    assert repository.count_media_signals(settings_id, "cuts", 1) == 2
+    assert repository.count_media_signals(settings_id, "cuts", 2) == 1
+    assert repository.media_signal_row_exists(settings_id, "cuts", 1, rows[1].row_id)
+    assert not repository.media_signal_row_exists(settings_id, "cuts", 2, rows[1].row_id)
+    other = repository.get_or_create_settings("other", "phash64", {})
+    assert repository.last_media_signal_row_id(other, "cuts", 1) == 0
+    assert list(repository.iter_media_signals(other, "cuts", 1)) == []
+    assert isinstance(rows[0], SignalRow)
+
+
+def test_a_failed_signal_insert_stores_no_frames_either(repository, media_ids, settings_id):
+    """Frames and signals go in one transaction: two values of one kind and version leave nothing."""
+    twice = [SignalValue("cuts", 1, b"a"), SignalValue("cuts", 1, b"b")]
+    with pytest.raises(Exception):
+        repository.add_fingerprint(media_ids[0], settings_id, frames(3), frames_decoded=3, details={}, signals=twice)
+    assert not repository.has_fingerprint(media_ids[0], settings_id)
+    assert repository.frames_for_media(media_ids[0], settings_id) == []
+    assert repository.media_signal(media_ids[0], settings_id, "cuts", 1) is None
+
+
+def test_signals_backfilled_for_media_fingerprinted_without_them(repository, media_ids, settings_id):
+    for media_id in media_ids[:2]:
+        repository.add_fingerprint(media_id, settings_id, frames(2), frames_decoded=2, details={})
+    assert repository.media_without_signal(settings_id, "cuts", 1) == media_ids[:2]  # not the unfingerprinted one
+    repository.add_media_signals(media_ids[1], settings_id, [SignalValue("cuts", 1, b"x")])
+    assert repository.media_without_signal(settings_id, "cuts", 1) == media_ids[:1]
+    assert repository.media_without_signal(settings_id, "cuts", 2) == media_ids[:2]  # a new version: all again
+    with pytest.raises(AlreadyExists, match="cuts v1"):
+        repository.add_media_signals(media_ids[1], settings_id, [SignalValue("cuts", 1, b"y")])
+    assert repository.media_signal(media_ids[1], settings_id, "cuts", 1) == b"x"
 
 
 # --- posts -------------------------------------------------------------------

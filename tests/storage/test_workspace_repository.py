@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from storage import NotFound, SqlRepository, StorageError
 from storage.records import (PRECISION_DAY, PRECISION_SECOND, SOURCE_RSS_PUBDATE, FrameRow, NewMatch, NewObservation,
-                             NewPost, PostSearch)
+                             NewPost, PostSearch, SignalValue)
 from tests.storage.test_repository import new_media
 
 UTC = timezone.utc
@@ -137,7 +137,9 @@ def test_merges_keep_both_posts_and_never_chain(repository, store):
 
 def test_deleting_media_removes_its_rows_and_keeps_a_record(repository, store, settings_id):
     m, p = store["media"], store["posts"]
-    repository.add_fingerprint(m[0], settings_id, [FrameRow(0, 0.0, {"hash": 5})], 1, {})
+    repository.add_fingerprint(m[0], settings_id, [FrameRow(0, 0.0, {"hash": 5})], 1, {},
+                               signals=[SignalValue("cuts", 1, b"\x01")])
+    repository.add_fingerprint(m[1], settings_id, [], 1, {}, signals=[SignalValue("cuts", 1, b"\x02")])
     repository.add_claim(p[0], T0, PRECISION_DAY, "alice", "why")
     repository.merge_post(p[4], p[0], "alice", "dup")
     repository.add_observation(NewObservation(post_id=p[0], observed_at=T0, status="up", method="http head",
@@ -150,6 +152,8 @@ def test_deleting_media_removes_its_rows_and_keeps_a_record(repository, store, s
 
     assert repository.get_media(m[0]) is None and repository.get_post(p[0]) is None and repository.get_post(p[4]) is None
     assert repository.frames_for_media(m[0], settings_id) == [] and not repository.has_fingerprint(m[0], settings_id)
+    assert [r.media_id for r in repository.iter_media_signals(settings_id, "cuts", 1)] == [m[1]]
+    assert deletion.details["removed"]["signals"] == 1
     assert repository.matches_for_media(m[1], settings_id)[0].stored_media_id == m[2]  # only 2-3 is left
     assert repository.list_tracked(active_only=False) == []
     (kept,) = repository.list_alerts()

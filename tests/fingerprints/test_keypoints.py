@@ -1,0 +1,151 @@
+"""The keypoint route on real footage (the chair set) with edits global hashes miss, and on negatives.
+
+Edited copies are made with ffmpeg from the compact chair original; the
+negatives are a generated clip and other footage under the same account
+template as a stored post.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fingerprints.keypoints import BruteForceKeypointIndex, KeypointCollector, KeypointParams, Keyframes, \
+    LshKeypointIndex
+from fingerprints.keypoints.signal import _shots
+from fingerprints.signals import kind
+from fingerprints.video import fingerprint_video
+from monitor.synth.samples import make_edit, make_source_clip
+
+CHAIR = Path(__file__).resolve().parent.parent / "data" / "threatexchange-chair"
+ORIGINAL = CHAIR / "chair-orig-22-sd-bar.mp4"
+SIGNAL = kind("keypoints")
+BANNER = ("drawbox=x=0:y=0:w=iw:h=ih*0.16:color=0x2050d0@1:t=fill,"
+          "drawbox=x=iw*0.05:y=ih*0.03:w=iw*0.3:h=ih*0.1:color=white@1:t=fill,"
+          "drawbox=x=iw*0.08:y=ih*0.05:w=iw*0.05:h=ih*0.06:color=0xd01030@1:t=fill")
+
+EDITS = {  # name -> (ffmpeg filter, excerpt start, excerpt length, speed)
+    "rotate-zoom-speed": ("setpts=PTS/1.5,scale=iw*1.3:ih*1.3,rotate=8*PI/180:c=black,crop=iw/1.3:ih/1.3",
+                          4.0, 9.0, 1.5),
+    "corner-crop-stretch": ("crop=iw*0.75:ih*0.75:iw*0.25:0,scale=trunc(iw*1.2/2)*2:ih,setsar=1", 8.0, 7.0, 1.0),
+    "mirror-crop": ("hflip,crop=iw*0.85:ih*0.8:0:ih*0.2", 12.0, 6.0, 1.0),
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    """The chair original and a generated clip under a banner, stored; the keypoint index over both."""
+    tmp = tmp_path_factory.mktemp("kp")
+    templated = make_edit(make_source_clip(tmp / "a.mp4", seed=3, duration=8.0), tmp / "a-banner.mp4", BANNER)
+    fps = {1: fingerprint_video(ORIGINAL), 2: fingerprint_video(templated)}
+    blobs = {k: SIGNAL.to_bytes(fp.signals["keypoints"]) for k, fp in fps.items()}
+    index = SIGNAL.make_index()
+    for k, blob in blobs.items():
+        index.add(k, SIGNAL.from_bytes(blob))
+    return tmp, index, blobs, {k: fp.duration for k, fp in fps.items()}
+
+
+def _match(store, path: Path):
+    _, index, blobs, durations = store
+    fp = fingerprint_video(path, query=True)
+    return SIGNAL.match(fp.signals["keypoints"], index, lambda k: SIGNAL.from_bytes(blobs[k]), durations,
+                        fp.duration)
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_geometry_edits_of_real_footage_are_found_at_their_moment(store, edit):
+    tmp = store[0]
+    flt, start, length, speed = EDITS[edit]
+    path = make_edit(ORIGINAL, tmp / f"{edit}.mp4", flt, start=start, duration=length)
+    found = _match(store, path)
+    assert [m.media_id for m in found] == [1], found
+    m = found[0]
+    assert m.routes == ["keypoints"] and m.mirrored == edit.startswith("mirror")
+    assert abs(m.speed - speed) <= 0.12 * speed, m.speed
+    # the first matched query moment lies where the excerpt says, within a keyframe interval
+    seg = m.segments[0]
+    assert abs(seg.stored_start - (start + speed * seg.query_start)) <= 1.5, m.segments
+    assert 0.3 <= m.query_coverage <= 1.0
+    if edit == "rotate-zoom-speed":
+        assert abs(abs(m.transform["rotation"]) - 8.0) <= 2.0, m.transform
+    if edit == "corner-crop-stretch":  # the right part of the stored picture, squeezed back by 1/1.2
+        assert m.transform["stored_x"] >= 0.1 and m.transform["stored_w"] <= 0.9, m.transform
+        assert 1.08 <= m.transform["scale_y"] / m.transform["scale_x"] <= 1.35, m.transform
+
+
+def test_unrelated_footage_and_a_shared_template_match_nothing(store):
+    tmp = store[0]
+    other = make_edit(make_source_clip(tmp / "b.mp4", seed=5, duration=8.0), tmp / "b-banner.mp4", BANNER)
+    assert _match(store, other) == []
+    assert _match(store, CHAIR / "test-padded-dimensions.mp4") == []
+
+
+def test_fingerprint_video_computes_the_media_signals_it_is_asked_for():
+    clip = CHAIR / "test-padded-dimensions.mp4"
+    assert set(fingerprint_video(clip).signals) == {"keypoints"}
+    assert fingerprint_video(clip, media=[]).signals == {}
+
+
+def test_still_overlay_keypoints_are_dropped():
+    """The badge of `_shots(template=...)` stands still over moving shots: none of its keypoints is kept."""
+    def collect(template):
+        c = KeypointCollector()
+        for t, picture, cut in _shots(12, template=template):
+            c.feed(t, picture, cut)
+        return c.finish()
+    plain, badged = collect(None), collect(5)
+    inside = lambda v: ((v.points[:, 0] > 12) & (v.points[:, 0] < 110) & (v.points[:, 1] > 12)  # noqa: E731
+                        & (v.points[:, 1] < 50))
+    assert inside(plain).sum() > 20  # the shots have keypoints there without the badge
+    assert inside(badged).sum() == 0
+
+
+def test_keyframes_are_bounded_and_bytes_are_checked():
+    c = KeypointCollector(KeypointParams(max_keyframes=5))
+    for t, picture, cut in _shots(11):
+        c.feed(t, picture, cut)
+    value = c.finish()
+    assert 3 <= len(value) <= 5 and np.all(np.diff(value.times) > 0)
+    blob = value.to_bytes()
+    assert len(blob) == 12 + 11 * len(value) + 36 * value.keypoint_count
+    again = Keyframes.from_bytes(blob)
+    assert np.array_equal(again.descriptors, value.descriptors) and again == Keyframes.from_bytes(blob)
+    assert np.abs(again.points - value.points).max() <= 1 / 32
+    for damaged in (b"", b"XXXX" + blob[4:], blob + b"\0"):
+        with pytest.raises(ValueError, match="recompute"):
+            Keyframes.from_bytes(damaged)
+
+
+def _values():
+    def collect(frames, query=False):
+        c = KeypointCollector(query=query)
+        for t, picture, cut in frames:
+            c.feed(t, picture, cut)
+        return c.finish()
+    from fingerprints.keypoints.signal import _edited
+    return {1: collect(_shots(11)), 2: collect(_shots(12)), 3: collect(_shots(13, template=5))}, collect(_edited(11))
+
+
+def test_lsh_index_answers_a_subset_of_the_reference_and_finds_the_same_keyframes():
+    stored, query = _values()
+    fast, slow = LshKeypointIndex(), BruteForceKeypointIndex()
+    for k, v in stored.items():
+        fast.add(k, v)
+        slow.add(k, v)
+    a, b = fast.query(query).as_dict(), slow.query(query).as_dict()
+    assert a and all(b.get(key, 0) >= votes for key, votes in a.items())
+    assert sum(a.values()) >= 0.3 * sum(b.values())
+    # where the reference has a clear answer, the fast index's best keyframe is one the reference rates nearly as high
+    for qf in {q for q, _, _ in b}:
+        best = max(v for key, v in b.items() if key[0] == qf)
+        if best >= 40:
+            chosen = max((v, key) for key, v in a.items() if key[0] == qf)[1]
+            assert b[chosen] >= 0.7 * best
+    fast.remove(1)
+    assert {m for _, m, _ in fast.query(query).as_dict()} <= {2, 3} and len(fast) == 2
+    copy = LshKeypointIndex.deserialize(fast.serialize())
+    assert copy.query(query).as_dict() == fast.query(query).as_dict()
+    with pytest.raises(ValueError, match="rebuild"):
+        LshKeypointIndex.deserialize(b"not an index")
