@@ -136,7 +136,9 @@ def test_lsh_index_answers_a_subset_of_the_reference_and_finds_the_same_keyframe
         slow.add(k, v)
     a, b = fast.query(query).as_dict(), slow.query(query).as_dict()
     assert a and all(b.get(key, 0) >= votes for key, votes in a.items())
-    assert sum(a.values()) >= 0.3 * sum(b.values())
+    # the fast index's votes gather on the copy's keyframes (media 1) more than the reference's do
+    share = lambda votes: sum(v for k, v in votes.items() if k[1] == 1) / sum(votes.values())  # noqa: E731
+    assert share(a) >= share(b) + 0.05
     # where the reference has a clear answer, the fast index's best keyframe is one the reference rates nearly as high
     for qf in {q for q, _, _ in b}:
         best = max(v for key, v in b.items() if key[0] == qf)
