@@ -24,6 +24,7 @@ Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -56,6 +57,12 @@ def _colour(rng: np.random.Generator) -> str:
     return "0x%06x" % int(rng.integers(0, 0xFFFFFF))
 
 
+def _noise(rng: np.random.Generator, strength: int, flags: str = "t") -> str:
+    """ffmpeg's noise filter with a seed of its own: its default seed is fixed, which gave every noisy
+    clip the same noise, frame by frame (shared footage under another colour, not an unrelated clip)."""
+    return f"noise=alls={strength}:allf={flags}:all_seed={int(rng.integers(0, 2**31 - 1))}"
+
+
 def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str = "192x108", fps: int = 15) -> str:
     """An ffmpeg lavfi graph for one clip of `kind`, its parameters drawn from `rng`."""
     w, h = (int(v) for v in size.split("x"))
@@ -79,7 +86,7 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.5, 3)}"
                 f":end_scale={rng.uniform(0.2, 1.0)}:end_pts={seconds:.1f},"
                 f"eq=brightness={rng.uniform(-0.45, -0.25):.2f}:contrast={rng.uniform(0.3, 0.7):.2f},"
-                f"noise=alls={int(rng.integers(4, 20))}:allf=t,gblur=sigma={rng.uniform(0.5, 3):.1f}")
+                f"{_noise(rng, int(rng.integers(4, 20)))},gblur=sigma={rng.uniform(0.5, 3):.1f}")
     if kind == "slides":
         parts = []
         per = rng.uniform(1.5, 3.0)
@@ -95,12 +102,13 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.35, 0.6) * h, rng.uniform(0.15, 0.3) * h
         sway, speed = rng.uniform(2, 8), rng.uniform(0.5, 2.0)
         wall = _colour(rng)
-        return (f"color=c={wall}:size={size}:rate={fps},noise=alls={int(rng.integers(2, 8))}:allf=t,"
+        return (f"color=c={wall}:size={size}:rate={fps},{_noise(rng, int(rng.integers(2, 8)))},"
                 f"geq=lum='if(lt(hypot(X-({cx:.1f}+{sway:.1f}*sin({speed:.2f}*T)),(Y-{cy:.1f})*0.8),{r:.1f}),"
                 f"{int(rng.integers(120, 220))}+10*sin(Y/3+T*{speed * 3:.2f}),lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'")
     if kind == "noise_field":
-        return (f"color=c={_colour(rng)}:size={size}:rate={fps},noise=alls={int(rng.integers(20, 90))}"
-                f":allf={rng.choice(['t', 't+u', 'p'])},gblur=sigma={rng.uniform(0, 4):.1f}")
+        return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
+                f"{_noise(rng, int(rng.integers(20, 90)), str(rng.choice(['t', 't+u', 'p'])))},"
+                f"gblur=sigma={rng.uniform(0, 4):.1f}")
     if kind == "fractal":
         return (f"sierpinski=size={size}:rate={fps}:seed={int(rng.integers(1, 1e9))}:jump={int(rng.integers(1, 40))}"
                 f":type={rng.choice(['carpet', 'triangle'])},hue=h={rng.uniform(0, 360):.0f}:s={rng.uniform(0, 2):.2f}")
@@ -109,14 +117,19 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
                 f"drawbox=x={int(rng.integers(0, w // 2))}:y={int(rng.integers(0, h // 2))}:w={int(rng.integers(20, w // 2))}"
                 f":h={int(rng.integers(20, h // 2))}:color={_colour(rng)}:t=fill,"
                 f"drawbox=x='mod(t*{rng.uniform(5, 30):.1f},{w})':y={int(rng.integers(0, h - 20))}:w=8:h=16"
-                f":color={_colour(rng)}:t=fill,noise=alls={int(rng.integers(2, 8))}:allf=t")
+                f":color={_colour(rng)}:t=fill,{_noise(rng, int(rng.integers(2, 8)))}")
     raise ValueError(kind)
 
 
-def render(kind: str, seed: int, path: Path) -> float:
+def recipe(kind: str, seed: int) -> tuple[float, str]:
+    """(seconds, ffmpeg graph) of the clip of `seed`."""
     rng = np.random.default_rng(seed)
     seconds = float(rng.uniform(3.0, 8.0))
-    graph = source_graph(kind, rng, seconds)
+    return seconds, source_graph(kind, rng, seconds)
+
+
+def render(kind: str, seed: int, path: Path) -> float:
+    seconds, graph = recipe(kind, seed)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph,
                     "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", str(path)],
                    check=True, capture_output=True, timeout=300)
@@ -131,7 +144,9 @@ def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object
     with tempfile.TemporaryDirectory(prefix="unrelated-") as tmp:
         for n, seed in enumerate(seeds, 1):
             kind = GENERATORS[seed % len(GENERATORS)]
-            cached = CACHE / f"{seed}.pkl"
+            seconds, graph = recipe(kind, seed)
+            key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
+            cached = CACHE / f"{seed}-{key}.pkl"  # keyed by the recipe: a changed generator renders again
             if cached.exists():
                 out[seed] = pickle.loads(cached.read_bytes())
             else:
