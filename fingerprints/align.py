@@ -50,8 +50,8 @@ class MatchParams:
     static_margin: float = 0.5  # ... and must be this close to the nearest such candidate
     first_pass_distance: int = 8  # videos with a frame this near are aligned at max_distance; 0 looks up all at once
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
-    common_videos: int = 3  # a frame counts fully for the videos it resembles most, this many; k / rank for others
-    min_store_share: float = 0.4  # of the matched frames, the weighted count needed (and at least min_frames)
+    common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
+    min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
 
 
 @dataclass(frozen=True)
