@@ -21,7 +21,15 @@ A match then needs `min_frames` of these weighted frames, and they must be
 `min_store_share` of its matched frames.
 
 The price: footage stored more than `common_videos` times gives a further
-copy less weight on the frames where the other copies are as close as it is.
+copy less weight on the frames where the other copies are as close as it is
+(the seven chair files of the tests still find each other; sharing a frame's
+weight among all the videos that *align* with it, tried too, lost them).
+The crowd is counted among the videos the two-stage lookup returns (those
+with a frame within `first_pass_distance` bits of the query), so it is exact
+up to that distance and a lower bound beyond.  What this cannot catch is a
+chance line through a video nothing else in the store resembles: that stays
+with the fixed tests of `fingerprints.align`.
+Figures: docs/benchmarks.md, issue 12.4.
 """
 
 from __future__ import annotations
