@@ -8,18 +8,23 @@ footage), fingerprints them, indexes them as a store does
 (`fingerprints.signals.index_fingerprints`, the matcher `match_fingerprint`),
 then queries Q further unrelated clips (other seeds) against stores of growing
 size.  Every reported appearance is a false one.  Printed per store size:
-false appearances per 100 queries, and which generator the false matches came
-from; the baseline in the same run is the same matcher with the matching
-parameters given by `--baseline-params` (default: none, only ours).
+false appearances per 100 queries, and which generators (stored and query)
+the false matches came from; the baseline, on the same indexes in the same
+run, is the same matcher with the MatchParams fields given by
+`--baseline-params` changed (default: none, only ours), e.g.
+`--baseline-params store_specificity=false` for the matcher without the
+store-specificity test of `fingerprints.specificity`.
 
 Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
-    python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] [--json]
+    python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
+        [--baseline-params store_specificity=false] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import pickle
@@ -52,6 +57,12 @@ def _colour(rng: np.random.Generator) -> str:
     return "0x%06x" % int(rng.integers(0, 0xFFFFFF))
 
 
+def _noise(rng: np.random.Generator, strength: int, flags: str = "t") -> str:
+    """ffmpeg's noise filter with a seed of its own: its default seed is fixed, which gave every noisy
+    clip the same noise, frame by frame (shared footage under another colour, not an unrelated clip)."""
+    return f"noise=alls={strength}:allf={flags}:all_seed={int(rng.integers(0, 2**31 - 1))}"
+
+
 def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str = "192x108", fps: int = 15) -> str:
     """An ffmpeg lavfi graph for one clip of `kind`, its parameters drawn from `rng`."""
     w, h = (int(v) for v in size.split("x"))
@@ -75,7 +86,7 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.5, 3)}"
                 f":end_scale={rng.uniform(0.2, 1.0)}:end_pts={seconds:.1f},"
                 f"eq=brightness={rng.uniform(-0.45, -0.25):.2f}:contrast={rng.uniform(0.3, 0.7):.2f},"
-                f"noise=alls={int(rng.integers(4, 20))}:allf=t,gblur=sigma={rng.uniform(0.5, 3):.1f}")
+                f"{_noise(rng, int(rng.integers(4, 20)))},gblur=sigma={rng.uniform(0.5, 3):.1f}")
     if kind == "slides":
         parts = []
         per = rng.uniform(1.5, 3.0)
@@ -91,12 +102,13 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.35, 0.6) * h, rng.uniform(0.15, 0.3) * h
         sway, speed = rng.uniform(2, 8), rng.uniform(0.5, 2.0)
         wall = _colour(rng)
-        return (f"color=c={wall}:size={size}:rate={fps},noise=alls={int(rng.integers(2, 8))}:allf=t,"
+        return (f"color=c={wall}:size={size}:rate={fps},{_noise(rng, int(rng.integers(2, 8)))},"
                 f"geq=lum='if(lt(hypot(X-({cx:.1f}+{sway:.1f}*sin({speed:.2f}*T)),(Y-{cy:.1f})*0.8),{r:.1f}),"
                 f"{int(rng.integers(120, 220))}+10*sin(Y/3+T*{speed * 3:.2f}),lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'")
     if kind == "noise_field":
-        return (f"color=c={_colour(rng)}:size={size}:rate={fps},noise=alls={int(rng.integers(20, 90))}"
-                f":allf={rng.choice(['t', 't+u', 'p'])},gblur=sigma={rng.uniform(0, 4):.1f}")
+        return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
+                f"{_noise(rng, int(rng.integers(20, 90)), str(rng.choice(['t', 't+u', 'p'])))},"
+                f"gblur=sigma={rng.uniform(0, 4):.1f}")
     if kind == "fractal":
         return (f"sierpinski=size={size}:rate={fps}:seed={int(rng.integers(1, 1e9))}:jump={int(rng.integers(1, 40))}"
                 f":type={rng.choice(['carpet', 'triangle'])},hue=h={rng.uniform(0, 360):.0f}:s={rng.uniform(0, 2):.2f}")
@@ -105,14 +117,19 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
                 f"drawbox=x={int(rng.integers(0, w // 2))}:y={int(rng.integers(0, h // 2))}:w={int(rng.integers(20, w // 2))}"
                 f":h={int(rng.integers(20, h // 2))}:color={_colour(rng)}:t=fill,"
                 f"drawbox=x='mod(t*{rng.uniform(5, 30):.1f},{w})':y={int(rng.integers(0, h - 20))}:w=8:h=16"
-                f":color={_colour(rng)}:t=fill,noise=alls={int(rng.integers(2, 8))}:allf=t")
+                f":color={_colour(rng)}:t=fill,{_noise(rng, int(rng.integers(2, 8)))}")
     raise ValueError(kind)
 
 
-def render(kind: str, seed: int, path: Path) -> float:
+def recipe(kind: str, seed: int) -> tuple[float, str]:
+    """(seconds, ffmpeg graph) of the clip of `seed`."""
     rng = np.random.default_rng(seed)
     seconds = float(rng.uniform(3.0, 8.0))
-    graph = source_graph(kind, rng, seconds)
+    return seconds, source_graph(kind, rng, seconds)
+
+
+def render(kind: str, seed: int, path: Path) -> float:
+    seconds, graph = recipe(kind, seed)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph,
                     "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", str(path)],
                    check=True, capture_output=True, timeout=300)
@@ -127,7 +144,9 @@ def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object
     with tempfile.TemporaryDirectory(prefix="unrelated-") as tmp:
         for n, seed in enumerate(seeds, 1):
             kind = GENERATORS[seed % len(GENERATORS)]
-            cached = CACHE / f"{seed}.pkl"
+            seconds, graph = recipe(kind, seed)
+            key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
+            cached = CACHE / f"{seed}-{key}.pkl"  # keyed by the recipe: a changed generator renders again
             if cached.exists():
                 out[seed] = pickle.loads(cached.read_bytes())
             else:
@@ -144,11 +163,12 @@ def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object
 
 
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
-                  params: MatchParams) -> dict:
+                  params: MatchParams, indexes: dict | None = None) -> dict:
     fps = {seed: fp for seed, (_, fp) in store.items()}
-    indexes = index_fingerprints(fps)
+    indexes = indexes if indexes is not None else index_fingerprints(fps)
     durations = {seed: fp.duration for seed, fp in fps.items()}
     by_kind: dict[str, int] = {}
+    by_query_kind: dict[str, int] = {}
     queries_with_false = 0
     total = 0
     started = time.process_time()
@@ -159,10 +179,30 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
         for m in found:
             k = store[m.media_id][0]
             by_kind[k] = by_kind.get(k, 0) + 1
+            by_query_kind[kind] = by_query_kind.get(kind, 0) + 1
     return {"stored": len(store), "queries": len(queries), "false_appearances": total,
             "per_100_queries": round(100.0 * total / max(1, len(queries)), 2),
             "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
+            "by_query_generator": by_query_kind,
             "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1)}
+
+
+def parse_params(text: str | None) -> MatchParams | None:
+    """`key=value,...` over the default MatchParams (None for no text), e.g. `store_specificity=false`."""
+    if not text:
+        return None
+    fields = MatchParams.__dataclass_fields__
+    values = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        key = key.strip()
+        if key not in fields or not value:
+            raise SystemExit(f"--baseline-params: {item!r} is not key=value with a MatchParams field "
+                             f"(fields: {', '.join(fields)})")
+        default = getattr(MatchParams(), key)
+        values[key] = value.strip().lower() in ("1", "true", "yes") if isinstance(default, bool) \
+            else type(default)(value)
+    return MatchParams(**values)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,8 +211,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
     parser.add_argument("--sizes", default=None, help="store sizes, e.g. 100,1000,10000 (default: 1%%, 10%%, all)")
     parser.add_argument("--seed", type=int, default=1, help="which clips: stores use seeds from seed*10^6 up")
+    parser.add_argument("--baseline-params", metavar="KEY=VALUE,...",
+                        help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    baseline = parse_params(args.baseline_params)
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
     query_seeds = list(range(base + 900_000, base + 900_000 + args.queries))
@@ -185,15 +228,27 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in sizes:
         subset = {s: store[s] for s in store_seeds[:size]}
-        row = false_matches(subset, queries, MatchParams())
-        row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
-        results.append(row)
-        if args.json:
-            print(json.dumps(row), flush=True)
-        else:
-            print(f"store {row['stored']:>6}: {row['per_100_queries']:6.2f} false appearances per 100 queries "
-                  f"({row['queries_with_a_false_match']} of {row['queries']} queries); "
-                  f"{row['query_cpu_ms']} ms CPU per query; by generator {row['by_stored_generator']}", flush=True)
+        indexes = index_fingerprints({seed: fp for seed, (_, fp) in subset.items()})
+        runs = [("ours", MatchParams())] + ([("baseline", baseline)] if baseline else [])
+        rows = {}
+        for name, params in runs:
+            row = rows[name] = false_matches(subset, queries, params, indexes)
+            row["matcher"] = name
+            row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
+            results.append(row)
+            if args.json:
+                print(json.dumps(row), flush=True)
+            else:
+                print(f"store {row['stored']:>6} {name:>8}: {row['per_100_queries']:6.2f} false appearances per 100 "
+                      f"queries ({row['queries_with_a_false_match']} of {row['queries']} queries); "
+                      f"{row['query_cpu_ms']} ms CPU per query; by stored generator {row['by_stored_generator']}, "
+                      f"by query generator {row['by_query_generator']}", flush=True)
+        if baseline and not args.json:
+            ours, base = rows["ours"], rows["baseline"]
+            ratio = (f"{ours['false_appearances'] / base['false_appearances']:.2f}" if base["false_appearances"]
+                     else "n/a (baseline had none)")
+            print(f"store {size:>6}    ratio: false appearances ours/baseline {ratio}; CPU per query "
+                  f"{ours['query_cpu_ms'] / max(0.1, base['query_cpu_ms']):.2f}x", flush=True)
     return 0
 
 

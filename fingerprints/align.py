@@ -26,6 +26,7 @@ import numpy as np
 from .index import FrameIndex, IndexHits
 from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
+from .specificity import StoreResemblance, could_be_specific, is_store_specific
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _CANDIDATE_LINES = 4  # voted lines at clearly different speeds that are refitted, besides real time
@@ -56,6 +57,9 @@ class MatchParams:
     static_max_distance: float = 2.0  # a match with few specific frames needs this mean distance or less ...
     static_margin: float = 0.5  # ... and must be this close to the nearest such candidate
     first_pass_distance: int = 8  # videos with a frame this near are aligned at max_distance; 0 looks up all at once
+    store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
+    common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
+    min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
 
 
 @dataclass(frozen=True)
@@ -329,14 +333,16 @@ def match_fingerprint(
     candidates: list[VideoMatch] = []
     for mirrored in (False, True):
         hits, positions, is_motion = _lookup_views(query, indexes, mirrored, params, exclude)
+        store = StoreResemblance(len(query.frames), positions, hits.media_ids, hits.distances, ~is_motion, params)
         for media_id, rows in _group(hits).items():
-            if exclude and media_id in exclude:
+            weights = store.weights(rows)
+            if exclude and media_id in exclude or not could_be_specific(weights, params):
                 continue
             match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
                                     stored_durations[media_id], step, mirrored, params,
                                     is_motion[rows] if is_motion.any() else None)
-            if match is not None:
+            if match is not None and is_store_specific(match, weights, times, params):
                 candidates.append(match)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):

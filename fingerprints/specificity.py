@@ -1,0 +1,107 @@
+"""Specificity against the store: a frame that resembles many stored videos is weak evidence for any one of them.
+
+The alignment tests of `fingerprints.align` hold a match to fixed
+thresholds (frames on a line, coverage, frames that pin down one moment).
+Fixed thresholds lose precision as the store grows: low-detail footage (night
+scenes, smooth gradients, talking heads in front of a wall, slides, cellular
+or fractal patterns) looks alike across unrelated videos, and the more such
+videos are stored, the likelier one of them lines up with a query by chance
+(issue 12.4: false appearances per query rose with the store).
+
+So a match is also weighed against the store, as a search engine weighs a
+word by its inverse document frequency.  The lookup already returns, for
+every query frame, each stored video it resembles and how closely; so at no
+extra cost each (query frame, stored video) gets a rank: 1 + the number of
+other stored videos that resemble the frame more closely (ties count half).
+A frame counts fully for the `common_videos` videos it resembles most, and
+`common_videos / rank` for the others: a frame as close to a thousand stored
+videos as to this one adds almost nothing to this one, while a copy nearer
+than the crowd of look-alikes keeps its full weight however large the crowd.
+A match then needs `min_frames` of these weighted frames, and they must be
+`min_store_share` of its matched frames.
+
+The price: footage stored more than `common_videos` times gives a further
+copy less weight on the frames where the other copies are as close as it is
+(the seven chair files of the tests still find each other; sharing a frame's
+weight among all the videos that *align* with it, tried too, lost them).
+The crowd is counted among the videos the two-stage lookup returns (those
+with a frame within `first_pass_distance` bits of the query), so it is exact
+up to that distance and a lower bound beyond.  What this cannot catch is a
+chance line through a video nothing else in the store resembles: that stays
+with the fixed tests of `fingerprints.align`.
+Figures: docs/benchmarks.md, issue 12.4.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # align imports this module
+    from .align import MatchParams, VideoMatch
+
+
+class StoreResemblance:
+    """How many stored videos resemble each query frame, and how closely: from the hits of one lookup."""
+
+    def __init__(self, frames: int, positions: np.ndarray, media_ids: np.ndarray, distances: np.ndarray,
+                 picture: np.ndarray, params: MatchParams) -> None:
+        """`positions`, `media_ids`, `distances`: the query frame, stored video and distance of every hit;
+        `picture` flags the hits in the picture space (the motion space says nothing about resemblance)."""
+        self.params = params
+        self.frames = frames
+        self.positions, self.distances, self.picture = positions, distances.astype(np.int64), picture
+        width = params.max_distance + 2
+        self.closer = np.zeros((frames, width), dtype=np.float64)  # videos nearer than d, plus half of those at d
+        if not params.store_specificity or not picture.any():
+            return
+        pos, media, dist = positions[picture], media_ids[picture], self.distances[picture]
+        order = np.lexsort((dist, media, pos))
+        pos, media, dist = pos[order], media[order], dist[order]
+        first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])])
+        nearest = np.zeros((frames, width), dtype=np.float64)  # stored videos by their nearest distance
+        np.add.at(nearest, (pos[first], np.minimum(dist[first], width - 1)), 1.0)
+        self.closer = np.cumsum(nearest, axis=1) - 0.5 * nearest
+
+    def weights(self, rows: np.ndarray) -> np.ndarray:
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1)."""
+        out = np.zeros(self.frames, dtype=np.float64)
+        if not self.params.store_specificity:
+            out[self.positions[rows]] = 1.0
+            return out
+        rows = rows[self.picture[rows]]
+        if not len(rows):
+            return out
+        own = np.full(self.frames, self.params.max_distance + 1, dtype=np.int64)
+        np.minimum.at(own, self.positions[rows], self.distances[rows])
+        hit = np.unique(self.positions[rows])
+        rank = 1.0 + self.closer[hit, own[hit]] - 0.5  # less this video, counted half among those at its distance
+        out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
+        return out
+
+
+def could_be_specific(weights: np.ndarray, params: MatchParams) -> bool:
+    """Whether the query frames hitting one stored video weigh enough for a match at all.
+
+    An upper bound of `store_evidence`: a stored video that fails it is not worth aligning, which keeps the
+    cost of a store full of look-alikes down.
+    """
+    return not params.store_specificity or float(weights.sum()) >= params.min_frames
+
+
+def store_evidence(match: VideoMatch, weights: np.ndarray, query_times: np.ndarray) -> float:
+    """The weighted count of the match's matched query frames."""
+    if not match.pairs:
+        return 0.0
+    at = np.searchsorted(np.round(query_times, 3), [p.query_time for p in match.pairs])
+    return float(weights[np.clip(at, 0, len(weights) - 1)].sum())
+
+
+def is_store_specific(match: VideoMatch, weights: np.ndarray, query_times: np.ndarray,
+                      params: MatchParams) -> bool:
+    """Whether the match holds against the store: enough matched frames on which it stands out."""
+    if not params.store_specificity:
+        return True
+    evidence = store_evidence(match, weights, query_times)
+    return evidence >= params.min_frames and evidence >= params.min_store_share * len(match.pairs)

@@ -1,0 +1,101 @@
+"""Specificity against the store (issue 12.4): a crowd of look-alike stored videos makes no match, a copy still does.
+
+The store here is a family of look-alike videos, like cellular or fractal
+patterns rendered with other seeds: every member shows, moment by moment, the
+same pattern give or take a few bits per frame, so an unrelated member lines
+up with all of them in time.  Fingerprints are built from hashes (milliseconds)
+so that the crowd can be large; `benchmarks/unrelated_store.py` measures the
+same on rendered footage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from fingerprints.align import MatchParams, match_fingerprint
+from fingerprints.index import BruteForceIndex
+from fingerprints.model import FingerprintSettings, FrameHash, VideoFingerprint
+from fingerprints.signals import index_fingerprints
+from fingerprints.specificity import StoreResemblance
+
+STEP = 0.5  # seconds between hashed frames
+FRAMES = 16
+CROWD = 40
+
+
+def _flip(rng: np.random.Generator, value: int, bits: int) -> int:
+    for b in rng.choice(64, size=bits, replace=False):
+        value ^= 1 << int(b)
+    return value
+
+
+def _family(rng: np.random.Generator) -> list[dict[str, int]]:
+    """The pattern every member of a look-alike family shows at each moment (picture and centre views)."""
+    return [{"picture": int(rng.integers(0, 2**63)), "centre": int(rng.integers(0, 2**63))} for _ in range(FRAMES)]
+
+
+def _member(rng: np.random.Generator, family: list[dict[str, int]], bits: int = 3) -> VideoFingerprint:
+    frames = [FrameHash(index=k, timestamp=k * STEP, quality=12.0,
+                        hashes={view: _flip(rng, h, bits) for view, h in moment.items()},
+                        mirrored={view: int(rng.integers(0, 2**63)) for view in moment})
+              for k, moment in enumerate(family)]
+    return VideoFingerprint(settings=FingerprintSettings(), duration=FRAMES * STEP, frames=frames)
+
+
+def _copy(rng: np.random.Generator, original: VideoFingerprint) -> VideoFingerprint:
+    """A re-upload: every hash a bit or two off the original's."""
+    frames = [replace(f, hashes={v: _flip(rng, h, int(rng.integers(1, 3))) for v, h in f.hashes.items()})
+              for f in original.frames]
+    return replace(original, frames=frames)
+
+
+@pytest.fixture(scope="module")
+def crowded_store():
+    rng = np.random.default_rng(12)
+    family = _family(rng)
+    stored = {media_id: _member(rng, family) for media_id in range(CROWD)}
+    stored[CROWD] = _member(rng, _family(rng))  # one unrelated video of its own
+    indexes = index_fingerprints(stored, BruteForceIndex)
+    durations = {media_id: fp.duration for media_id, fp in stored.items()}
+    return rng, family, stored, indexes, durations
+
+
+def test_an_unrelated_look_alike_matches_the_crowd_only_without_the_store_test(crowded_store):
+    rng, family, _, indexes, durations = crowded_store
+    query = _member(rng, family)
+    fixed_thresholds = match_fingerprint(query, indexes, durations, MatchParams(store_specificity=False))
+    assert len(fixed_thresholds) >= CROWD // 2  # the failure the store test exists for
+    assert match_fingerprint(query, indexes, durations, MatchParams()) == []
+
+
+def test_a_reupload_of_a_crowd_member_still_matches_it_alone(crowded_store):
+    rng, _, stored, indexes, durations = crowded_store
+    matches = match_fingerprint(_copy(rng, stored[7]), indexes, durations, MatchParams())
+    assert [m.media_id for m in matches] == [7]
+    assert matches[0].query_coverage > 0.9
+
+
+def test_a_reupload_of_a_video_of_its_own_keeps_every_frame(crowded_store):
+    rng, _, stored, indexes, durations = crowded_store
+    ours = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, MatchParams())
+    fixed = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, MatchParams(store_specificity=False))
+    assert [m.media_id for m in ours] == [m.media_id for m in fixed] == [CROWD]
+    assert ours[0].matched_frames == fixed[0].matched_frames == FRAMES
+
+
+def test_rank_counts_nearer_videos_and_half_of_those_as_near():
+    # query frame 0 hits video 1 at 2 bits, videos 2 and 3 at 6 bits, video 4 at 10 bits (twice)
+    positions = np.array([0, 0, 0, 0, 0, 1])
+    media = np.array([1, 2, 3, 4, 4, 4])
+    distances = np.array([2, 6, 6, 12, 10, 4])
+    params = MatchParams(common_videos=1)
+    store = StoreResemblance(2, positions, media, distances, np.ones(6, dtype=bool), params)
+    weights = {m: store.weights(np.flatnonzero(media == m)) for m in (1, 2, 3, 4)}
+    assert weights[1].tolist() == [1.0, 0.0]  # nearest
+    assert weights[2][0] == weights[3][0] == pytest.approx(1 / 2.5)  # one nearer, one as near (half)
+    assert weights[4].tolist() == [pytest.approx(1 / 4), 1.0]  # three nearer on frame 0; alone on frame 1
+    motion_only = StoreResemblance(2, positions, media, distances, np.zeros(6, dtype=bool), params)
+    assert motion_only.weights(np.flatnonzero(media == 1)).tolist() == [0.0, 0.0]
