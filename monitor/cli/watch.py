@@ -83,31 +83,48 @@ def watch() -> None:
 @click.option("--every", metavar="DURATION",
               help="How often to poll: 90s, 30m, 2h, 1d (default: [watch] default_interval, 30m).")
 @click.option("--label", metavar="TEXT", help="A name for people, e.g. the outlet or account.")
+@click.option("--no-check", is_flag=True,
+              help="Add without looking at the URL first (e.g. while offline); its first poll says what is wrong.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new watch as JSON.")
 @pass_app
-def watch_add(app: App, url: str, every: str | None, label: str | None, as_json: bool) -> None:
-    """Watch URL: a post, an account/channel/playlist, an RSS or Atom feed, or a t.me/s/ channel.
+def watch_add(app: App, url: str, every: str | None, label: str | None, no_check: bool, as_json: bool) -> None:
+    """Watch URL: a post, an account/channel/playlist, an RSS or Atom feed, or a Telegram channel.
 
-    What kind of watch the URL is gets decided now, without the network;
-    a URL nothing can handle is refused.
+    The kind of watch is decided from the URL; `t.me/NAME` is the channel's
+    public preview. A URL already watched (in any spelling: case, www.,
+    trailing slash, tracking parameters) is refused, naming the watch. Unless
+    --no-check, one quick request ([watch] check_seconds) looks at what the
+    URL serves: a page without any video, or a feed URL that is no feed, is
+    refused with the reason. Platform URLs (a TikTok account, a YouTube
+    channel) are not fetched here; their first poll checks them.
 
     \b
     Example:
       provenance watch add https://www.youtube.com/feeds/videos.xml?channel_id=UC... --every 1h
-      provenance watch add https://t.me/s/examplechannel --label "Example channel"
+      provenance watch add t.me/examplechannel --label "Example channel"
     """
-    from monitor.sources import UnsupportedURL, classify_watch_url
+    from monitor.failures import SourceError, availability
+    from monitor.jobs.watches import WatchExists, add_watch, check_fetcher
 
     interval = parse_interval(every or app.config.section("watch")["default_interval"])
+    repository = app.workspace().repository
     try:
-        kind = classify_watch_url(url)
-    except UnsupportedURL as exc:
+        added = add_watch(repository, url, interval, label, check=not no_check,
+                          fetcher=None if no_check else check_fetcher(app.config))
+    except WatchExists as exc:
         raise InputProblem(str(exc)) from exc
-    added = app.workspace().repository.add_watch(url.strip(), kind, label, interval)
+    except SourceError as exc:  # refused, or the look failed (said once, by what happened)
+        hint = "; to add it anyway (offline, the site down), use --no-check" \
+            if availability(exc.kind) == "unreachable" else ""
+        raise InputProblem(f"{exc}{hint}") from exc
+    watch = added.watch
     if as_json:
-        stdout.print_json(json.dumps(_watch_json(added)))
+        stdout.print_json(json.dumps({**_watch_json(watch), "note": added.note}))
         return
-    stdout.print(f"watch {added.id} added: {added.kind} {shown_markup(added.url)} every {format_interval(interval)}")
+    stdout.print(f"watch {watch.id} added: {watch.kind} {shown_markup(watch.url)} every {format_interval(interval)}",
+                 highlight=False)
+    if added.note:
+        stdout.print(f"note: {shown_markup(added.note)}", highlight=False)
 
 
 @watch.command("list")

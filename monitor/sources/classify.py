@@ -2,7 +2,8 @@
 
 Rules, first match wins:
 
-1. `t.me/s/NAME` (a public channel's web preview) → "telegram";
+1. `t.me/s/NAME` (a public channel's web preview) or `t.me/NAME` → "telegram"
+   (`t.me/NAME/123`, one post, is yt-dlp's);
 2. YouTube's `/feeds/videos.xml` → "atom" (yt-dlp rejects Atom);
 3. a yt-dlp extractor other than Generic accepts the URL → "post" if that
    extractor only ever returns single videos (TikTok video, YouTube watch
@@ -36,7 +37,7 @@ import re
 import urllib.parse
 
 from monitor.sources.base import UnsupportedURL
-from monitor.sources.telegram import channel_name
+from monitor.sources.watch_urls import telegram_channel
 
 
 @functools.cache
@@ -167,7 +168,7 @@ def classify_watch_url(url: str) -> str:
         parts = urllib.parse.urlsplit(url)
     except ValueError as exc:
         raise UnsupportedURL(f"cannot watch {url!r}: not a URL ({exc})") from exc
-    if channel_name(url):
+    if telegram_channel(url):
         return "telegram"
     host = (parts.hostname or "").removeprefix("www.").removeprefix("m.")
     if host == "youtube.com" and parts.path == "/feeds/videos.xml":

@@ -79,6 +79,7 @@ from monitor.sources.feeds import feed_kind, parse_feed
 from monitor.sources.fetch import Fetcher, Page, is_http, linked, network_failure
 from monitor.sources.platforms import GENERIC, archive_key, is_direct_media, jsonld_claims, post_metadata
 from monitor.sources.telegram import list_channel_page
+from monitor.sources.watch_urls import channel_preview
 from storage.records import PRECISION_SECOND, SOURCE_HTTP_LAST_MODIFIED, SOURCE_YTDLP_TIMESTAMP
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,8 @@ class YtDlpSource:
             elif kind in ("rss", "atom"):
                 items = parse_feed(self._page(url).body, url)
             elif kind == "telegram":
-                items = list_channel_page(self._page(url).body.decode("utf-8", "replace"), url)
+                page_url = channel_preview(url)
+                items = list_channel_page(self._page(page_url).body.decode("utf-8", "replace"), page_url)
             elif kind == "listing":
                 items = self._list_any(url)
             else:
