@@ -47,7 +47,7 @@ def find_same_watch(repository, url: str) -> WatchRecord | None:
     return next((w for w in repository.list_watches() if same_watch_key(w.url) == key), None)
 
 
-def prepare_watch(repository, text: str, *, check: bool = True, fetcher=None) -> tuple[str, str, str | None]:
+def prepare_watch(repository, text: str, check: bool = True, fetcher=None) -> tuple[str, str, str | None]:
     """(url to store, kind, note) for what a person typed; raises UnsupportedURL, WatchExists or SourceError.
 
     `fetcher` (a `monitor.sources.fetch.Fetcher`) is needed when `check`.

@@ -34,7 +34,7 @@ _TELEGRAM_NOT_CHANNELS = frozenset({"s", "c", "joinchat", "addstickers", "addemo
                                     "proxy", "socks", "login", "setlanguage", "invoice", "confirmphone", "contact",
                                     "boost", "iv", "bg", "msg", "dl"})
 _TELEGRAM_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{2,31}")
-_HOST_FIRST = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}(:\d+)?(/|$)")
+_HOST_FIRST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}|\d{1,3}(\.\d{1,3}){3}|localhost)(:\d+)?(/|$)")
 
 
 def watch_url(text: str) -> str:
