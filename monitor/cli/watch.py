@@ -252,6 +252,12 @@ def _print_summary(s) -> None:
                      f"{shown_markup(error['error'])}", highlight=False)
 
 
+def quiet_failure_logs() -> None:
+    """Silence the poll's and yt-dlp's warnings about failures this command prints itself."""
+    for name in ("provenance.poll", "yt_dlp"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @click.command("run-once")
 @click.option("--watch", "watch_ids", metavar="ID", type=int, multiple=True,
               help="Poll only this watch (paused or not); repeat for several. Default: every enabled watch.")
@@ -277,6 +283,8 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
     ws = app.workspace()
     for watch_id in watch_ids:
         _known_watch(app, watch_id)
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        quiet_failure_logs()  # each failure is printed below, once; -v shows the log lines too
     try:
         source = default_source(ws.config)
     except ValueError as exc:

@@ -206,3 +206,20 @@ def test_watch_list_never_cuts_a_url(repository, width):
     lines = text.splitlines()
     assert f"    {long_url}" in lines and "    https://t.me/s/examplechannel" in lines
     assert "[bold]not" in text and "…" not in text  # labels are text, not markup
+
+
+def test_run_once_says_a_network_failure_once(tmp_path, site):
+    """The real command (its logging set up as for people): the failure on stdout, no log line repeating it."""
+    import os
+    import subprocess
+    import sys
+
+    url = "http://nonexistent.invalid/feed.rss"
+    base = [sys.executable, "-m", "monitor.cli", "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    subprocess.run([*base, "watch", "add", url, "--no-check"], check=True, capture_output=True, env=env)
+    done = subprocess.run([*base, "run-once"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1
+    assert done.stdout.strip() == (f"watch 1 {url}: listing failed (dns): cannot resolve the host name in {url} "
+                                   "(DNS lookup failed); check the URL and the network")
+    assert done.stderr.strip() == "error: no watch could be listed (see the errors above); check the URLs and the network"
