@@ -38,10 +38,11 @@ _HOST_FIRST = re.compile(r"^([A-Za-z0-9][A-Za-z0-9.-]*\.[A-Za-z]{2,}|\d{1,3}(\.\
 
 
 def watch_url(text: str) -> str:
-    """The URL to store for what a person typed: trimmed, https:// added to a bare host, t.me/NAME → t.me/s/NAME."""
+    """The URL to store for what a person typed: trimmed, https:// added to a bare host name (http:// to
+    an IP address), t.me/NAME → t.me/s/NAME."""
     url = text.strip()
-    if _HOST_FIRST.match(url):  # "example.org/feed.rss", "t.me/name": no scheme typed
-        url = "https://" + url
+    if m := _HOST_FIRST.match(url):  # "example.org/feed.rss", "t.me/name": no scheme typed
+        url = ("http://" if m[2] or m[1] == "localhost" else "https://") + url  # an address: a local server
     return channel_preview(url)
 
 
