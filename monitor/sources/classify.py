@@ -26,15 +26,27 @@ reads, once, the literal text each extractor's URL pattern requires
 contains, in yt-dlp's order, so the answer is the same (a test compares it
 with asking all of them on yt-dlp's own test URLs) at well under a
 millisecond a URL.
+
+Reading those ~1,800 patterns took half a second of every `watch add`, so
+the conditions are kept in a cache file (`cache_dir()`), named by a hash of
+every extractor's name and pattern and of the Python version: a new yt-dlp,
+a plugin or another Python gets a fresh file, and an unreadable or
+unwritable cache only costs the half second.
 """
 
 from __future__ import annotations
 
 import collections
 import functools
+import hashlib
+import json
+import os
 import posixpath
 import re
+import sys
+import tempfile
 import urllib.parse
+from pathlib import Path
 
 from monitor.sources.base import UnsupportedURL
 from monitor.sources.watch_urls import telegram_channel
@@ -63,10 +75,46 @@ def extractor_for_by_asking_all(url: str) -> type | None:
 
 @functools.cache
 def _index() -> _ExtractorIndex:
-    return _ExtractorIndex(_extractors())
+    extractors = _extractors()
+    return _ExtractorIndex(extractors, cached_conditions(extractors))
 
 
 Condition = list[set[str]]  # every set must have a member in the (lower-cased) URL
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "provenance"
+
+
+def cached_conditions(extractors: tuple[type, ...]) -> dict[type, Condition | None | str]:
+    """`_url_condition` of each extractor, from the cache file when it has them (see the module doc)."""
+    stamp = hashlib.sha256(sys.version.encode())
+    for ie in extractors:
+        stamp.update(f"\0{ie.ie_key()}\0{ie._VALID_URL!r}\0{'suitable' in vars(ie)}".encode())
+    path = cache_dir() / f"extractor-conditions-{stamp.hexdigest()[:20]}.json"
+    try:
+        stored = json.loads(path.read_text())
+        return {ie: _condition_from_json(stored[ie.ie_key()]) for ie in extractors}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    conditions = {ie: _url_condition(ie) for ie in extractors}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as out:
+            json.dump({ie.ie_key(): [sorted(s) for s in c] if isinstance(c, list) else c
+                       for ie, c in conditions.items()}, out)
+        os.replace(out.name, path)
+    except OSError:
+        pass
+    return conditions
+
+
+def _condition_from_json(value: object) -> Condition | None | str:
+    if value is None or value == "never":
+        return value
+    if not isinstance(value, list) or not all(isinstance(s, list) for s in value):
+        raise TypeError(f"not a condition: {value!r}")
+    return [set(s) for s in value]
 
 
 class _ExtractorIndex:
@@ -74,13 +122,14 @@ class _ExtractorIndex:
 
     KEY = 4  # literals are looked up by their first KEY characters
 
-    def __init__(self, extractors: tuple[type, ...]) -> None:
+    def __init__(self, extractors: tuple[type, ...],
+                 conditions: dict[type, Condition | None | str] | None = None) -> None:
         self.order = {ie: n for n, ie in enumerate(extractors)}
         self.conditions: dict[type, Condition] = {}
         self.always: list[type] = []  # no usable literal: asked for every URL
         self.by_key: dict[str, list[tuple[str, type]]] = collections.defaultdict(list)
         for ie in extractors:
-            condition = _url_condition(ie)
+            condition = conditions[ie] if conditions is not None else _url_condition(ie)
             if condition == "never":
                 continue
             self.conditions[ie] = condition or []
