@@ -19,11 +19,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fingerprints.align import MatchParams
-from fingerprints.model import FingerprintSettings
 from monitor.limits import Limits, parse_limits
+
+if TYPE_CHECKING:  # numpy comes with them: imported when a command needs fingerprints, not for every setting
+    from fingerprints.align import MatchParams
+    from fingerprints.model import FingerprintSettings
 
 
 class ConfigError(Exception):
@@ -151,13 +153,25 @@ def _check_values(raw: dict[str, Any]) -> list[str]:
         if not isinstance(values, dict) or section == "limits":  # `monitor.limits.parse_limits` checks those
             continue
         if section in ("fingerprint", "matching"):
-            cls = FingerprintSettings if section == "fingerprint" else MatchParams
+            if not values:
+                continue
+            cls = _fingerprint_class(section)
             defaults = {f.name: f.default for f in cls.__dataclass_fields__.values()}
         for key, value in values.items():
             if key in defaults:
                 if problem := _check_value(section, key, value, defaults[key]):
                     problems.append(problem)
     return problems
+
+
+def _fingerprint_class(section: str) -> type:
+    if section == "fingerprint":
+        from fingerprints.model import FingerprintSettings
+
+        return FingerprintSettings
+    from fingerprints.align import MatchParams
+
+    return MatchParams
 
 
 def check_database_url(url: str) -> str | None:
@@ -202,11 +216,11 @@ class Config:
 
     @property
     def fingerprint_settings(self) -> FingerprintSettings:
-        return _build(FingerprintSettings, self.raw.get("fingerprint", {}), "fingerprint")
+        return _build(_fingerprint_class("fingerprint"), self.raw.get("fingerprint", {}), "fingerprint")
 
     @property
     def match_params(self) -> MatchParams:
-        return _build(MatchParams, self.raw.get("matching", {}), "matching")
+        return _build(_fingerprint_class("matching"), self.raw.get("matching", {}), "matching")
 
     @property
     def limits(self) -> Limits:
@@ -260,7 +274,10 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
         problems.append(problem)
     if problem := check_data_dir(config.data_dir):
         problems.append(problem)
-    for built in ("fingerprint_settings", "match_params", "limits"):
+    for built, section in (("fingerprint_settings", "fingerprint"), ("match_params", "matching"),
+                           ("limits", "limits")):
+        if section != "limits" and not raw.get(section):
+            continue  # the defaults: nothing to check (and numpy need not load)
         try:
             getattr(config, built)
         except (ConfigError, TypeError, ValueError) as exc:

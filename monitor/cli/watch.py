@@ -61,7 +61,7 @@ def _watch_json(watch) -> dict[str, Any]:
 
 
 def _known_watch(app: App, watch_id: int):
-    watch = app.workspace().repository.get_watch(watch_id)
+    watch = app.repository().get_watch(watch_id)
     if watch is None:
         raise InputProblem(f"no watch with id {watch_id}; see `provenance watch list`")
     return watch
@@ -107,7 +107,7 @@ def watch_add(app: App, url: str, every: str | None, label: str | None, no_check
     from monitor.jobs.watches import WatchExists, add_watch, check_fetcher
 
     interval = parse_interval(every or app.config.section("watch")["default_interval"])
-    repository = app.workspace().repository
+    repository = app.repository()
     try:
         added = add_watch(repository, url, interval, label, check=not no_check,
                           fetcher=None if no_check else check_fetcher(app.config))
@@ -138,14 +138,14 @@ def watch_list(app: App, as_json: bool) -> None:
       provenance watch list
       provenance watch list --json
     """
-    watches = app.workspace().repository.list_watches()
+    watches = app.repository().list_watches()
     if as_json:
         stdout.print_json(json.dumps([_watch_json(w) for w in watches]))
         return
     if not watches:
         stdout.print("no watches yet; add one with `provenance watch add URL`")
         return
-    print_watches(stdout, watches, app.workspace().repository.post_counts_by_watch())
+    print_watches(stdout, watches, app.repository().post_counts_by_watch())
 
 
 def print_watches(console: Console, watches: list, posts: dict[int, int]) -> None:
@@ -173,13 +173,13 @@ def watch_remove(app: App, watch_id: int) -> None:
       provenance watch remove 3
     """
     _known_watch(app, watch_id)
-    app.workspace().repository.remove_watch(watch_id)
+    app.repository().remove_watch(watch_id)
     stdout.print(f"watch {watch_id} removed (its stored posts are kept)")
 
 
 def _set_enabled(app: App, watch_id: int, enabled: bool) -> None:
     _known_watch(app, watch_id)
-    app.workspace().repository.set_watch_enabled(watch_id, enabled)
+    app.repository().set_watch_enabled(watch_id, enabled)
     stdout.print(f"watch {watch_id} {'resumed' if enabled else 'paused'}")
 
 
@@ -328,7 +328,7 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     """
     if watch_id is not None:
         _known_watch(app, watch_id)
-    records = app.workspace().repository.list_polls(watch_id, limit=limit)
+    records = app.repository().list_polls(watch_id, limit=limit)
     if as_json:
         stdout.print_json(json.dumps([
             {"id": p.id, "watch_id": p.watch_id, "started_at": _iso(p.started_at), "finished_at": _iso(p.finished_at),
