@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -63,6 +62,9 @@ from storage.records import (
     WatchRecord,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 UINT64_LIMIT = 1 << 64
 INT64_LIMIT = 1 << 63
 POLL_RUNNING = "running"
@@ -93,6 +95,8 @@ def to_unsigned64(value: int) -> int:
 
 def _columns_of(batch: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row ids, media ids, timestamps, unsigned hashes) of a batch of `frame_column` rows."""
+    import numpy as np  # here, not at import time: commands that never read frames skip numpy
+
     ids, media, times, hashes = zip(*batch)
     # the stored signed values reinterpreted bit for bit: two's complement
     return (np.array(ids, dtype=np.int64), np.array(media, dtype=np.int64), np.array(times, dtype=np.float64),
@@ -386,6 +390,8 @@ class SqlRepository(WorkspaceRepository):
 
     def frame_column(self, settings_id: int, column: str, after_row_id: int = 0) -> FrameColumn:
         """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise."""
+        import numpy as np
+
         parts = list(self.iter_frame_column(settings_id, column, after_row_id))
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
