@@ -454,6 +454,25 @@ class SqlRepository(WorkspaceRepository):
                 )
             )
 
+    def count_media_without_fingerprint(self, settings_id: int) -> int:
+        """How many media lack a fingerprint with `settings_id`, asked cheaply for every command's start.
+
+        An ingest stores a media and its fingerprint in one transaction, so
+        while `settings_id` is the only fingerprint setting ever stored every
+        media has one: the answer is 0 after one indexed look at the settings.
+        Otherwise two counts (a media has at most one fingerprint per setting),
+        not the list `media_without_fingerprint` builds.
+        """
+        with self._session() as session:
+            other = session.scalar(sa.select(FingerprintSettingsModel.id)
+                                   .where(FingerprintSettingsModel.id != settings_id).limit(1))
+            if other is None:
+                return 0
+            media = session.scalar(sa.select(sa.func.count()).select_from(MediaModel))
+            done = session.scalar(sa.select(sa.func.count()).select_from(MediaFingerprintModel)
+                                  .where(MediaFingerprintModel.settings_id == settings_id))
+            return max(media - done, 0)
+
     # --- posts -------------------------------------------------------------
 
     def add_post(self, post: NewPost) -> PostRecord:

@@ -215,7 +215,7 @@ def _is_url(text: str) -> bool:
 
 def warn_if_unfingerprinted(ws) -> None:
     """Say so when stored media cannot be matched because they lack current fingerprints."""
-    missing = ws.repository.media_without_fingerprint(ws.settings_id)
+    missing = ws.repository.count_media_without_fingerprint(ws.settings_id)
     if missing:
-        stderr.print(f"warning: {len(missing)} stored media have no fingerprint with the current settings "
+        stderr.print(f"warning: {missing} stored media have no fingerprint with the current settings "
                      "and cannot be matched; run `provenance refingerprint`")
