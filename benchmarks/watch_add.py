@@ -9,10 +9,11 @@ CPU the process used, next to baselines measured in the same run:
 * `watch add` with an empty extractor-pattern cache (a fresh
   XDG_CACHE_HOME per run): the pattern reading every add did before the
   cache (`monitor.sources.classify`);
-* `watch list` with every command module imported, as the CLI did before it
-  imported commands on demand (`monitor.cli.main.LazyGroup`).
+* with `--compare-with DIR`, `watch add` and `watch list` of the code
+  checked out in DIR (e.g. the main branch before this change), on a
+  database of their own.
 
-    python benchmarks/watch_add.py [--runs 5]
+    python benchmarks/watch_add.py [--runs 5] [--compare-with /path/to/other/checkout]
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 FEED = (b'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed</title><item><title>Clip</title>'
         b'<enclosure url="http://127.0.0.1/clip.mp4" type="video/mp4" length="1"/></item></channel></rss>')
-EAGER = ("import sys; import monitor.cli.main as m; m.cli.commands; sys.argv[0] = 'provenance'; m.main()")
 
 
 class FeedHandler(BaseHTTPRequestHandler):
@@ -48,10 +48,11 @@ class FeedHandler(BaseHTTPRequestHandler):
 
 
 def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """(wall seconds, CPU seconds) of one command."""
+    """(wall seconds, CPU seconds) of one command, run in the checkout its PYTHONPATH names (`-m` puts the
+    working directory first on the path)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, cwd=env["PYTHONPATH"])
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -62,6 +63,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--compare-with", metavar="DIR", type=Path, help="another checkout to time alike")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), FeedHandler)
@@ -73,6 +75,10 @@ def main() -> None:
                "XDG_CACHE_HOME": str(Path(tmp) / "cache")}
         command = [sys.executable, "-m", "monitor.cli", "--data-dir", str(data)]
         timed([*command, "watch", "add", f"{base_url}/warm-up.rss"], env)  # migrates, fills the pattern cache
+        if args.compare_with:
+            other_env = {**env, "PYTHONPATH": str(args.compare_with.resolve())}
+            other = [sys.executable, "-m", "monitor.cli", "--data-dir", str(Path(tmp) / "other")]
+            timed([*other, "watch", "add", f"{base_url}/warm-up.rss"], other_env)
         results: dict[str, list[tuple[float, float]]] = {}
         for n in range(args.runs):  # interleaved, so a busy machine slows every case alike
             results.setdefault("watch list", []).append(timed([*command, "watch", "list"], env))
@@ -81,8 +87,11 @@ def main() -> None:
             cold = {**env, "XDG_CACHE_HOME": str(Path(tmp) / f"cold-{n}")}
             results.setdefault("watch add, empty pattern cache", []).append(
                 timed([*command, "watch", "add", f"{base_url}/cold-{n}.rss"], cold))
-            results.setdefault("watch list, every command module imported", []).append(
-                timed([sys.executable, "-c", EAGER, "--data-dir", str(data), "watch", "list"], env))
+            if args.compare_with:
+                results.setdefault(f"watch list, code in {args.compare_with}", []).append(
+                    timed([*other, "watch", "list"], other_env))
+                results.setdefault(f"watch add, code in {args.compare_with}", []).append(
+                    timed([*other, "watch", "add", f"{base_url}/other-{n}.rss"], other_env))
     server.shutdown()
 
     floor = statistics.median(cpu for _, cpu in results["watch list"])
