@@ -112,11 +112,11 @@ def watch_add(app: App, url: str, every: str | None, label: str | None, no_check
         added = add_watch(repository, url, interval, label, check=not no_check,
                           fetcher=None if no_check else check_fetcher(app.config))
     except WatchExists as exc:
-        raise InputProblem(str(exc)) from exc
+        raise InputProblem(shown(exc)) from exc
     except SourceError as exc:  # refused, or the look failed (said once, by what happened)
         hint = "; to add it anyway (offline, the site down), use --no-check" \
             if availability(exc.kind) == "unreachable" else ""
-        raise InputProblem(f"{exc}{hint}") from exc
+        raise InputProblem(shown(f"{exc}{hint}")) from exc  # URLs from the page itself, too
     watch = added.watch
     if as_json:
         stdout.print_json(json.dumps({**_watch_json(watch), "note": added.note}))

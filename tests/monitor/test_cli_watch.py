@@ -96,6 +96,10 @@ def test_watch_add_refuses_a_page_without_videos_and_says_why(prov, site, http_s
                                     'type="application/rss+xml" href="/feeds/all.rss"></head><body>News</body></html>',
                                     "text/html")
     assert f"watch that instead: {http_server.base}/feeds/all.rss" in prov("watch", "add", home, expect=2).stderr
+    escaping = http_server.add_template(site.prefix + "/hostile.html", '<link rel="alternate" type="application/rss+xml"'
+                                       ' href="/x\x1b[2J.rss">', "text/html")
+    said = prov("watch", "add", escaping, expect=2).stderr
+    assert "\x1b" not in said and f"watch that instead: {http_server.base}/x\\x1b[2J.rss" in said
     not_a_feed = http_server.add_template(site.prefix + "/fake.rss", "<html><body>hi</body></html>", "text/html")
     assert "is not an RSS or Atom feed" in prov("watch", "add", not_a_feed, expect=2).stderr
     picture = http_server.add_file(site.prefix + "/picture", b"\x89PNG\r\n\x1a\n", "image/png")
