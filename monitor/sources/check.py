@@ -41,15 +41,16 @@ from monitor.sources.watch_urls import channel_preview
 _MEDIA_TYPES = ("video/", "audio/", "application/vnd.apple.mpegurl", "application/x-mpegurl",
                 "application/dash+xml")
 _PAGE_TYPES = ("text/html", "application/xhtml+xml", "")
-_MEDIA_EXTENSIONS = r"mp4|m4v|webm|mkv|mov|avi|flv|ogv|3gp|ts|m3u8|mpd"
+_MEDIA_EXTENSIONS = rb"mp4|m4v|webm|mkv|mov|avi|flv|ogv|3gp|m3u8|mpd"
+# every alternative matches a bounded length from where it starts: linear in the page, whatever it holds
 _VIDEO_SIGNS = re.compile(
-    rb"<video[\s>]|<iframe[\s>]|<embed[\s>]|<object[\s>]"
-    rb"|<meta[^>]+(?:og:video|twitter:player)"
-    rb"|[\"']@type[\"']\s*:\s*[\"']VideoObject"
-    rb"|[\"'=][^\"'=<>\s]+\.(?:" + _MEDIA_EXTENSIONS.encode() + rb")(?:\?[^\"'<>\s]*)?[\"'>\s]",
+    rb"<(?:video|iframe|embed|object)[\s>]|og:video|twitter:player"
+    rb"|[\"']@type[\"']\s{0,100}:\s{0,100}[\"']VideoObject"
+    rb"|\.(?:" + _MEDIA_EXTENSIONS + rb")[\"'>\s?#]",
     re.IGNORECASE)
-_FEED_LINK = re.compile(rb"<link\b[^>]*>", re.IGNORECASE)
-_ATTRIBUTE = re.compile(rb"""([\w:-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
+HEAD_BYTES = 256 * 1024  # where a page names its feeds (in <head>); a bound on the work for any page
+_FEED_LINK = re.compile(rb"<link\b[^>]{0,2000}", re.IGNORECASE)  # matches do not overlap: linear
+_ATTRIBUTE = re.compile(rb"""([\w:-]{1,100})\s{0,100}=\s{0,100}(?:"([^"]*)"|'([^']*)'|([^\s>]+))""")
 
 
 class NotAListing(NotAVideo):
@@ -87,9 +88,9 @@ def check_watch(url: str, kind: str, fetcher: Fetcher) -> str | None:
 
 
 def advertised_feeds(html: bytes, page_url: str) -> list[str]:
-    """The RSS or Atom feeds a page names in `<link rel="alternate">`, absolute, in page order."""
+    """The RSS or Atom feeds a page names in `<link rel="alternate">` (in its first HEAD_BYTES), absolute."""
     feeds = []
-    for tag in _FEED_LINK.findall(html):
+    for tag in _FEED_LINK.findall(html[:HEAD_BYTES]):
         attributes = {m[1].lower(): (m[2] or m[3] or m[4]) for m in _ATTRIBUTE.finditer(tag)}
         rel = attributes.get(b"rel", b"").lower().split()
         if b"alternate" in rel and attributes.get(b"type", b"").lower() in (b"application/rss+xml",

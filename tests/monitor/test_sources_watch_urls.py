@@ -81,3 +81,16 @@ def test_the_look_at_a_direct_file_reads_only_its_headers(http_server):
     fetcher = Fetcher(socket_timeout=5)
     assert check_watch(clip, "post", fetcher) is None
     assert check_watch(clip, "listing", fetcher) == f"{clip} serves a single video/mp4 file: each poll checks it again"
+
+
+@pytest.mark.parametrize("unit", [b"<meta ", b"<link ", b'"@type" ', b"<link " + b"a" * 1990 + b"="])
+def test_the_look_at_a_hostile_page_takes_time_in_proportion_to_it(http_server, unit):
+    """Unclosed tags repeated: a pattern that rescans from each tag took a minute for 120 KB of "<meta "."""
+    import time
+
+    body = unit * (2_000_000 // len(unit))
+    url = http_server.add_file(f"/check/hostile-{len(unit)}-{unit[:3].hex()}.html", body, "text/html")
+    started = time.perf_counter()
+    with pytest.raises(NotAListing):
+        check_watch(url, "listing", Fetcher(socket_timeout=5))
+    assert time.perf_counter() - started < 10  # about a quarter of a second here; minutes when quadratic
