@@ -82,6 +82,6 @@ def check_fetcher(config):
 
 def _is_fetched(url: str) -> bool:
     """Whether the check fetches `url`: not for URLs a platform extractor reads (see `monitor.sources.check`)."""
-    from monitor.sources.classify import extractor_for
+    from monitor.sources.classify import extractor_for, no_platform_extractor
 
-    return extractor_for(url) is None
+    return no_platform_extractor(url) or extractor_for(url) is None

@@ -227,3 +227,20 @@ def test_run_once_says_a_network_failure_once(tmp_path, site):
     assert done.stdout.strip() == (f"watch 1 {url}: listing failed (dns): cannot resolve the host name in {url} "
                                    "(DNS lookup failed); check the URL and the network")
     assert done.stderr.strip() == "error: no watch could be listed (see the errors above); check the URLs and the network"
+
+
+def test_watch_add_of_a_feed_does_not_load_yt_dlp(tmp_path, site):
+    """Importing yt-dlp costs a quarter of a second; a URL no extractor takes is known without it."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from monitor.cli.main import main\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print('yt_dlp loaded' if 'yt_dlp' in sys.modules else 'yt_dlp not loaded')")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for n, loaded in enumerate(("yt_dlp loaded", "yt_dlp not loaded")):  # the first one fills the cache
+        done = subprocess.run([sys.executable, "-c", script, "--data-dir", str(tmp_path / "data"), "watch", "add",
+                               site.rss(f"/light-{n}.rss", [])], capture_output=True, text=True, env=env, timeout=120)
+        assert done.stdout.splitlines()[0].startswith(f"watch {n + 1} added: rss ") and done.stdout.splitlines()[-1] \
+            == loaded, done.stdout + done.stderr
