@@ -19,11 +19,13 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fingerprints.align import MatchParams
-from fingerprints.model import FingerprintSettings
 from monitor.limits import Limits, parse_limits
+
+if TYPE_CHECKING:  # numpy comes with them: imported when a command needs fingerprints, not for every setting
+    from fingerprints.align import MatchParams
+    from fingerprints.model import FingerprintSettings
 
 
 class ConfigError(Exception):
@@ -56,12 +58,12 @@ DEFAULTS: dict[str, Any] = {
         "decode_cpu_seconds": 3600,
         "decode_memory_mb": 2048,
     },
-    "watch": {"default_interval": "30m"},
+    "watch": {"default_interval": "30m", "check_seconds": 10},
     "poll": {"retry_base_seconds": 300, "retry_max_seconds": 86400, "max_items_per_poll": 0},
     "daemon": {"runner": "auto", "workers": 4, "jitter_seconds": 30, "refresh_seconds": 10,
                "lock_stale_seconds": 120, "standby_retry_seconds": 5, "sweep_seconds": 3600,
                "orphan_grace_seconds": 3600, "job_attempts": 5, "stalled_worker_seconds": 30,
-               "revisit_seconds": 600},
+               "revisit_seconds": 600, "index_merge_seconds": 3600},
     "revisit": {"schedule": ["1h until 1d", "1d until 30d", "7d"], "max_per_run": 0},
     "evidence": {"tsa_url": "", "tsa_ca_file": "", "tsa_timeout": 30, "frames_per_appearance": 6},
     "alerts": {"notify": [], "on_any_match": False, "timeout": 10},
@@ -77,12 +79,14 @@ RANGES: dict[tuple[str, str], tuple[float | None, float | None]] = {
     ("ytdlp", "socket_timeout"): (0.1, 3600),
     ("poll", "retry_base_seconds"): (1, None),
     ("poll", "retry_max_seconds"): (1, None),
+    ("watch", "check_seconds"): (1, 300),
     ("daemon", "workers"): (1, 64),
     ("daemon", "refresh_seconds"): (1, 59),
     ("daemon", "lock_stale_seconds"): (3, None),
     ("daemon", "standby_retry_seconds"): (0.1, None),
     ("daemon", "sweep_seconds"): (1, None),
     ("daemon", "revisit_seconds"): (1, None),
+    ("daemon", "index_merge_seconds"): (0, None),
     ("daemon", "job_attempts"): (1, 100),
     ("daemon", "stalled_worker_seconds"): (3, None),
 }
@@ -150,13 +154,25 @@ def _check_values(raw: dict[str, Any]) -> list[str]:
         if not isinstance(values, dict) or section == "limits":  # `monitor.limits.parse_limits` checks those
             continue
         if section in ("fingerprint", "matching"):
-            cls = FingerprintSettings if section == "fingerprint" else MatchParams
+            if not values:
+                continue
+            cls = _fingerprint_class(section)
             defaults = {f.name: f.default for f in cls.__dataclass_fields__.values()}
         for key, value in values.items():
             if key in defaults:
                 if problem := _check_value(section, key, value, defaults[key]):
                     problems.append(problem)
     return problems
+
+
+def _fingerprint_class(section: str) -> type:
+    if section == "fingerprint":
+        from fingerprints.model import FingerprintSettings
+
+        return FingerprintSettings
+    from fingerprints.align import MatchParams
+
+    return MatchParams
 
 
 def check_database_url(url: str) -> str | None:
@@ -201,11 +217,11 @@ class Config:
 
     @property
     def fingerprint_settings(self) -> FingerprintSettings:
-        return _build(FingerprintSettings, self.raw.get("fingerprint", {}), "fingerprint")
+        return _build(_fingerprint_class("fingerprint"), self.raw.get("fingerprint", {}), "fingerprint")
 
     @property
     def match_params(self) -> MatchParams:
-        return _build(MatchParams, self.raw.get("matching", {}), "matching")
+        return _build(_fingerprint_class("matching"), self.raw.get("matching", {}), "matching")
 
     @property
     def limits(self) -> Limits:
@@ -259,7 +275,10 @@ def load_config(config_file: str | Path | None = None, data_dir: str | Path | No
         problems.append(problem)
     if problem := check_data_dir(config.data_dir):
         problems.append(problem)
-    for built in ("fingerprint_settings", "match_params", "limits"):
+    for built, section in (("fingerprint_settings", "fingerprint"), ("match_params", "matching"),
+                           ("limits", "limits")):
+        if section != "limits" and not raw.get(section):
+            continue  # the defaults: nothing to check (and numpy need not load)
         try:
             getattr(config, built)
         except (ConfigError, TypeError, ValueError) as exc:

@@ -15,9 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -66,6 +65,9 @@ from storage.records import (
     WatchRecord,
 )
 
+if TYPE_CHECKING:
+    import numpy as np
+
 UINT64_LIMIT = 1 << 64
 INT64_LIMIT = 1 << 63
 POLL_RUNNING = "running"
@@ -96,6 +98,8 @@ def to_unsigned64(value: int) -> int:
 
 def _columns_of(batch: Sequence) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row ids, media ids, timestamps, unsigned hashes) of a batch of `frame_column` rows."""
+    import numpy as np  # here, not at import time: commands that never read frames skip numpy
+
     ids, media, times, hashes = zip(*batch)
     # the stored signed values reinterpreted bit for bit: two's complement
     return (np.array(ids, dtype=np.int64), np.array(media, dtype=np.int64), np.array(times, dtype=np.float64),
@@ -391,6 +395,8 @@ class SqlRepository(WorkspaceRepository):
 
     def frame_column(self, settings_id: int, column: str, after_row_id: int = 0) -> FrameColumn:
         """The frames made with `settings_id` that have `column`, with row id above `after_row_id`, column-wise."""
+        import numpy as np
+
         parts = list(self.iter_frame_column(settings_id, column, after_row_id))
         if not parts:
             empty = np.zeros(0, dtype=np.int64)
@@ -527,6 +533,25 @@ class SqlRepository(WorkspaceRepository):
                     sa.select(MediaModel.id).where(MediaModel.id.not_in(done)).order_by(MediaModel.id)
                 )
             )
+
+    def count_media_without_fingerprint(self, settings_id: int) -> int:
+        """How many media lack a fingerprint with `settings_id`, asked cheaply for every command's start.
+
+        An ingest stores a media and its fingerprint in one transaction, so
+        while `settings_id` is the only fingerprint setting ever stored every
+        media has one: the answer is 0 after one indexed look at the settings.
+        Otherwise two counts (a media has at most one fingerprint per setting),
+        not the list `media_without_fingerprint` builds.
+        """
+        with self._session() as session:
+            other = session.scalar(sa.select(FingerprintSettingsModel.id)
+                                   .where(FingerprintSettingsModel.id != settings_id).limit(1))
+            if other is None:
+                return 0
+            media = session.scalar(sa.select(sa.func.count()).select_from(MediaModel))
+            done = session.scalar(sa.select(sa.func.count()).select_from(MediaFingerprintModel)
+                                  .where(MediaFingerprintModel.settings_id == settings_id))
+            return max(media - done, 0)
 
     # --- posts -------------------------------------------------------------
 

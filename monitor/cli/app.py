@@ -55,6 +55,7 @@ class App:
         self.options = (config_file, data_dir, db)
         self._config: Config | None = None
         self._workspace = None
+        self._repository = None
 
     @property
     def config(self) -> Config:
@@ -65,6 +66,25 @@ class App:
             except ConfigError as exc:
                 raise SetupProblem(str(exc)) from exc
         return self._config
+
+    def repository(self):
+        """The repository alone, for commands that need nothing else: no fingerprint settings, indexes or numpy.
+
+        The workspace's own when one is open.
+        """
+        if self._workspace is not None:
+            return self._workspace.repository
+        if self._repository is None:
+            from storage import SqlRepository, open_database
+            from storage.db import default_database_url
+
+            self.config.data_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                database = open_database(self.config.db_url or default_database_url(self.config.data_dir))
+            except StorageError as exc:
+                raise SetupProblem(str(exc)) from exc
+            self._repository = SqlRepository(database)
+        return self._repository
 
     def workspace(self):
         from monitor.workspace import Workspace
@@ -77,6 +97,8 @@ class App:
         return self._workspace
 
     def close(self) -> None:
+        if self._repository is not None:
+            self._repository.database.dispose()
         if self._workspace is not None:
             alerts = sys.modules.get("monitor.jobs.alerts")
             if alerts is not None:  # alerts an ingest raised are still being sent: wait a bounded time
@@ -193,9 +215,9 @@ def _is_url(text: str) -> bool:
 
 def warn_if_unfingerprinted(ws) -> None:
     """Say so when stored media cannot be matched because they lack current fingerprints."""
-    missing = ws.repository.media_without_fingerprint(ws.settings_id)
+    missing = ws.repository.count_media_without_fingerprint(ws.settings_id)
     if missing:
-        stderr.print(f"warning: {len(missing)} stored media have no fingerprint with the current settings "
+        stderr.print(f"warning: {missing} stored media have no fingerprint with the current settings "
                      "and cannot be matched; run `provenance refingerprint`")
     from fingerprints.signals import media_signals
 

@@ -61,7 +61,7 @@ def _watch_json(watch) -> dict[str, Any]:
 
 
 def _known_watch(app: App, watch_id: int):
-    watch = app.workspace().repository.get_watch(watch_id)
+    watch = app.repository().get_watch(watch_id)
     if watch is None:
         raise InputProblem(f"no watch with id {watch_id}; see `provenance watch list`")
     return watch
@@ -83,31 +83,48 @@ def watch() -> None:
 @click.option("--every", metavar="DURATION",
               help="How often to poll: 90s, 30m, 2h, 1d (default: [watch] default_interval, 30m).")
 @click.option("--label", metavar="TEXT", help="A name for people, e.g. the outlet or account.")
+@click.option("--no-check", is_flag=True,
+              help="Add without looking at the URL first (e.g. while offline); its first poll says what is wrong.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new watch as JSON.")
 @pass_app
-def watch_add(app: App, url: str, every: str | None, label: str | None, as_json: bool) -> None:
-    """Watch URL: a post, an account/channel/playlist, an RSS or Atom feed, or a t.me/s/ channel.
+def watch_add(app: App, url: str, every: str | None, label: str | None, no_check: bool, as_json: bool) -> None:
+    """Watch URL: a post, an account/channel/playlist, an RSS or Atom feed, or a Telegram channel.
 
-    What kind of watch the URL is gets decided now, without the network;
-    a URL nothing can handle is refused.
+    The kind of watch is decided from the URL; `t.me/NAME` is the channel's
+    public preview. A URL already watched (in any spelling: case, www.,
+    trailing slash, tracking parameters) is refused, naming the watch. Unless
+    --no-check, one quick request ([watch] check_seconds) looks at what the
+    URL serves: a page without any video, or a feed URL that is no feed, is
+    refused with the reason. Platform URLs (a TikTok account, a YouTube
+    channel) are not fetched here; their first poll checks them.
 
     \b
     Example:
       provenance watch add https://www.youtube.com/feeds/videos.xml?channel_id=UC... --every 1h
-      provenance watch add https://t.me/s/examplechannel --label "Example channel"
+      provenance watch add t.me/examplechannel --label "Example channel"
     """
-    from monitor.sources import UnsupportedURL, classify_watch_url
+    from monitor.failures import SourceError, availability
+    from monitor.jobs.watches import WatchExists, add_watch, check_fetcher
 
     interval = parse_interval(every or app.config.section("watch")["default_interval"])
+    repository = app.repository()
     try:
-        kind = classify_watch_url(url)
-    except UnsupportedURL as exc:
-        raise InputProblem(str(exc)) from exc
-    added = app.workspace().repository.add_watch(url.strip(), kind, label, interval)
+        added = add_watch(repository, url, interval, label, check=not no_check,
+                          fetcher=None if no_check else check_fetcher(app.config))
+    except WatchExists as exc:
+        raise InputProblem(shown(exc)) from exc
+    except SourceError as exc:  # refused, or the look failed (said once, by what happened)
+        hint = "; to add it anyway (offline, the site down), use --no-check" \
+            if availability(exc.kind) == "unreachable" else ""
+        raise InputProblem(shown(f"{exc}{hint}")) from exc  # URLs from the page itself, too
+    watch = added.watch
     if as_json:
-        stdout.print_json(json.dumps(_watch_json(added)))
+        stdout.print_json(json.dumps({**_watch_json(watch), "note": added.note}))
         return
-    stdout.print(f"watch {added.id} added: {added.kind} {shown_markup(added.url)} every {format_interval(interval)}")
+    stdout.print(f"watch {watch.id} added: {watch.kind} {shown_markup(watch.url)} every {format_interval(interval)}",
+                 highlight=False)
+    if added.note:
+        stdout.print(f"note: {shown_markup(added.note)}", highlight=False)
 
 
 @watch.command("list")
@@ -121,14 +138,14 @@ def watch_list(app: App, as_json: bool) -> None:
       provenance watch list
       provenance watch list --json
     """
-    watches = app.workspace().repository.list_watches()
+    watches = app.repository().list_watches()
     if as_json:
         stdout.print_json(json.dumps([_watch_json(w) for w in watches]))
         return
     if not watches:
         stdout.print("no watches yet; add one with `provenance watch add URL`")
         return
-    print_watches(stdout, watches, app.workspace().repository.post_counts_by_watch())
+    print_watches(stdout, watches, app.repository().post_counts_by_watch())
 
 
 def print_watches(console: Console, watches: list, posts: dict[int, int]) -> None:
@@ -156,13 +173,13 @@ def watch_remove(app: App, watch_id: int) -> None:
       provenance watch remove 3
     """
     _known_watch(app, watch_id)
-    app.workspace().repository.remove_watch(watch_id)
+    app.repository().remove_watch(watch_id)
     stdout.print(f"watch {watch_id} removed (its stored posts are kept)")
 
 
 def _set_enabled(app: App, watch_id: int, enabled: bool) -> None:
     _known_watch(app, watch_id)
-    app.workspace().repository.set_watch_enabled(watch_id, enabled)
+    app.repository().set_watch_enabled(watch_id, enabled)
     stdout.print(f"watch {watch_id} {'resumed' if enabled else 'paused'}")
 
 
@@ -235,6 +252,12 @@ def _print_summary(s) -> None:
                      f"{shown_markup(error['error'])}", highlight=False)
 
 
+def quiet_failure_logs() -> None:
+    """Silence the poll's and yt-dlp's warnings about failures this command prints itself."""
+    for name in ("provenance.poll", "yt_dlp"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 @click.command("run-once")
 @click.option("--watch", "watch_ids", metavar="ID", type=int, multiple=True,
               help="Poll only this watch (paused or not); repeat for several. Default: every enabled watch.")
@@ -260,6 +283,8 @@ def run_once(app: App, watch_ids: tuple[int, ...], as_json: bool) -> None:
     ws = app.workspace()
     for watch_id in watch_ids:
         _known_watch(app, watch_id)
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        quiet_failure_logs()  # each failure is printed below, once; -v shows the log lines too
     try:
         source = default_source(ws.config)
     except ValueError as exc:
@@ -303,7 +328,7 @@ def polls(app: App, watch_id: int | None, limit: int, as_json: bool) -> None:
     """
     if watch_id is not None:
         _known_watch(app, watch_id)
-    records = app.workspace().repository.list_polls(watch_id, limit=limit)
+    records = app.repository().list_polls(watch_id, limit=limit)
     if as_json:
         stdout.print_json(json.dumps([
             {"id": p.id, "watch_id": p.watch_id, "started_at": _iso(p.started_at), "finished_at": _iso(p.finished_at),

@@ -223,7 +223,8 @@ def _list_new_items(ws: Workspace, watch: WatchRecord, source: Source, now: date
     except (SourceError, OSError) as exc:
         summary.listing_error = str(exc) or type(exc).__name__
         summary.listing_kind = kind_of(exc)
-        log.warning("listing failed %s", kv(watch=watch.id, url=watch.url, error=summary.listing_error))
+        log.warning("listing failed %s", kv(watch=watch.id, url=watch.url, kind=summary.listing_kind,
+                                            error=summary.listing_error))
         return []
     finally:
         summary.seconds["list"] += time.perf_counter() - started

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.jobs.index_merge import merge_indexes
 from monitor.jobs.poll import Defer, ingest_item, item_from_json, poll_watch, state_key
 from monitor.jobs.recovery import recover
 from monitor.jobs.revisit import revisit_due
@@ -103,6 +104,11 @@ def revisit(ctx: JobContext) -> int:
     return len(revisit_due(ctx.ws, source=ctx.source, stop=ctx.stop).observations)
 
 
+def merge_index(ctx: JobContext) -> int:
+    """Merge the frame indexes' segments that are due; returns how many were merged away."""
+    return sum(merge_indexes(ctx.ws).values())
+
+
 register(Job("tick", tick, every="refresh_seconds"))
 register(Job("poll_watch", poll, lock=lambda watch_id, **_: f"watch-{watch_id}"))
 register(Job("ingest_item", ingest,
@@ -110,3 +116,4 @@ register(Job("ingest_item", ingest,
              site=lambda item, **_: site_of(item["url"])))
 register(Job("sweep", sweep, every="sweep_seconds"))
 register(Job("revisit", revisit, lock=lambda **_: "revisit", every="revisit_seconds"))
+register(Job("merge_index", merge_index, lock=lambda **_: "merge-index", every="index_merge_seconds"))

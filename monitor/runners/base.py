@@ -39,7 +39,8 @@ class JobRunner(ABC):
         """Work until `stop` is set; the jobs in hand finish (ingest stores an item whole or not at all)."""
 
     def schedule_periodic_jobs(self, config: Config) -> None:
-        """`schedule` every registered periodic job at the period its `[daemon]` setting says."""
+        """`schedule` every registered periodic job at the period its `[daemon]` setting says (0: never)."""
         settings = config.section("daemon")
         for job in periodic_jobs():
-            self.schedule(job.name, float(settings[job.every]))
+            if float(settings[job.every]) > 0:
+                self.schedule(job.name, float(settings[job.every]))

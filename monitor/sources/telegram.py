@@ -43,15 +43,6 @@ class TelegramPost:
         return f"https://t.me/{self.post}"
 
 
-def channel_name(url: str) -> str | None:
-    """NAME of a `t.me/s/NAME` URL, else None."""
-    parts = urllib.parse.urlsplit(url)
-    path = [p for p in parts.path.split("/") if p]
-    if parts.hostname in TELEGRAM_HOSTS and len(path) >= 2 and path[0] == "s":
-        return path[1]
-    return None
-
-
 def parse_channel_page(html: str) -> list[TelegramPost]:
     """Every post on a t.me/s/ page, in page order (oldest first)."""
     parser = _ChannelPageParser()

@@ -79,12 +79,14 @@ from monitor.sources.feeds import feed_kind, parse_feed
 from monitor.sources.fetch import Fetcher, Page, is_http, linked, network_failure
 from monitor.sources.platforms import GENERIC, archive_key, is_direct_media, jsonld_claims, post_metadata
 from monitor.sources.telegram import list_channel_page
+from monitor.sources.watch_urls import channel_preview
 from storage.records import PRECISION_SECOND, SOURCE_HTTP_LAST_MODIFIED, SOURCE_YTDLP_TIMESTAMP
 
 log = logging.getLogger(__name__)
 
 DEFAULT_FORMAT = "bv*[height<=1080]+ba/b[height<=1080]/b"
 DEFAULT_SOCKET_TIMEOUT = 20.0  # yt-dlp's own default
+NETWORK_KINDS = ("dns", "refused", "timeout", "network", "tls", "proxy")  # no answer reached the extractor
 ERROR_CLASSES = {cls.__name__: cls for cls in (DownloadFailed, ListingFailed, NotAVideo, LimitExceeded, SourceError)}
 
 
@@ -189,7 +191,8 @@ class YtDlpSource:
             elif kind in ("rss", "atom"):
                 items = parse_feed(self._page(url).body, url)
             elif kind == "telegram":
-                items = list_channel_page(self._page(url).body.decode("utf-8", "replace"), url)
+                page_url = channel_preview(url)
+                items = list_channel_page(self._page(page_url).body.decode("utf-8", "replace"), page_url)
             elif kind == "listing":
                 items = self._list_any(url)
             else:
@@ -593,21 +596,24 @@ def explain(exc: BaseException, url: str, seen: _Seen | None = None, options: Ma
     The exception's own chain is read first; when it says nothing precise
     (yt-dlp gave up after retries and kept only their text, or an extractor
     failed to parse a page it never received), the errors the child's
-    requests raised and its byte counts decide.
+    requests raised and its byte counts decide.  An extractor that gives up
+    in its own words ("unavailable": TikTok's "Unable to extract secondary
+    user ID" after its page request failed) is believed only when none of
+    its requests failed on the network: offline, the network is the reason.
     """
     options = options or {}
     timeout = options.get("socket_timeout")
     found = _classify(list(linked(exc)), url, timeout)
-    if (found is None or found[1] == "extractor-error") and seen is not None:
-        for error in reversed(seen.errors):
-            if (noted := _classify(list(linked(error)), url, timeout)) and noted[1] not in ("extractor-error",
-                                                                                        "unavailable"):
-                found = noted
-                break
-        else:
-            if seen.login_required:
-                found = (DownloadFailed, "private", f"{url} needs a login (private, members only or age-gated): "
-                                                    f"{_message(exc)}")
+    if (found is None or found[1] in ("extractor-error", "unavailable")) and seen is not None:
+        noted = [n for error in reversed(seen.errors) if (n := _classify(list(linked(error)), url, timeout))]
+        if network := next((n for n in noted if n[1] in NETWORK_KINDS), None):
+            found = network  # the extractor gave up because its request never got an answer
+        elif seen.login_required:
+            found = (DownloadFailed, "private", f"{url} needs a login (private, members only or age-gated): "
+                                                f"{_message(exc)}")
+        elif found is None or found[1] == "extractor-error":
+            if other := next((n for n in noted if n[1] not in ("extractor-error", "unavailable")), None):
+                found = other
             elif (progress := seen.progress) and progress.get("status") != "finished" \
                     and isinstance(progress.get("total_bytes"), int) \
                     and (progress.get("downloaded_bytes") or 0) < progress["total_bytes"]:

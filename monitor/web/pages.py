@@ -116,16 +116,19 @@ def routes(page, flash) -> list[Route]:
     @page(EDITOR)
     async def watch_add(request: Request, web: Web, who: Principal, form: FormData) -> Response:
         from monitor.cli.watch import parse_interval
-        from monitor.sources import UnsupportedURL, classify_watch_url
+        from monitor.failures import SourceError
+        from monitor.jobs.watches import WatchExists, check_fetcher, prepare_watch
 
-        url, label = _text(form, "url"), _text(form, "label") or None
+        text, label = _text(form, "url"), _text(form, "label") or None
         try:
             interval = parse_interval(_text(form, "every") or web.ws.config.section("watch")["default_interval"])
-            kind = classify_watch_url(url)
-        except UnsupportedURL as exc:
-            return flash(request, str(exc), "/watches")
         except Exception as exc:  # click.BadParameter: a duration we cannot read
             return flash(request, getattr(exc, "message", str(exc)), "/watches")
+        try:  # the look at the URL is one bounded request ([watch] check_seconds), off the event loop
+            url, kind, note = await web.read(prepare_watch, web.ws.repository, text, True,
+                                             check_fetcher(web.ws.config))
+        except (SourceError, WatchExists) as exc:
+            return flash(request, str(exc), "/watches")
 
         def add():
             with web.ws.repository.transaction() as repo:
@@ -135,7 +138,7 @@ def routes(page, flash) -> list[Route]:
             return watch
 
         watch = await web.read(add)
-        return flash(request, f"Watch {watch.id} added ({kind}).", "/watches")
+        return flash(request, f"Watch {watch.id} added ({kind}).{' ' + note if note else ''}", "/watches")
 
     async def _watch_change(request: Request, web: Web, who: Principal, action: str) -> Response:
         watch_id = request.path_params["id"]

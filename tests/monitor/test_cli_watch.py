@@ -46,11 +46,13 @@ def prov(tmp_path, database_url) -> Provenance:
     return Provenance(tmp_path, database_url)
 
 
-def test_watch_lifecycle(prov):
-    added = prov.json("watch", "add", "https://example.org/news/video.rss", "--every", "2h", "--label", "News")
+def test_watch_lifecycle(prov, site):
+    feed = site.rss("/news/video.rss", [])
+    added = prov.json("watch", "add", feed, "--every", "2h", "--label", "News")
     assert (added["kind"], added["interval_seconds"], added["label"], added["enabled"]) == ("rss", 7200, "News", True)
-    tg = prov.json("watch", "add", "https://t.me/s/examplechannel")
-    assert (tg["kind"], tg["every"]) == ("telegram", "30m")  # [watch] default_interval
+    assert added["note"] == f"the feed at {feed} lists no items yet; they are picked up when it does"
+    tg = prov.json("watch", "add", "t.me/examplechannel", "--no-check")  # not fetched: tests never reach t.me
+    assert (tg["kind"], tg["url"], tg["every"]) == ("telegram", "https://t.me/s/examplechannel", "30m")
 
     table = prov("watch", "list").stdout
     assert "News" in table and "2h" in table and "never" in table and "…" not in table
@@ -67,6 +69,64 @@ def test_watch_lifecycle(prov):
     refused = prov("watch", "add", "ftp://example.org/clip", expect=2)
     assert refused.stderr.startswith("error: cannot watch 'ftp://example.org/clip'")
     assert "--every" in prov("watch", "add", "https://example.org/a.rss", "--every", "5s", expect=2).stderr
+
+
+def test_watch_add_refuses_a_second_watch_of_the_same_address(prov, site):
+    feed = site.rss("/same.rss", [])
+    first = prov.json("watch", "add", feed, "--label", "Gazette")
+    port_and_path = feed.removeprefix("http://")
+    for spelling in (feed + "/", "HTTP://" + port_and_path, "https://" + port_and_path, port_and_path,
+                     feed + "?utm_source=share&fbclid=abc", feed + "#latest", f"  {feed}  "):
+        refused = prov("watch", "add", spelling, expect=2)  # refused before any fetch
+        assert refused.stderr.strip().endswith(
+            f": watch {first['id']} (Gazette); see `provenance watch list`"), spelling
+        assert f"is watched already as {feed}:" in refused.stderr or f"{feed} is watched already:" in refused.stderr
+    prov("watch", "add", feed + "?page=2")  # another page of the site is another watch
+    tg = prov.json("watch", "add", "https://t.me/s/ExampleChannel", "--no-check")
+    refused = prov("watch", "add", "t.me/examplechannel", "--no-check", expect=2)
+    assert f"watch {tg['id']}" in refused.stderr
+    assert len(prov.json("watch", "list")) == 3
+
+
+def test_watch_add_refuses_a_page_without_videos_and_says_why(prov, site, http_server):
+    about = site.page("/about.html", "not_video.html", "text/html")
+    refused = prov("watch", "add", about, expect=2).stderr
+    assert refused.startswith(f"error: {about} is a page without any video")
+    home = http_server.add_template(site.prefix + "/home.html", '<html><head><link rel="alternate" '
+                                    'type="application/rss+xml" href="/feeds/all.rss"></head><body>News</body></html>',
+                                    "text/html")
+    assert f"watch that instead: {http_server.base}/feeds/all.rss" in prov("watch", "add", home, expect=2).stderr
+    escaping = http_server.add_template(site.prefix + "/hostile.html", '<link rel="alternate" type="application/rss+xml"'
+                                       ' href="/x\x1b[2J.rss">', "text/html")
+    said = prov("watch", "add", escaping, expect=2).stderr
+    assert "\x1b" not in said and f"watch that instead: {http_server.base}/x\\x1b[2J.rss" in said
+    not_a_feed = http_server.add_template(site.prefix + "/fake.rss", "<html><body>hi</body></html>", "text/html")
+    assert "is not an RSS or Atom feed" in prov("watch", "add", not_a_feed, expect=2).stderr
+    picture = http_server.add_file(site.prefix + "/picture", b"\x89PNG\r\n\x1a\n", "image/png")
+    assert f"{picture} serves image/png, not a web page, feed or video" in prov("watch", "add", picture,
+                                                                               expect=2).stderr
+    missing = site.url("/missing.html")
+    assert prov("watch", "add", missing, expect=2).stderr.strip() == f"error: HTTP 404 Not Found from {missing}"
+    assert prov.json("watch", "list") == []
+
+    for accepted in (site.page("/og.html", "og_video.html", "text/html"),
+                     site.page("/jsonld.html", "jsonld.html", "text/html"),
+                     site.page("/channel.html", "telegram_channel.html", "text/html"),
+                     http_server.add_template(site.prefix + "/embed.html", '<iframe src="/player/1"></iframe>',
+                                              "text/html")):
+        assert prov.json("watch", "add", accepted)["kind"] == "listing"
+    assert prov.json("watch", "add", about, "--no-check")["kind"] == "listing"  # the person knows better
+
+
+@pytest.mark.parametrize("where", ["dns", "refused"])
+def test_watch_add_reports_a_network_failure_as_one(prov, site, where):
+    url = "http://nonexistent.invalid/videos" if where == "dns" else site.server.refused_url("/videos")
+    error = prov("watch", "add", url, expect=2).stderr.strip()
+    said = (f"cannot resolve the host name in {url} (DNS lookup failed)" if where == "dns"
+            else f"connection refused by {url.split('/')[2]}; is the server up?")
+    assert error.startswith(f"error: {said}") and error.endswith("use --no-check")
+    assert error.count(url.split("/")[2]) == 1  # said once
+    assert prov.json("watch", "add", url, "--no-check")["kind"] == "listing"
 
 
 def test_run_once_polls_and_names_failures(prov, site, tiny_clips):
@@ -90,7 +150,7 @@ def test_run_once_polls_and_names_failures(prov, site, tiny_clips):
 
 def test_run_once_exits_1_when_nothing_could_run(prov, site):
     assert "no enabled watches" in prov("run-once", expect=1).stderr
-    prov("watch", "add", site.url("/gone.rss"))
+    prov("watch", "add", site.url("/gone.rss"), "--no-check")  # it 404s: refused unless added unchecked
     result = prov("run-once", expect=1)
     assert "listing failed (http-404)" in result.stdout and "no watch could be listed" in result.stderr
     assert result.stdout.count(site.url("/gone.rss")) == 2  # the watch, then where the 404 came from: once each
@@ -150,3 +210,37 @@ def test_watch_list_never_cuts_a_url(repository, width):
     lines = text.splitlines()
     assert f"    {long_url}" in lines and "    https://t.me/s/examplechannel" in lines
     assert "[bold]not" in text and "…" not in text  # labels are text, not markup
+
+
+def test_run_once_says_a_network_failure_once(tmp_path, site):
+    """The real command (its logging set up as for people): the failure on stdout, no log line repeating it."""
+    import os
+    import subprocess
+    import sys
+
+    url = "http://nonexistent.invalid/feed.rss"
+    base = [sys.executable, "-m", "monitor.cli", "--data-dir", str(tmp_path / "data")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    subprocess.run([*base, "watch", "add", url, "--no-check"], check=True, capture_output=True, env=env)
+    done = subprocess.run([*base, "run-once"], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 1
+    assert done.stdout.strip() == (f"watch 1 {url}: listing failed (dns): cannot resolve the host name in {url} "
+                                   "(DNS lookup failed); check the URL and the network")
+    assert done.stderr.strip() == "error: no watch could be listed (see the errors above); check the URLs and the network"
+
+
+def test_watch_add_of_a_feed_does_not_load_yt_dlp(tmp_path, site):
+    """Importing yt-dlp costs a quarter of a second; a URL no extractor takes is known without it."""
+    import os
+    import subprocess
+    import sys
+
+    script = ("import sys; from monitor.cli.main import main\n"
+              "try:\n    main()\nexcept SystemExit:\n    pass\n"
+              "print('yt_dlp loaded' if 'yt_dlp' in sys.modules else 'yt_dlp not loaded')")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    for n, loaded in enumerate(("yt_dlp loaded", "yt_dlp not loaded")):  # the first one fills the cache
+        done = subprocess.run([sys.executable, "-c", script, "--data-dir", str(tmp_path / "data"), "watch", "add",
+                               site.rss(f"/light-{n}.rss", [])], capture_output=True, text=True, env=env, timeout=120)
+        assert done.stdout.splitlines()[0].startswith(f"watch {n + 1} added: rss ") and done.stdout.splitlines()[-1] \
+            == loaded, done.stdout + done.stderr

@@ -115,3 +115,37 @@ def test_every_kind_is_documented_and_says_what_it_means_for_a_post():
                                       "too-slow", "http-503", "not-a-video", "unknown")] == [
         "removed", "removed", "private", "private", "geo-blocked", "unreachable", "unreachable", "unreachable",
         "failed", "failed"]
+
+
+@pytest.mark.parametrize("gives_up", ["in its own words", "asking for a login"])
+def test_an_extractor_that_gives_up_after_its_request_failed_names_the_network(monkeypatch, gives_up):
+    """Offline, TikTok's user pages said "Unable to extract secondary user ID" (kind unavailable) or "private":
+    the page request that failed on DNS is why, whatever the extractor concludes from the missing page."""
+    from yt_dlp.downloader.common import FileDownloader
+    from yt_dlp.extractor.common import InfoExtractor
+    from yt_dlp.utils import ExtractorError
+
+    from monitor.sources.ytdlp import _child_ydl, _Seen, explain, ytdlp_options
+
+    for cls, name in ((InfoExtractor, "raise_login_required"), (FileDownloader, "report_retry")):
+        monkeypatch.setattr(cls, name, getattr(cls, name))  # _child_ydl wraps them: undone after the test
+
+    class GivesUpIE(InfoExtractor):
+        _VALID_URL = r"https?://gives-up\.invalid/(?P<id>\w+)"
+
+        def _real_extract(self, url):
+            self._download_webpage(f"{UNRESOLVABLE}/user-page", "user", fatal=False)
+            if gives_up == "asking for a login":
+                self.raise_login_required("This account is private")
+            raise ExtractorError("Unable to extract secondary user ID", expected=True)
+
+    url = "https://gives-up.invalid/someone"
+    seen = _Seen(lambda progress: None, None)
+    with _child_ydl(ytdlp_options(BASE), seen) as ydl, pytest.raises(Exception) as caught:
+        ydl.add_info_extractor(GivesUpIE())
+        ydl.extract_info(url, download=False, ie_key="GivesUp")
+
+    cls, kind, message = explain(caught.value, url, seen, BASE, ListingFailed)
+    assert (cls, kind) == (ListingFailed, "dns"), message
+    assert message == f"cannot resolve the host name in {url} (DNS lookup failed); check the URL and the network"
+    assert (explain(caught.value, url, None, BASE, ListingFailed)[1]) == "unavailable"  # the words alone: believed

@@ -195,3 +195,21 @@ def test_extractor_index_answers_as_asking_every_extractor():
         urls += [case["url"] for case in list(cases)[:1] if isinstance(case.get("url"), str)]
     assert len(urls) > 250
     assert [u for u in urls if extractor_for(u) is not extractor_for_by_asking_all(u)] == []
+    # the light answer, without yt-dlp: "none" only when yt-dlp agrees (a custom `suitable` only narrows)
+    from monitor.sources.classify import no_platform_extractor
+
+    assert [u for u in urls if no_platform_extractor(u) and extractor_for_by_asking_all(u)] == []
+    assert [no_platform_extractor(u) for u in urls[:5]] == [True, True, True, False, False]  # asked: the platforms
+
+
+def test_the_extractor_conditions_cache_gives_the_conditions_it_was_made_from(tmp_path, monkeypatch):
+    from monitor.sources.classify import _extractors, _url_condition, cached_conditions
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    extractors = _extractors()
+    made = cached_conditions(extractors)
+    (cache,) = (tmp_path / "provenance").glob("extractor-conditions-*.json")
+    assert cached_conditions(extractors) == made  # read back from the file
+    assert all(made[ie] == _url_condition(ie) for ie in extractors[::50])
+    cache.write_text('{"Youtube": 7}')  # damaged: made again, and written again
+    assert cached_conditions(extractors) == made and len(cache.read_text()) > 1000

@@ -124,10 +124,12 @@ def test_a_viewer_reads_everything_and_can_change_nothing(ws, stored, accounts):
     assert changes_recorded(ws) == before
 
 
-def test_changes_need_the_sessions_token_and_this_site_and_are_audited(ws, stored, accounts):
+def test_changes_need_the_sessions_token_and_this_site_and_are_audited(ws, stored, accounts, http_server):
     c = log_in(client(ws), "editor")
     token = csrf_of(c.get("/watches").text)
-    form = {"url": "https://other.example/feed.rss", "label": "Other", "every": "1h"}
+    feed = http_server.add_template("/web-other.rss", '<rss version="2.0"><channel><title>Other</title>'
+                                    "</channel></rss>", "application/rss+xml")
+    form = {"url": feed, "label": "Other", "every": "1h"}
     assert c.post("/watches", data=form).status_code == 403  # no token
     assert c.post("/watches", data={**form, "csrf": "forged"}).status_code == 403
     assert c.post("/watches", data={**form, "csrf": token}, headers={"Origin": "https://evil.example"}) \
@@ -135,7 +137,9 @@ def test_changes_need_the_sessions_token_and_this_site_and_are_audited(ws, store
     assert len(ws.repository.list_watches()) == 1
     answer = c.post("/watches", data={**form, "csrf": token}, headers={"Origin": BASE})
     assert answer.status_code == 303
-    assert "Watch 2 added (rss)." in c.get("/watches").text
+    assert "Watch 2 added (rss). the feed at" in c.get("/watches").text  # with the check's note: no items yet
+    c.post("/watches", data={**form, "csrf": token}, headers={"Origin": BASE})
+    assert f"{feed} is watched already: watch 2 (Other)" in c.get("/watches").text
     c.post(f"/posts/{stored['post']}/claim", data={"csrf": token, "published_at": "2024-03-01T10:00:00Z",
                                                    "reason": "seen on the wire", "correction": "1"})
     assert c.post(f"/posts/{stored['post']}/delete", data={"csrf": token, "reason": "x"}).status_code == 403

@@ -548,3 +548,31 @@ def test_lock_holder_and_post_counts_by_watch(repository):
     holder, heartbeat = repository.lock_holder("daemon")
     assert holder == "host:1:abc" and heartbeat.tzinfo is not None
     assert repository.post_counts_by_watch() == {}
+
+
+def test_counting_unfingerprinted_media_is_cheap_while_one_setting_exists(repository, media_ids, settings_id):
+    """Every cold command asks; with one setting (every ingest fingerprints in its transaction) the media
+    table is not read at all, and after a change of settings two counts answer."""
+    import sqlalchemy as sa
+
+    for media_id in media_ids:
+        repository.add_fingerprint(media_id, settings_id, [], frames_decoded=1, details={})
+    statements: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:
+        statements.append(statement.lower())
+
+    engine = repository.database.engine
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert repository.count_media_without_fingerprint(settings_id) == 0
+        assert statements and not any(" media " in s or "media_fingerprints" in s for s in statements), statements
+        newer = repository.get_or_create_settings("phash64-v2-0000", "phash64", {"analysis_fps": 4.0})
+        repository.add_fingerprint(media_ids[1], newer, [], frames_decoded=1, details={})
+        statements.clear()
+        assert repository.count_media_without_fingerprint(newer) == 2
+        assert not any(" not in " in s for s in statements), statements
+        assert len(repository.media_without_fingerprint(newer)) == 2
+        assert repository.count_media_without_fingerprint(settings_id) == 0
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)
