@@ -185,8 +185,10 @@ def test_copies_of_one_footage_are_not_false_matches_even_linked_through_another
     try:
         params = ws.match_params
         ws.match_params = replace(params, min_coverage=1.01)  # nothing matches: the two copies stay unlinked
-        mirror = ingest_file(ws, sample_clips.edits["mirror"], NewPost(media_id=0, url="https://a.example/1"))
-        grey = ingest_file(ws, sample_clips.edits["grey"], NewPost(media_id=0, url="https://b.example/2"))
+        with monkeypatch.context() as off:
+            off.setattr("monitor.jobs.matching.media_signals", lambda: [])  # nor by the per-video signal routes
+            mirror = ingest_file(ws, sample_clips.edits["mirror"], NewPost(media_id=0, url="https://a.example/1"))
+            grey = ingest_file(ws, sample_clips.edits["grey"], NewPost(media_id=0, url="https://b.example/2"))
         ws.match_params = params
         source = ingest_file(ws, sample_clips.source, NewPost(media_id=0, url="https://c.example/3"))
         unrelated = ingest_file(ws, sample_clips.unrelated[0], NewPost(media_id=0, url="https://d.example/4"))

@@ -82,13 +82,14 @@ def test_the_geometry_local_features_found_is_named():
     from monitor.reports.words import detected_edits
 
     m = _match([k * 0.25 for k in range(40)])
-    m.transform = {"rotation": -6.2, "scale_x": 0.8, "scale_y": 1.0, "stored_x": 0.0, "stored_y": 0.0,
+    m.transform = {"rotation": -12.4, "scale_x": 0.8, "scale_y": 1.0, "stored_x": 0.0, "stored_y": 0.0,
                    "stored_w": 0.62, "stored_h": 1.0, "query_x": 0.0, "query_y": 0.0, "query_w": 1.0, "query_h": 1.0}
     words = detected_edits(m)
-    assert "rotated -6°" in words
+    assert "rotated 12° clockwise" in words  # the query turned relative to the stored picture
+    assert "zoomed ×1.12" in words
     assert "stretched: 1.25× as wide for its height as the stored picture" in words
     assert "cropped: left 62% kept of the stored picture" in words
-    m.transform = {"rotation": 0.4, "scale_x": 1.0, "scale_y": 1.01}
+    m.transform = {"rotation": 6.5, "scale_x": 1.0, "scale_y": 1.05}  # within RANSAC's noise on unrotated copies
     assert detected_edits(m) == []  # nothing worth naming
     m.transform = {}
     assert detected_edits(m) == []
