@@ -58,11 +58,13 @@ class AnalysedFile:
 def analyse_file(path: Path, settings: FingerprintSettings,
                  progress: Callable[[float, float | None], None] | None = None,
                  exif: ExiftoolReader | None = None, describe: bool = True,
-                 limits: Limits | None = None) -> AnalysedFile:
+                 limits: Limits | None = None, query: bool = True) -> AnalysedFile:
     """Verify, describe and fingerprint a file; raises `InputError` (with its kind) for anything unusable.
 
     `progress(seconds_done, seconds_total)` is called as the video is fingerprinted.
     `describe=False` skips exiftool, for a query that will not be stored.
+    `query=False` (ingest) computes only what is stored: per-video signals without their query-time views
+    (keypoints of mirrored pictures, enlarged halves), which cost about as much again as the rest.
     `limits` (default: the built-in [limits]) are checked on ffprobe's answer
     before decoding, and bound ffprobe and ffmpeg themselves.
     """
@@ -80,8 +82,8 @@ def analyse_file(path: Path, settings: FingerprintSettings,
             probe = ffprobe(link, limits=limits.decode)
             check_limits(probe, limits, "the file")
             info = stream_info(link, probe)
-            # every analysed file is matched as a query (then stored, on ingest: without the query-time views)
-            fingerprint = fingerprint_video(link, settings, info=info, limits=limits.decode, query=True,
+            # a file to look up gets the query-time views too; a file to store, only what is stored
+            fingerprint = fingerprint_video(link, settings, info=info, limits=limits.decode, query=query,
                                             progress=(lambda t: progress(t, info.duration)) if progress else None)
             exif_report: dict[str, Any] = {}
             if describe:

@@ -158,7 +158,7 @@ def refingerprint_stored(ws: Workspace, progress: Callable[[int, int], None] | N
     for n, media_id in enumerate(todo, 1):
         media = ws.repository.get_media(media_id)
         try:
-            fp = _fingerprint_stored(ws, media, query=True)
+            fp = _fingerprint_stored(ws, media)
             with ws.repository.transaction(ws.settings_id) as repo:
                 if not repo.has_fingerprint(media.id, ws.settings_id):  # another process may have done it
                     _store_fingerprint(ws, repo, media, fp)
@@ -215,7 +215,8 @@ def ingest_file(ws: Workspace, path: Path, post: NewPost,
             stored_post, new_post = _add_post_once(repo, replace(post, media_id=known.id))
         return _finished(ws, IngestResult(media=known, post=stored_post, new_media=False,
                                           matches=stored_match_views(ws, known.id), new_post=new_post))
-    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits), post,
+    return ingest_analysed(ws, analyse_file(path, ws.settings, progress, ws.exif, limits=ws.config.limits,
+                                            query=False), post,
                            allow_deleted)
 
 

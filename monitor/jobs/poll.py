@@ -348,7 +348,7 @@ def _download_and_ingest(ws: Workspace, watch_id: int, item: ListedItem, source:
         try:
             # the very same bytes stored and fingerprinted already: ingest_file only records the new post
             analysed = None if stored_fingerprinted_media(ws, got.path) \
-                else analyse_file(got.path, ws.settings, exif=ws.exif, limits=ws.config.limits)
+                else analyse_file(got.path, ws.settings, exif=ws.exif, limits=ws.config.limits, query=False)
         finally:
             result.seconds["analyse"] += time.perf_counter() - started
         failpoint("after-analyse")
