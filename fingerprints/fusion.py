@@ -2,8 +2,9 @@
 
 Each route finds copies the others miss (a rotated or off-centre crop defeats
 the frame hashes, not local features), and a copy they all find must still be
-one match: a report lists a stored video once.  The match that covers more of
-the two videos is kept whole, so its segments, coverages and evidence stay
+one match: a report lists a stored video once.  A match with frame pairs (the
+evidence a report shows, cuts frames from and explains) is preferred, then the
+one that covers more of the two videos; it is kept whole, so its segments, coverages and evidence stay
 consistent with each other; it says every route that found the video
 (`VideoMatch.routes`) and carries the geometry a local-feature route found
 (`VideoMatch.transform`).
@@ -27,8 +28,9 @@ from .align import VideoMatch
 FRAMES_ROUTE = "frames"
 
 
-def _coverage(m: VideoMatch) -> tuple[float, float]:
-    return m.query_coverage + m.stored_coverage, m.score
+def _coverage(m: VideoMatch) -> tuple[bool, float, float]:
+    """Frame pairs first (they are the evidence a report shows and explains), then coverage."""
+    return bool(m.pairs), m.query_coverage + m.stored_coverage, m.score
 
 
 def fuse_matches(frame_matches: Sequence[VideoMatch], *route_matches: Iterable[VideoMatch]) -> list[VideoMatch]:
