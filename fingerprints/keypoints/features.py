@@ -153,13 +153,17 @@ class OrbExtractor:
         self.orb = cv2.ORB_create(nfeatures=params.detected, scaleFactor=1.2, nlevels=6, edgeThreshold=params.pad,
                                   patchSize=31, fastThreshold=params.fast_threshold)
 
-    def __call__(self, picture: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(points float32 (n, 2), descriptors uint8 (n, 32)); n <= params.keypoints."""
+    def __call__(self, picture: np.ndarray, moving: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(points float32 (n, 2), descriptors uint8 (n, 32)); n <= params.keypoints.
+
+        `moving` (uint8, the picture's size; nonzero where the picture changes) confines detection to what
+        moves, so the keypoint budget is not spent on still content that would be dropped anyway.
+        """
         p = self.params
         h, w = picture.shape
         padded = cv2.copyMakeBorder(picture, p.pad, p.pad, p.pad, p.pad, cv2.BORDER_REFLECT_101)
         mask = np.zeros(padded.shape, np.uint8)
-        mask[p.pad:p.pad + h, p.pad:p.pad + w] = 255
+        mask[p.pad:p.pad + h, p.pad:p.pad + w] = 255 if moving is None else moving
         found, desc = self.orb.detectAndCompute(padded, mask)
         if desc is None or not found:
             return np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
@@ -233,15 +237,15 @@ class KeypointCollector:
         if min(picture.shape) < p.min_side or float(picture.std()) < p.min_std:
             return  # flat: the next frame is due instead
         self.last = t
-        views = {"": self.extract(picture)}
+        before = [rp for rt, rp in self.recent if t - rt >= p.still_gap]
+        still = [_still_map(picture, before[-1], p)] if before else []
+        moving = _moving_mask(still[0], p) if still else None
+        views = {"": self.extract(picture, moving)}
         if self.query:
             parts = t - self.last_parts >= p.parts_interval - 1e-6
-            views.update(_query_views(self.extract, picture, parts))
+            views.update(_query_views(self.extract, picture, parts, moving))
             self.last_parts = t if parts else self.last_parts
-        before = [rp for rt, rp in self.recent if t - rt >= p.still_gap]
-        frame = _Frame(float(t), bool(cut), (picture.shape[1], picture.shape[0]), picture, views, [])
-        if before:
-            frame.still.append(_still_map(picture, before[-1], p))
+        frame = _Frame(float(t), bool(cut), (picture.shape[1], picture.shape[0]), picture, views, still)
         self.frames.append(frame)
         self.pending.append(frame)
         if len(self.frames) > p.max_keyframes:
@@ -288,6 +292,17 @@ class KeypointCollector:
         return keep
 
 
+def _moving_mask(still: np.ndarray, p: KeypointParams) -> np.ndarray | None:
+    """Where a picture changes against a frame about a second before (uint8 255), or None when too little does.
+
+    With almost nothing moving (a still picture, a slide) detection is left unmasked: the keypoints are
+    dropped later all the same, and an empty mask would only cost the search."""
+    moving = still < p.still_share
+    if moving.mean() < 0.02:
+        return None
+    return moving.astype(np.uint8) * 255
+
+
 def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
     """Per pixel, the share of its neighbourhood that is the same in `a` and `b` (a float32 map of `a`'s size).
 
@@ -304,7 +319,8 @@ def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
 _NONE = (np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
 
 
-def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,
+                 moving: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """The mirrored picture, and (with `parts`) its halves enlarged twice (in whole-picture coordinates).
 
     A window or one side of a split screen shows the footage at a fraction of
@@ -312,13 +328,16 @@ def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool) -> dic
     half gets a budget of its own at about the stored scale.
     """
     h, w = picture.shape
-    out = {"mirrored": extract(np.ascontiguousarray(picture[:, ::-1]))}
+    flipped = None if moving is None else np.ascontiguousarray(moving[:, ::-1])
+    out = {"mirrored": extract(np.ascontiguousarray(picture[:, ::-1]), flipped)}
     if not parts:
         return out
     halves = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),
              "top": (0, 0, w, h * 3 // 5), "bottom": (0, h * 2 // 5, w, h - h * 2 // 5)}
     for name, (x, y, pw, ph) in halves.items():
         part = cv2.resize(picture[y:y + ph, x:x + pw], (2 * pw, 2 * ph), interpolation=cv2.INTER_LINEAR)
-        pts, desc = extract(part)
+        part_moving = None if moving is None else cv2.resize(moving[y:y + ph, x:x + pw], (2 * pw, 2 * ph),
+                                                              interpolation=cv2.INTER_NEAREST)
+        pts, desc = extract(part, part_moving)
         out[name] = (pts / 2 + np.array([x, y], np.float32), desc)
     return out

@@ -295,17 +295,16 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
 
     verified: dict[tuple[int, bool], list[Verified]] = {}
 
-    def look(name: str, view: Keyframes) -> None:
+    def look(name: str, view: Keyframes, skip: set[int]) -> None:
         if not view.keypoint_count:
             return
-        found = verify_candidates(view, query_lookup(view), cached, params, exclude)
+        found = verify_candidates(view, query_lookup(view), cached, params, skip)
         for media_id, pairs in found.items():
             verified.setdefault((media_id, name == "mirrored"), []).extend(pairs)
 
-    look("", query)
-    for name, view in query.views.items():  # while nothing matches: the mirror, then a window or one side
-        if not _aligned(verified, query_duration, durations, query_interval, params):
-            look(name, view)
+    look("", query, exclude)
+    for name, view in query.views.items():  # the mirror, then a window or one side: for what is not found yet
+        look(name, view, exclude | _aligned(verified, query_duration, durations, query_interval, params))
     # generic query keyframes: verified against many different videos
     media_of_frame: dict[int, set[int]] = {}
     for (media_id, _), pairs in verified.items():
@@ -316,8 +315,9 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
 
 
 def _aligned(verified: dict[tuple[int, bool], list[Verified]], query_duration: float, durations: Mapping[int, float],
-             query_interval: float, params: KeypointMatchParams) -> bool:
-    return bool(_best(verified, set(), query_duration, durations, query_interval, params))
+             query_interval: float, params: KeypointMatchParams) -> set[int]:
+    """The stored videos the pairs verified so far already align with."""
+    return {m.media_id for m in _best(verified, set(), query_duration, durations, query_interval, params)}
 
 
 def _best(verified: dict[tuple[int, bool], list[Verified]], generic: set[int], query_duration: float,
