@@ -13,7 +13,11 @@ logo or the background of a still camera gives geometrically perfect inlier
 sets at *any* time offset, so it would match unrelated posts of the same
 account (measured in the probe behind `/work/shared/notes/local-features.md`).
 A keypoint is still when its neighbourhood is the same in a keyframe a second
-or more away; what is left is footage that moves or changes.
+or more away; what is left is footage that moves or changes.  Detection is
+confined to what moves (the budget is not spent on what would be dropped).
+A keyframe in which (nearly) nothing changes is still footage itself (a
+slide, a still camera, a screenshot held on screen): it keeps its keypoints,
+and the time line of the match decides which moment they show.
 
 Queries get extra views (`query=True`), never stored: the mirrored picture,
 and its halves enlarged twice, which give a small picture-in-picture window,
@@ -55,6 +59,7 @@ class KeypointParams:
     still_share: float = 0.4  # a keypoint whose neighbourhood is this much the same a second away stands still
     still_gap: float = 0.9  # seconds to the frames it is compared with (each side)
     still_reach: float = 3.0  # ... at most
+    still_footage: float = 0.03  # a keyframe with less of its picture changing is still footage: nothing dropped
 
 
 @dataclass(eq=False)
@@ -278,9 +283,14 @@ class KeypointCollector:
                          np.concatenate(kept_desc).astype(np.uint8).reshape(-1, DESCRIPTOR_BYTES))
 
     def _moving(self, f: _Frame, pts: np.ndarray, mirrored: bool) -> np.ndarray:
-        """Which keypoints sit on content that changes against the frames a second or so before and after."""
+        """Which keypoints sit on content that changes against the frames a second or so before and after.
+
+        When (nearly) nothing in the picture changes, the picture is the footage (a slide, a still camera, a
+        screenshot held on screen), not a template over footage: its keypoints are all kept, and the time
+        line of `match` decides which moment they show."""
         keep = np.ones(len(pts), bool)
-        if not len(pts):
+        if not len(pts) or all(float((s < self.params.still_share).mean()) < self.params.still_footage
+                               for s in f.still):
             return keep
         for still in f.still:
             h, w = still.shape
@@ -298,7 +308,7 @@ def _moving_mask(still: np.ndarray, p: KeypointParams) -> np.ndarray | None:
     With almost nothing moving (a still picture, a slide) detection is left unmasked: the keypoints are
     dropped later all the same, and an empty mask would only cost the search."""
     moving = still < p.still_share
-    if moving.mean() < 0.02:
+    if moving.mean() < p.still_footage:
         return None
     return moving.astype(np.uint8) * 255
 

@@ -56,7 +56,7 @@ class KeypointMatchParams:
     specific_ratio: float = 1.15  # inliers on the line against the best elsewhere, for a specific keyframe
     min_specific_share: float = 0.5
     min_frames: int = 3  # query keyframes on the line
-    short_query: float = 6.0  # seconds: below this, 2 strong keyframes make a match
+    short_query: float = 6.0  # seconds: a query or stored video shorter than this matches with 2 strong keyframes
     max_gap: float = 4.0  # seconds between matched query keyframes that split a segment
     generic_media: int = 5  # a query keyframe verified against more stored videos than this is generic
 
@@ -231,8 +231,9 @@ def align_pairs(media_id: int, pairs: list[Verified], query_duration: float, sto
     specific = [p for p in frames if p.inliers >= params.specific_ratio * best_off.get(p.query_frame, 0)]
     strong = [p for p in specific if p.inliers >= params.strong_inliers]
     stored_frames = {p.stored_frame for p in specific}
-    enough = (len(specific) >= params.min_frames and len(stored_frames) >= 2) or (
-        query_duration < params.short_query and len(strong) >= 2)
+    # a short video (either side: a leaked excerpt is stored first) has few keyframes to agree
+    short = min(query_duration or math.inf, stored_duration or math.inf) < params.short_query
+    enough = (len(specific) >= params.min_frames and len(stored_frames) >= 2) or (short and len(strong) >= 2)
     if not enough or len(specific) < params.min_specific_share * len(frames):
         return None
 
