@@ -130,6 +130,16 @@ def by_situation(suite: Suite):
     return group
 
 
+def by_footage(suite: Suite):
+    """Real footage (camera clips) against each generated kind, by the query's own footage family."""
+    def group(q) -> list[str]:
+        kind = suite.families.get(q.family or "")
+        if kind is None:
+            return []
+        return ["real footage" if kind == "real" else "generated footage", f"kind: {kind}"]
+    return group
+
+
 def _f(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}"
 
@@ -236,6 +246,7 @@ def main() -> int:
              if any(q.role == r for q in suite.queries)]
     per_role = {m: score(suite, answers[m], by_role) for m in methods}
     per_situation = {m: score(suite, answers[m], by_situation(suite)) for m in methods}
+    per_footage = {m: score(suite, answers[m], by_footage(suite)) for m in methods}
     stored_side = {m: pair_recall(suite, answers[m]) for m in methods}
     comp = composition(suite)
     result = {"seed": args.seed, "quick": args.quick, "machine": info, "composition": comp, "notes": notes,
@@ -243,6 +254,7 @@ def main() -> int:
               "total_wall_s": round(total_s, 1), "methods": methods,
               "by_query_family": {m: {k: v.as_dict() for k, v in s.items()} for m, s in per_role.items()},
               "by_stored_situation": {m: {k: v.as_dict() for k, v in s.items()} for m, s in per_situation.items()},
+              "by_footage": {m: {k: v.as_dict() for k, v in s.items()} for m, s in per_footage.items()},
               "by_stored_post": stored_side,
               "answers": {m: {q: a.found for q, a in answers[m].items()} for m in methods},
               "items": [{"name": i.name, "side": i.side, "role": i.role, "family": i.family, "edits": i.edits,
@@ -262,6 +274,10 @@ def main() -> int:
     print(table(per_role, methods, roles, "query family"))
     print()
     print(table(per_situation, methods, list(SITUATIONS), "stored side"))
+    print()
+    footage_rows = ["real footage", "generated footage"] + sorted(
+        k for k in per_footage[OURS] if k.startswith("kind: ") and k != "kind: real")
+    print(table(per_footage, methods, [r for r in footage_rows if r in per_footage[OURS]], "footage"))
     print("\nrecall by what the true stored post is (found/pairs): " + "; ".join(
         f"{k}: " + ", ".join(f"{m} {stored_side[m][k][0]}/{stored_side[m][k][1]}" for m in methods)
         for k in stored_side[OURS]))
