@@ -37,6 +37,7 @@ class KeypointMatchParams:
     shortlist: int = 12  # stored videos verified per query view
     min_votes: int = 4  # descriptor votes for a keyframe pair to be verified
     pairs_per_frame: int = 3  # stored keyframes verified per query keyframe
+    give_up: int = 10  # a stored video whose best-voted pairs fail this many times running is not verified further
     ratio: float = 0.85  # Lowe's ratio test
     ransac_px: float = 4.0  # reprojection error (analysis pixels) of an inlier
     min_inliers: int = 10
@@ -150,14 +151,18 @@ def verify_candidates(query: Keyframes, hits: KeyframeHits, load: Callable[[int]
     for media_id in shortlist:
         stored = load(media_id)
         rows = np.flatnonzero(m == media_id)
-        order = rows[np.lexsort((-v[rows], q[rows]))]
+        order = rows[np.lexsort((q[rows], -v[rows]))]  # the best-voted pairs first
         taken: dict[int, int] = {}
         pairs: list[Verified] = []
+        tried = 0
         for r in order:
             qi, si = int(q[r]), int(s[r])
             if taken.get(qi, 0) >= params.pairs_per_frame or si >= len(stored):
                 continue
+            if not pairs and tried >= params.give_up:
+                break  # its best-voted pairs all failed: chance votes (flat or repeated texture)
             taken[qi] = taken.get(qi, 0) + 1
+            tried += 1
             q_pts, q_desc = query.frame(qi)
             s_pts, s_desc = stored.frame(si)
             s_size = (int(stored.sizes[si][0]), int(stored.sizes[si][1]))
@@ -178,25 +183,25 @@ def _speeds(params: KeypointMatchParams) -> np.ndarray:
 
 def _line(pairs: list[Verified], params: KeypointMatchParams) -> tuple[float, float, float]:
     """(score, speed, offset) of the line through most query keyframes, weighting each by its best inliers."""
-    qt = np.array([p.query_time for p in pairs])
-    st = np.array([p.stored_time for p in pairs])
-    qf = np.array([p.query_frame for p in pairs])
-    w = np.array([min(p.inliers, 60) for p in pairs], np.float64)
+    order = np.argsort([p.query_frame for p in pairs], kind="stable")
+    qt = np.array([pairs[i].query_time for i in order])
+    st = np.array([pairs[i].stored_time for i in order])
+    qf = np.array([pairs[i].query_frame for i in order])
+    w = np.array([min(pairs[i].inliers, 60) for i in order], np.float64)
+    starts = np.flatnonzero(np.r_[True, qf[1:] != qf[:-1]])  # each query keyframe's first pair
     best = real_time = (-1.0, 1.0, 0.0)
     for speed in _speeds(params):
         offsets = st - speed * qt
-        for o in np.unique(np.round(offsets, 1)):
-            on = np.abs(offsets - o) <= params.tolerance
-            if not on.any():
-                continue
-            per_frame: dict[int, float] = {}
-            for f, x in zip(qf[on].tolist(), w[on].tolist()):
-                per_frame[f] = max(per_frame.get(f, 0.0), x)
-            score = sum(per_frame.values())
-            if abs(speed - 1.0) < 1e-9 and score > real_time[0]:
-                real_time = (score, 1.0, float(np.median(offsets[on])))
-            if score > best[0]:
-                best = (score, float(speed), float(np.median(offsets[on])))
+        candidates = np.unique(np.round(offsets, 1))
+        on = np.abs(offsets[None, :] - candidates[:, None]) <= params.tolerance  # (candidates, pairs)
+        # per candidate line: the sum over query keyframes of their best pair's weight on it
+        scores = np.maximum.reduceat(on * w[None, :], starts, axis=1).sum(axis=1)
+        k = int(np.argmax(scores))
+        score = float(scores[k])
+        if abs(speed - 1.0) < 1e-9 and score > real_time[0]:
+            real_time = (score, 1.0, float(np.median(offsets[on[k]])))
+        if score > best[0]:
+            best = (score, float(speed), float(np.median(offsets[on[k]])))
     # a speed change must clearly beat real time: keyframes a second apart tilt a line easily
     return real_time if real_time[0] >= params.real_time_preference * best[0] else best
 
@@ -295,17 +300,22 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
         return cache[media_id]
 
     verified: dict[tuple[int, bool], list[Verified]] = {}
+    aligned: set[int] = set()  # stored videos the pairs verified so far already align with
 
     def look(name: str, view: Keyframes, skip: set[int]) -> None:
         if not view.keypoint_count:
             return
         found = verify_candidates(view, query_lookup(view), cached, params, skip)
         for media_id, pairs in found.items():
-            verified.setdefault((media_id, name == "mirrored"), []).extend(pairs)
+            key = (media_id, name == "mirrored")
+            verified.setdefault(key, []).extend(pairs)
+            if media_id not in aligned and align_pairs(media_id, verified[key], query_duration,
+                                                       float(durations[media_id]), query_interval, key[1], params):
+                aligned.add(media_id)
 
     look("", query, exclude)
     for name, view in query.views.items():  # the mirror, then a window or one side: for what is not found yet
-        look(name, view, exclude | _aligned(verified, query_duration, durations, query_interval, params))
+        look(name, view, exclude | aligned)
     # generic query keyframes: verified against many different videos
     media_of_frame: dict[int, set[int]] = {}
     for (media_id, _), pairs in verified.items():
@@ -313,12 +323,6 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
             media_of_frame.setdefault(p.query_frame, set()).add(media_id)
     generic = {f for f, ms in media_of_frame.items() if len(ms) > params.generic_media}
     return _best(verified, generic, query_duration, durations, query_interval, params)
-
-
-def _aligned(verified: dict[tuple[int, bool], list[Verified]], query_duration: float, durations: Mapping[int, float],
-             query_interval: float, params: KeypointMatchParams) -> set[int]:
-    """The stored videos the pairs verified so far already align with."""
-    return {m.media_id for m in _best(verified, set(), query_duration, durations, query_interval, params)}
 
 
 def _best(verified: dict[tuple[int, bool], list[Verified]], generic: set[int], query_duration: float,
