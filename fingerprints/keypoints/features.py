@@ -15,9 +15,9 @@ account (measured in the probe behind `/work/shared/notes/local-features.md`).
 A keypoint is still when its neighbourhood is the same in a keyframe a second
 or more away; what is left is footage that moves or changes.  Detection is
 confined to what moves (the budget is not spent on what would be dropped).
-A keyframe in which (nearly) nothing changes is still footage itself (a
-slide, a still camera, a screenshot held on screen): it keeps its keypoints,
-and the time line of the match decides which moment they show.
+Still footage (slides, a still camera where nothing moves) therefore has no
+keypoints: keeping them was measured (docs/benchmarks.md, session 17) and
+matched account templates over flat footage; the frame hashes cover it.
 
 Queries get extra views (`query=True`), never stored: the mirrored picture,
 and its halves enlarged twice, which give a small picture-in-picture window,
@@ -59,7 +59,7 @@ class KeypointParams:
     still_share: float = 0.4  # a keypoint whose neighbourhood is this much the same a second away stands still
     still_gap: float = 0.9  # seconds to the frames it is compared with (each side)
     still_reach: float = 3.0  # ... at most
-    still_footage: float = 0.03  # a keyframe with less of its picture changing is still footage: nothing dropped
+    min_moving: float = 0.02  # detection is confined to what moves when at least this share of the picture does
 
 
 @dataclass(eq=False)
@@ -234,7 +234,7 @@ class KeypointCollector:
         for f in [f for f in self.pending if t - f.t >= p.still_gap]:
             if t - f.t <= p.still_reach:
                 f.still.append(_still_map(f.picture, picture, p))
-            f.picture = None
+            self._settle(f)
             self.pending.remove(f)
         self.recent = [(rt, rp) for rt, rp in self.recent if t - rt <= p.still_reach] + [(t, picture)]
         if not (cut or t - self.last >= self.interval - 1e-6):
@@ -259,6 +259,8 @@ class KeypointCollector:
             self.interval *= 2
 
     def finish(self) -> Keyframes:
+        for f in self.pending:  # the last keyframes: judged on the frames before them only
+            self._settle(f)
         if not self.frames:
             return Keyframes.empty()
         base = self._assemble("")
@@ -267,14 +269,21 @@ class KeypointCollector:
         self.frames, self.pending, self.recent = [], [], []
         return base
 
+    def _settle(self, f: _Frame) -> None:
+        """Drop a keyframe's still keypoints once the frames around it are seen; its pictures are let go
+        (a long video holds only the keypoints it keeps)."""
+        for name, (pts, desc) in f.views.items():
+            moving = self._moving(f, pts, name == "mirrored")
+            f.views[name] = (pts[moving], desc[moving])
+        f.picture, f.still = None, []
+
     def _assemble(self, view: str) -> Keyframes:
         kept_points, kept_desc, counts = [], [], []
         for f in self.frames:
             pts, desc = f.views.get(view, _NONE)
-            moving = self._moving(f, pts, view == "mirrored")
-            kept_points.append(pts[moving])
-            kept_desc.append(desc[moving])
-            counts.append(int(moving.sum()))
+            kept_points.append(pts)
+            kept_desc.append(desc)
+            counts.append(len(pts))
         return Keyframes(np.array([f.t for f in self.frames], np.float32),
                          np.array([f.size for f in self.frames], np.uint16).reshape(-1, 2),
                          np.array([f.cut for f in self.frames], bool),
@@ -283,14 +292,9 @@ class KeypointCollector:
                          np.concatenate(kept_desc).astype(np.uint8).reshape(-1, DESCRIPTOR_BYTES))
 
     def _moving(self, f: _Frame, pts: np.ndarray, mirrored: bool) -> np.ndarray:
-        """Which keypoints sit on content that changes against the frames a second or so before and after.
-
-        When (nearly) nothing in the picture changes, the picture is the footage (a slide, a still camera, a
-        screenshot held on screen), not a template over footage: its keypoints are all kept, and the time
-        line of `match` decides which moment they show."""
+        """Which keypoints sit on content that changes against the frames a second or so before and after."""
         keep = np.ones(len(pts), bool)
-        if not len(pts) or all(float((s < self.params.still_share).mean()) < self.params.still_footage
-                               for s in f.still):
+        if not len(pts):
             return keep
         for still in f.still:
             h, w = still.shape
@@ -303,12 +307,10 @@ class KeypointCollector:
 
 
 def _moving_mask(still: np.ndarray, p: KeypointParams) -> np.ndarray | None:
-    """Where a picture changes against a frame about a second before (uint8 255), or None when too little does.
-
-    With almost nothing moving (a still picture, a slide) detection is left unmasked: the keypoints are
-    dropped later all the same, and an empty mask would only cost the search."""
+    """Where a picture changes against a frame about a second before (uint8 255), or None when too little does
+    (the keypoints of a still picture are dropped all the same: an empty mask would only cost the search)."""
     moving = still < p.still_share
-    if moving.mean() < p.still_footage:
+    if moving.mean() < p.min_moving:
         return None
     return moving.astype(np.uint8) * 255
 

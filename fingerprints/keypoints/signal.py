@@ -25,9 +25,9 @@ if TYPE_CHECKING:
 
 class KeypointSignal(MediaSignal):
     name = "keypoints"
-    description = ("ORB keypoints of keyframes (cuts and about one per 1.2 s) on content that moves, or of still "
-                   "footage: rotations, stretches, off-centre crops, windows and screen recordings")
-    version = 2  # 2: detection confined to what moves; still footage (slides, still cameras) keeps its keypoints
+    description = ("ORB keypoints of keyframes (cuts and about one per 1.2 s) on content that moves: "
+                   "rotations, stretches, off-centre crops, windows and screen recordings")
+    version = 2  # 2: detection confined to what moves (version 1 spent most of the budget on still content)
 
     def __init__(self, params: KeypointParams | None = None, match_params: KeypointMatchParams | None = None):
         self.params = params or KeypointParams()
