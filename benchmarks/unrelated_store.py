@@ -128,37 +128,78 @@ def recipe(kind: str, seed: int) -> tuple[float, str]:
     return seconds, source_graph(kind, rng, seconds)
 
 
+ENCODE = ("-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p")
+BATCH = 25  # clips rendered by one ffmpeg process: its start-up cost more than many clips' encoding
+
+
 def render(kind: str, seed: int, path: Path) -> float:
     seconds, graph = recipe(kind, seed)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph,
-                    "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, capture_output=True, timeout=300)
+                    *ENCODE, str(path)], check=True, capture_output=True, timeout=300)
     return seconds
 
 
+def render_many(clips: list[tuple[str, int, Path]]) -> None:
+    """Each (kind, seed, path) rendered as `render` does, all by one ffmpeg process (one input and one output
+    per clip, the same options, so the same files); on any failure, clip by clip."""
+    command = ["ffmpeg", "-v", "error", "-y", "-nostdin"]
+    for kind, seed, _ in clips:
+        seconds, graph = recipe(kind, seed)
+        command += ["-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph]
+    for n, (_, _, path) in enumerate(clips):
+        command += ["-map", f"{n}:v", *ENCODE, str(path)]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=300 + 30 * len(clips))
+    except subprocess.SubprocessError:
+        for kind, seed, path in clips:
+            render(kind, seed, path)
+
+
+def cache_path(seed: int) -> tuple[str, Path]:
+    """(generator, cache file) of the clip of `seed`: keyed by the recipe, so a changed generator renders again."""
+    kind = GENERATORS[seed % len(GENERATORS)]
+    seconds, graph = recipe(kind, seed)
+    key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
+    return kind, CACHE / f"{seed}-{key}.pkl"
+
+
+def fingerprint_clip(path: Path):
+    """The frame hashes the matcher under test uses, and nothing else: no per-video media signals (the
+    keypoint collector), which `match_fingerprint` never reads (`media=[]`; the frame hashes are the same)."""
+    return fingerprint_video(path, media=[])
+
+
 def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object]]:
-    """(generator, fingerprint) per seed, rendered and fingerprinted once, then cached."""
+    """(generator, fingerprint) per seed, rendered and fingerprinted once, then cached.
+
+    One process does it all, in batches of `BATCH` clips: one ffmpeg process renders a batch, then each clip
+    is fingerprinted (one decoding ffmpeg each, as in an ingest)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     out: dict[int, tuple[str, object]] = {}
     started = time.perf_counter()
+    todo: list[tuple[str, int, Path]] = []
+    for seed in seeds:
+        kind, cached = cache_path(seed)
+        if cached.exists():
+            out[seed] = pickle.loads(cached.read_bytes())
+        else:
+            todo.append((kind, seed, cached))
+    if len(out):
+        log(f"  {len(out)}/{len(seeds)} clips from the cache ({time.perf_counter() - started:.0f} s)")
     with tempfile.TemporaryDirectory(prefix="unrelated-") as tmp:
-        for n, seed in enumerate(seeds, 1):
-            kind = GENERATORS[seed % len(GENERATORS)]
-            seconds, graph = recipe(kind, seed)
-            key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
-            cached = CACHE / f"{seed}-{key}.pkl"  # keyed by the recipe: a changed generator renders again
-            if cached.exists():
-                out[seed] = pickle.loads(cached.read_bytes())
-            else:
-                clip = Path(tmp) / f"{seed}.mp4"
-                render(kind, seed, clip)
-                value = (kind, fingerprint_video(clip))
+        for first in range(0, len(todo), BATCH):
+            batch = todo[first:first + BATCH]
+            clips = [(kind, seed, Path(tmp) / f"{seed}.mp4") for kind, seed, _ in batch]
+            render_many(clips)
+            for (kind, seed, cached), (_, _, clip) in zip(batch, clips):
+                value = (kind, fingerprint_clip(clip))
                 clip.unlink()
                 cached.with_suffix(".tmp").write_bytes(pickle.dumps(value))
                 os.replace(cached.with_suffix(".tmp"), cached)
                 out[seed] = value
-            if n % 250 == 0:
-                log(f"  {n}/{len(seeds)} clips ({time.perf_counter() - started:.0f} s)")
+            done = first + len(batch)
+            if done // 250 != first // 250 or done == len(todo):
+                log(f"  {done}/{len(todo)} clips rendered ({time.perf_counter() - started:.0f} s)")
     return out
 
 
