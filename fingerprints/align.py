@@ -26,6 +26,7 @@ import numpy as np
 from .index import FrameIndex, IndexHits
 from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
+from .chance import is_surprising
 from .specificity import StoreResemblance, could_be_specific, is_store_specific
 
 _BIN = 0.1  # seconds, resolution of the offset vote
@@ -60,6 +61,8 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
+    min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely by chance (`fingerprints.chance`)
+    moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 
 
 @dataclass(frozen=True)
@@ -342,7 +345,10 @@ def match_fingerprint(
                                     hits.distances[rows].astype(np.float64), query.duration,
                                     stored_durations[media_id], step, mirrored, params,
                                     is_motion[rows] if is_motion.any() else None)
-            if match is not None and is_store_specific(match, weights, times, params):
+            if (match is not None and is_store_specific(match, weights, times, params)
+                    and is_surprising(match, query, positions[rows][~is_motion[rows]],
+                                      hits.timestamps[rows][~is_motion[rows]], hits.distances[rows][~is_motion[rows]],
+                                      times, stored_durations[media_id], params)):
                 candidates.append(match)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):
