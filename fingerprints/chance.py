@@ -97,10 +97,13 @@ def is_surprising(match: VideoMatch, query: VideoFingerprint, positions: np.ndar
                   params: MatchParams) -> bool:
     """Whether the match's line is unlikely enough by chance (`min_surprise`; 0 turns the test off).
 
-    A near-identical match (`static_max_distance`) is not asked: timing cannot tell a still from another take
-    of it, distance can, and `fingerprints.align` keeps only the nearest of those.
+    Two matches are not asked: a near-identical one (`static_max_distance`: timing cannot tell a still from
+    another take of it, distance can, and `fingerprints.align` keeps only the nearest of those), and one whose
+    moving parts in front of a still camera match (`motion_frames`): there what moves pins the moment down,
+    which the picture cannot.
     """
-    if params.min_surprise <= 0 or match.mean_distance <= params.static_max_distance:
+    if (params.min_surprise <= 0 or match.mean_distance <= params.static_max_distance
+            or match.motion_frames >= params.min_frames):
         return True
     return surprise(match, query, positions, stored_times, distances, query_times, stored_duration,
                     params) >= params.min_surprise

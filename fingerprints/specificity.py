@@ -81,6 +81,39 @@ class StoreResemblance:
         return out
 
 
+class Crowd:
+    """Every stored video near some query frames, up to the full `max_distance`, and how near: the crowd a
+    match's frames are weighed against with `crowd_margin`."""
+
+    def __init__(self, frames: int, positions: np.ndarray, media_ids: np.ndarray, distances: np.ndarray) -> None:
+        self.frames = frames
+        dist = distances.astype(np.int64)
+        order = np.lexsort((dist, media_ids, positions))
+        pos, media, dist = positions[order], media_ids[order], dist[order]
+        first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])]) if len(pos) else pos
+        self.positions, self.media_ids, self.distances = pos[first], media[first], dist[first]
+
+    def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
+                params: MatchParams) -> np.ndarray:
+        """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
+        counts on it: `common_videos` / its rank among the stored videos within `crowd_margin` bits of its own
+        distance, leaving out the videos in `aligned` (those that line up with the query: copies of one
+        another are no crowd for each other)."""
+        out = np.zeros(self.frames, dtype=np.float64)
+        if not len(positions):
+            return out
+        own = np.full(self.frames, params.max_distance + 1, dtype=np.int64)
+        np.minimum.at(own, positions, distances.astype(np.int64))
+        pos, media = self.positions, self.media_ids
+        radius = np.minimum(np.floor(own / params.crowd_ratio + 1e-9), params.max_distance)
+        crowd = ((self.distances <= radius[pos]) & (media != media_id)
+                 & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
+        rank = 1.0 + np.bincount(pos[crowd], minlength=self.frames)
+        hit = np.unique(positions)
+        out[hit] = np.minimum(1.0, params.common_videos / rank[hit])
+        return out
+
+
 def could_be_specific(weights: np.ndarray, params: MatchParams) -> bool:
     """Whether the query frames hitting one stored video weigh enough for a match at all.
 
