@@ -63,7 +63,7 @@ class MatchParams:
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
     crowd_ratio: float = 0.4  # a match's frames are weighed again against every stored video within its distance
     # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`)
-    min_surprise: float = 4.0  # decimal digits by which a match's line must be unlikely by chance (`fingerprints.chance`)
+    min_surprise: float = 4.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
     moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 
 
@@ -401,7 +401,7 @@ def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
 def _crowd_lookup(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool, frames: np.ndarray,
                   params: MatchParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(query frame, stored video, distance) of every picture-space hit of `frames` at `max_distance` in the
-    whole store: the crowd of `crowd_margin`, complete (the two-stage lookup sees only the videos with a frame
+    whole store: the crowd of `crowd_ratio`, complete (the two-stage lookup sees only the videos with a frame
     within `first_pass_distance`).  Looked up only for the frames of matches that passed every other test."""
     stored = [indexes[v.name] for v in stored_views() if v.space == PICTURE_SPACE and v.name in indexes]
     parts = []

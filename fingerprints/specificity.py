@@ -24,11 +24,27 @@ The price: footage stored more than `common_videos` times gives a further
 copy less weight on the frames where the other copies are as close as it is
 (the seven chair files of the tests still find each other; sharing a frame's
 weight among all the videos that *align* with it, tried too, lost them).
-The crowd is counted among the videos the two-stage lookup returns (those
-with a frame within `first_pass_distance` bits of the query), so it is exact
-up to that distance and a lower bound beyond.  What this cannot catch is a
-chance line through a video nothing else in the store resembles: that stays
-with the fixed tests of `fingerprints.align`.
+
+That rank has two blind spots, both measured on the unrelated store
+(`benchmarks/unrelated_store.py`).  It counts only the videos *as near as or
+nearer than* the match: a chance resemblance at 10 bits with a crowd at 11
+to 14 bits ranks first.  And it counts only among the videos the two-stage
+lookup returns (those with a frame within `first_pass_distance` bits), so a
+crowd further away is not seen at all.  So every match that passes the
+tests is weighed a second time (`Crowd`), as Lowe's ratio test weighs a
+descriptor match against the second-nearest: each of its frames against
+every stored video within its distance / `crowd_ratio` bits (up to
+`max_distance`, looked up in the whole store for those frames only), less
+the videos that line up with the query themselves (copies of one another
+are no crowd for each other: without that the chair family lost each
+other).  A copy at 2 bits is weighed against the videos within 5; a chance
+resemblance at 10 bits against everything within 14.  The price, measured:
+a copy whose edits put it as far from its original as a crowd of look-alike
+footage is, loses weight (a screen recording of cellular-automaton footage,
+stored among 2,500 unrelated clips with 280 cellular ones, no longer finds
+its two originals).
+What this cannot catch is a chance line through a video nothing else in the
+store resembles even from afar: that is `fingerprints.chance`'s.
 Figures: docs/benchmarks.md, issue 12.4.
 """
 
@@ -83,7 +99,7 @@ class StoreResemblance:
 
 class Crowd:
     """Every stored video near some query frames, up to the full `max_distance`, and how near: the crowd a
-    match's frames are weighed against with `crowd_margin`."""
+    match's frames are weighed against with `crowd_ratio`."""
 
     def __init__(self, frames: int, positions: np.ndarray, media_ids: np.ndarray, distances: np.ndarray) -> None:
         self.frames = frames
@@ -96,9 +112,9 @@ class Crowd:
     def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
                 params: MatchParams) -> np.ndarray:
         """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
-        counts on it: `common_videos` / its rank among the stored videos within `crowd_margin` bits of its own
-        distance, leaving out the videos in `aligned` (those that line up with the query: copies of one
-        another are no crowd for each other)."""
+        counts on it: `common_videos` / its rank among the stored videos within its own distance / `crowd_ratio`
+        (up to `max_distance`), leaving out the videos in `aligned` (those that line up with the query: copies
+        of one another are no crowd for each other)."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not len(positions):
             return out
