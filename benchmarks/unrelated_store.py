@@ -22,6 +22,11 @@ cost more than a clip's encoding), and each clip is fingerprinted with
 `fingerprint_video(..., media=[])`: the frame hashes that `match_fingerprint`
 uses, without the per-video keypoint signal, which it never reads.
 
+What the store's crowd costs true matches is measured in the same run: the
+seven chair files of the tests (`tests/data/threatexchange-chair/`, one clip
+re-encoded, greyed, sepia-toned, logo'd and trimmed) are stored among the
+unrelated clips, and each is queried for the other six (42 true pairs).
+
 Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
@@ -54,6 +59,9 @@ CACHE = REPO / "benchmarks" / ".cache" / "unrelated"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 WORDS = ("breaking news live update report city council weather storm river bridge market election "
          "football match school police road traffic fire harbour festival museum winter summer").split()
+
+CHAIR_DIR = REPO / "tests" / "data" / "threatexchange-chair"
+CHAIR_IDS = 10**8  # media ids of the chair files, apart from every seed
 
 GENERATORS = ("textured", "cellular", "gradient", "night", "slides", "talking_head", "noise_field", "fractal",
               "still_room")
@@ -210,11 +218,30 @@ def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object
     return out
 
 
+def chair_family() -> dict[int, object]:
+    """The chair files' fingerprints (frame hashes only, as the clips'), by media id from `CHAIR_IDS`."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for n, path in enumerate(sorted(CHAIR_DIR.glob("chair-*.mp4"))):
+        cached = CACHE / f"chair-{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}.pkl"
+        if not cached.exists():
+            cached.write_bytes(pickle.dumps(fingerprint_clip(path)))
+        out[CHAIR_IDS + n] = pickle.loads(cached.read_bytes())
+    return out
+
+
+def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, params: MatchParams) -> int:
+    """True pairs found among the chair files stored with the unrelated clips (each queried for the others)."""
+    return sum(len({m.media_id for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id})}
+                   & set(chairs)) for media_id, fp in chairs.items())
+
+
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
-                  params: MatchParams, indexes: dict | None = None) -> dict:
+                  params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None) -> dict:
+    """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found."""
     fps = {seed: fp for seed, (_, fp) in store.items()}
     indexes = indexes if indexes is not None else index_fingerprints(fps)
-    durations = {seed: fp.duration for seed, fp in fps.items()}
+    durations = {seed: fp.duration for seed, fp in {**fps, **(chairs or {})}.items()}
     by_kind: dict[str, int] = {}
     by_query_kind: dict[str, int] = {}
     queries_with_false = 0
@@ -225,14 +252,16 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
         total += len(found)
         queries_with_false += bool(found)
         for m in found:
-            k = store[m.media_id][0]
+            k = store[m.media_id][0] if m.media_id in store else "chair"
             by_kind[k] = by_kind.get(k, 0) + 1
             by_query_kind[kind] = by_query_kind.get(kind, 0) + 1
     return {"stored": len(store), "queries": len(queries), "false_appearances": total,
             "per_100_queries": round(100.0 * total / max(1, len(queries)), 2),
             "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
             "by_query_generator": by_query_kind,
-            "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1)}
+            "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1),
+            "chair_pairs_found": chair_pairs(chairs, indexes, durations, params) if chairs else None,
+            "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None}
 
 
 def parse_params(text: str | None) -> MatchParams | None:
@@ -274,15 +303,16 @@ def main(argv: list[str] | None = None) -> int:
     queries = fingerprints_for(query_seeds, log)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sorted({max(1, args.videos // 100),
                                                                                max(1, args.videos // 10), args.videos})
+    chairs = chair_family()
     results = []
     for size in sizes:
         subset = {s: store[s] for s in store_seeds[:size]}
-        indexes = index_fingerprints({seed: fp for seed, (_, fp) in subset.items()})
+        indexes = index_fingerprints({**{seed: fp for seed, (_, fp) in subset.items()}, **chairs})
         runs = [("ours", "", MatchParams())] + [(f"baseline{k + 1}" if len(baselines) > 1 else "baseline", text,
                                                  params) for k, (text, params) in enumerate(baselines)]
         rows = {}
         for name, changed, params in runs:
-            row = rows[name] = false_matches(subset, queries, params, indexes)
+            row = rows[name] = false_matches(subset, queries, params, indexes, chairs)
             row["matcher"] = name
             row["changed_params"] = changed
             row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
@@ -292,7 +322,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"store {row['stored']:>6} {name:>8}: {row['per_100_queries']:6.2f} false appearances per 100 "
                       f"queries ({row['queries_with_a_false_match']} of {row['queries']} queries); "
-                      f"{row['query_cpu_ms']} ms CPU per query; by stored generator {row['by_stored_generator']}, "
+                      f"{row['query_cpu_ms']} ms CPU per query; chair pairs found {row['chair_pairs_found']}/"
+                      f"{row['chair_pairs']}; by stored generator {row['by_stored_generator']}, "
                       f"by query generator {row['by_query_generator']}", flush=True)
         for name, changed, _ in runs[1:]:
             if args.json:
