@@ -61,8 +61,9 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
-    crowd_ratio: float = 0.4  # a match's frames are weighed again against every stored video within its distance
+    crowd_ratio: float = 0.25  # a match's frames are weighed again against every stored video within its distance
     # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`)
+    crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
     min_surprise: float = 4.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
     moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 

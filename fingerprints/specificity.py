@@ -124,8 +124,12 @@ class Crowd:
         radius = np.minimum(np.floor(own / params.crowd_ratio + 1e-9), params.max_distance)
         crowd = ((self.distances <= radius[pos]) & (media != media_id)
                  & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
-        rank = 1.0 + np.bincount(pos[crowd], minlength=self.frames)
+        # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
         hit = np.unique(positions)
+        crowd &= np.isin(pos, hit)
+        others, frames_near = np.unique(media[crowd], return_counts=True)  # (query frame, video) rows are unique
+        crowd &= np.isin(media, others[frames_near >= params.crowd_frames])
+        rank = 1.0 + np.bincount(pos[crowd], minlength=self.frames)
         out[hit] = np.minimum(1.0, params.common_videos / rank[hit])
         return out
 

@@ -139,12 +139,18 @@ def test_a_copy_well_nearer_than_the_crowd_still_matches(far_crowd):
     assert matches[0].matched_frames == FRAMES
 
 
-def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query():
-    # query frame 0 is near video 1 (4 bits), video 2 (6 bits) and video 3 (9 bits); frame 1 near video 3 only
-    crowd = Crowd(2, np.array([0, 0, 0, 0, 1]), np.array([1, 2, 3, 3, 3]), np.array([4, 6, 12, 9, 2]))
-    params = MatchParams(common_videos=1, crowd_ratio=0.4)  # video 1's crowd: within 4 / 0.4 = 10 bits
+def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query_and_clutter():
+    # query frame 0 is near videos 1 (4 bits), 2 (6), 4 (8) and 3 (9); frame 1 near videos 3 (2) and 2 (14)
+    crowd = Crowd(2, np.array([0, 0, 0, 0, 0, 1, 1]), np.array([1, 2, 3, 3, 4, 3, 2]),
+                  np.array([4, 6, 12, 9, 8, 2, 14]))
+    params = MatchParams(common_videos=1, crowd_ratio=0.4, crowd_frames=1)  # video 1's crowd: within 10 bits
     weights = crowd.weights(np.array([0]), np.array([4]), 1, set(), params)
-    assert weights.tolist() == [pytest.approx(1 / 3), 0.0]  # videos 2 and 3 are its crowd
-    assert crowd.weights(np.array([0]), np.array([4]), 1, {3}, params).tolist() == [pytest.approx(1 / 2), 0.0]
+    assert weights.tolist() == [pytest.approx(1 / 4), 0.0]  # videos 2, 3 and 4 are its crowd
+    assert crowd.weights(np.array([0]), np.array([4]), 1, {3}, params).tolist() == [pytest.approx(1 / 3), 0.0]
     # video 3 on frame 1, 2 bits: nobody else within 5 bits
     assert crowd.weights(np.array([1]), np.array([2]), 3, set(), params).tolist() == [0.0, 1.0]
+    # a match on both frames at 6 bits (crowd within 14 bits)
+    both = (np.array([0, 1]), np.array([6, 6]), 1, set())
+    assert crowd.weights(*both, params).tolist() == [pytest.approx(1 / 4), pytest.approx(1 / 3)]
+    look_alikes = replace(params, crowd_frames=2)  # video 4 is near one of the match's frames: clutter, no crowd
+    assert crowd.weights(*both, look_alikes).tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3)]
