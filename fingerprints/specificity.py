@@ -38,10 +38,10 @@ every stored video within its distance / `crowd_ratio` bits (up to
 resembles at least `crowd_frames` of the match's frames so, less the videos
 that line up with the query themselves.  A copy at 2 bits is weighed
 against the videos within 8; a resemblance at 4 bits or more against
-everything within 14.  Both exceptions were needed, measured on the chair
-family stored among 6,000 unrelated clips: copies of one another are no
-crowd for each other (without that exception the family lost every pair),
-and a real clip has clutter at 12 to 14 bits (a synthetic clip that
+everything within 14.  Both exceptions were needed for the chair family
+of the tests: copies of one another are no crowd for each other (without
+that exception the family lost every pair even in the tests' eight-file
+store), and, stored among 6,000 unrelated clips, a real clip has clutter at 12 to 14 bits (a synthetic clip that
 resembles one chair frame or another), which is not a family of look-alikes
 (counting it, the family found 19 of its 42 pairs with a ratio of 0.4; with
 `crowd_frames` = 2 it keeps the 41 the matcher found before).  The price, measured: a copy whose
