@@ -9,16 +9,28 @@ footage), fingerprints them, indexes them as a store does
 then queries Q further unrelated clips (other seeds) against stores of growing
 size.  Every reported appearance is a false one.  Printed per store size:
 false appearances per 100 queries, and which generators (stored and query)
-the false matches came from; the baseline, on the same indexes in the same
-run, is the same matcher with the MatchParams fields given by
-`--baseline-params` changed (default: none, only ours), e.g.
-`--baseline-params store_specificity=false` for the matcher without the
-store-specificity test of `fingerprints.specificity`.
+the false matches came from; each baseline, on the same indexes in the same
+run, is the same matcher with the MatchParams fields given by a
+`--baseline-params` changed (repeat the option for several; default: none,
+only ours), e.g. `--baseline-params crowd_ratio=0,min_surprise=0` for the
+matcher before the crowd ratio and the chance test, or
+`--baseline-params store_specificity=false` for the fixed thresholds alone.
+
+Rendering is cheap enough for 10^4 clips on one core: one ffmpeg process
+renders 25 clips (byte-identical to one process per clip: ffmpeg's start-up
+cost more than a clip's encoding), and each clip is fingerprinted with
+`fingerprint_video(..., media=[])`: the frame hashes that `match_fingerprint`
+uses, without the per-video keypoint signal, which it never reads.
+
+What the store's crowd costs true matches is measured in the same run: the
+seven chair files of the tests (`tests/data/threatexchange-chair/`, one clip
+re-encoded, greyed, sepia-toned, logo'd and trimmed) are stored among the
+unrelated clips, and each is queried for the other six (42 true pairs).
 
 Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
-        [--baseline-params store_specificity=false] [--json]
+        [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json]
 """
 
 from __future__ import annotations
@@ -47,6 +59,9 @@ CACHE = REPO / "benchmarks" / ".cache" / "unrelated"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 WORDS = ("breaking news live update report city council weather storm river bridge market election "
          "football match school police road traffic fire harbour festival museum winter summer").split()
+
+CHAIR_DIR = REPO / "tests" / "data" / "threatexchange-chair"
+CHAIR_IDS = 10**8  # media ids of the chair files, apart from every seed
 
 GENERATORS = ("textured", "cellular", "gradient", "night", "slides", "talking_head", "noise_field", "fractal",
               "still_room")
@@ -128,45 +143,105 @@ def recipe(kind: str, seed: int) -> tuple[float, str]:
     return seconds, source_graph(kind, rng, seconds)
 
 
+ENCODE = ("-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p")
+BATCH = 25  # clips rendered by one ffmpeg process: its start-up cost more than many clips' encoding
+
+
 def render(kind: str, seed: int, path: Path) -> float:
     seconds, graph = recipe(kind, seed)
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-nostdin", "-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph,
-                    "-an", "-c:v", "libx264", "-preset", "ultrafast", "-crf", "26", "-pix_fmt", "yuv420p", str(path)],
-                   check=True, capture_output=True, timeout=300)
+                    *ENCODE, str(path)], check=True, capture_output=True, timeout=300)
     return seconds
 
 
+def render_many(clips: list[tuple[str, int, Path]]) -> None:
+    """Each (kind, seed, path) rendered as `render` does, all by one ffmpeg process (one input and one output
+    per clip, the same options, so the same files); on any failure, clip by clip."""
+    command = ["ffmpeg", "-v", "error", "-y", "-nostdin"]
+    for kind, seed, _ in clips:
+        seconds, graph = recipe(kind, seed)
+        command += ["-f", "lavfi", "-t", f"{seconds:.2f}", "-i", graph]
+    for n, (_, _, path) in enumerate(clips):
+        command += ["-map", f"{n}:v", *ENCODE, str(path)]
+    try:
+        subprocess.run(command, check=True, capture_output=True, timeout=300 + 30 * len(clips))
+    except subprocess.SubprocessError:
+        for kind, seed, path in clips:
+            render(kind, seed, path)
+
+
+def cache_path(seed: int) -> tuple[str, Path]:
+    """(generator, cache file) of the clip of `seed`: keyed by the recipe, so a changed generator renders again."""
+    kind = GENERATORS[seed % len(GENERATORS)]
+    seconds, graph = recipe(kind, seed)
+    key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
+    return kind, CACHE / f"{seed}-{key}.pkl"
+
+
+def fingerprint_clip(path: Path):
+    """The frame hashes the matcher under test uses, and nothing else: no per-video media signals (the
+    keypoint collector), which `match_fingerprint` never reads (`media=[]`; the frame hashes are the same)."""
+    return fingerprint_video(path, media=[])
+
+
 def fingerprints_for(seeds: list[int], log=print) -> dict[int, tuple[str, object]]:
-    """(generator, fingerprint) per seed, rendered and fingerprinted once, then cached."""
+    """(generator, fingerprint) per seed, rendered and fingerprinted once, then cached.
+
+    One process does it all, in batches of `BATCH` clips: one ffmpeg process renders a batch, then each clip
+    is fingerprinted (one decoding ffmpeg each, as in an ingest)."""
     CACHE.mkdir(parents=True, exist_ok=True)
     out: dict[int, tuple[str, object]] = {}
     started = time.perf_counter()
+    todo: list[tuple[str, int, Path]] = []
+    for seed in seeds:
+        kind, cached = cache_path(seed)
+        if cached.exists():
+            out[seed] = pickle.loads(cached.read_bytes())
+        else:
+            todo.append((kind, seed, cached))
+    if len(out):
+        log(f"  {len(out)}/{len(seeds)} clips from the cache ({time.perf_counter() - started:.0f} s)")
     with tempfile.TemporaryDirectory(prefix="unrelated-") as tmp:
-        for n, seed in enumerate(seeds, 1):
-            kind = GENERATORS[seed % len(GENERATORS)]
-            seconds, graph = recipe(kind, seed)
-            key = hashlib.sha256(f"{seconds:.2f} {graph}".encode()).hexdigest()[:12]
-            cached = CACHE / f"{seed}-{key}.pkl"  # keyed by the recipe: a changed generator renders again
-            if cached.exists():
-                out[seed] = pickle.loads(cached.read_bytes())
-            else:
-                clip = Path(tmp) / f"{seed}.mp4"
-                render(kind, seed, clip)
-                value = (kind, fingerprint_video(clip))
+        for first in range(0, len(todo), BATCH):
+            batch = todo[first:first + BATCH]
+            clips = [(kind, seed, Path(tmp) / f"{seed}.mp4") for kind, seed, _ in batch]
+            render_many(clips)
+            for (kind, seed, cached), (_, _, clip) in zip(batch, clips):
+                value = (kind, fingerprint_clip(clip))
                 clip.unlink()
                 cached.with_suffix(".tmp").write_bytes(pickle.dumps(value))
                 os.replace(cached.with_suffix(".tmp"), cached)
                 out[seed] = value
-            if n % 250 == 0:
-                log(f"  {n}/{len(seeds)} clips ({time.perf_counter() - started:.0f} s)")
+            done = first + len(batch)
+            if done // 250 != first // 250 or done == len(todo):
+                log(f"  {done}/{len(todo)} clips rendered ({time.perf_counter() - started:.0f} s)")
     return out
 
 
+def chair_family() -> dict[int, object]:
+    """The chair files' fingerprints (frame hashes only, as the clips'), by media id from `CHAIR_IDS`."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for n, path in enumerate(sorted(CHAIR_DIR.glob("chair-*.mp4"))):
+        cached = CACHE / f"chair-{path.stem}-{hashlib.sha256(path.read_bytes()).hexdigest()[:12]}.pkl"
+        if not cached.exists():
+            cached.write_bytes(pickle.dumps(fingerprint_clip(path)))
+        out[CHAIR_IDS + n] = pickle.loads(cached.read_bytes())
+    return out
+
+
+def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, params: MatchParams) -> int:
+    """True pairs found among the chair files stored with the unrelated clips (each queried for the others)."""
+    return sum(len({m.media_id for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id})}
+                   & set(chairs)) for media_id, fp in chairs.items())
+
+
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
-                  params: MatchParams, indexes: dict | None = None) -> dict:
+                  params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None) -> dict:
+    """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found."""
     fps = {seed: fp for seed, (_, fp) in store.items()}
     indexes = indexes if indexes is not None else index_fingerprints(fps)
-    durations = {seed: fp.duration for seed, fp in fps.items()}
+    durations = {seed: fp.duration for seed, fp in {**fps, **(chairs or {})}.items()}
     by_kind: dict[str, int] = {}
     by_query_kind: dict[str, int] = {}
     queries_with_false = 0
@@ -177,14 +252,16 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
         total += len(found)
         queries_with_false += bool(found)
         for m in found:
-            k = store[m.media_id][0]
+            k = store[m.media_id][0] if m.media_id in store else "chair"
             by_kind[k] = by_kind.get(k, 0) + 1
             by_query_kind[kind] = by_query_kind.get(kind, 0) + 1
     return {"stored": len(store), "queries": len(queries), "false_appearances": total,
             "per_100_queries": round(100.0 * total / max(1, len(queries)), 2),
             "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
             "by_query_generator": by_query_kind,
-            "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1)}
+            "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1),
+            "chair_pairs_found": chair_pairs(chairs, indexes, durations, params) if chairs else None,
+            "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None}
 
 
 def parse_params(text: str | None) -> MatchParams | None:
@@ -211,11 +288,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
     parser.add_argument("--sizes", default=None, help="store sizes, e.g. 100,1000,10000 (default: 1%%, 10%%, all)")
     parser.add_argument("--seed", type=int, default=1, help="which clips: stores use seeds from seed*10^6 up")
-    parser.add_argument("--baseline-params", metavar="KEY=VALUE,...",
-                        help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false")
+    parser.add_argument("--baseline-params", metavar="KEY=VALUE,...", action="append", default=[],
+                        help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false "
+                             "(repeatable: one baseline each)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    baseline = parse_params(args.baseline_params)
+    baselines = [(text, parse_params(text)) for text in args.baseline_params]
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
     query_seeds = list(range(base + 900_000, base + 900_000 + args.queries))
@@ -225,15 +303,18 @@ def main(argv: list[str] | None = None) -> int:
     queries = fingerprints_for(query_seeds, log)
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sorted({max(1, args.videos // 100),
                                                                                max(1, args.videos // 10), args.videos})
+    chairs = chair_family()
     results = []
     for size in sizes:
         subset = {s: store[s] for s in store_seeds[:size]}
-        indexes = index_fingerprints({seed: fp for seed, (_, fp) in subset.items()})
-        runs = [("ours", MatchParams())] + ([("baseline", baseline)] if baseline else [])
+        indexes = index_fingerprints({**{seed: fp for seed, (_, fp) in subset.items()}, **chairs})
+        runs = [("ours", "", MatchParams())] + [(f"baseline{k + 1}" if len(baselines) > 1 else "baseline", text,
+                                                 params) for k, (text, params) in enumerate(baselines)]
         rows = {}
-        for name, params in runs:
-            row = rows[name] = false_matches(subset, queries, params, indexes)
+        for name, changed, params in runs:
+            row = rows[name] = false_matches(subset, queries, params, indexes, chairs)
             row["matcher"] = name
+            row["changed_params"] = changed
             row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
             results.append(row)
             if args.json:
@@ -241,14 +322,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"store {row['stored']:>6} {name:>8}: {row['per_100_queries']:6.2f} false appearances per 100 "
                       f"queries ({row['queries_with_a_false_match']} of {row['queries']} queries); "
-                      f"{row['query_cpu_ms']} ms CPU per query; by stored generator {row['by_stored_generator']}, "
+                      f"{row['query_cpu_ms']} ms CPU per query; chair pairs found {row['chair_pairs_found']}/"
+                      f"{row['chair_pairs']}; by stored generator {row['by_stored_generator']}, "
                       f"by query generator {row['by_query_generator']}", flush=True)
-        if baseline and not args.json:
-            ours, base = rows["ours"], rows["baseline"]
+        for name, changed, _ in runs[1:]:
+            if args.json:
+                continue
+            ours, base = rows["ours"], rows[name]
             ratio = (f"{ours['false_appearances'] / base['false_appearances']:.2f}" if base["false_appearances"]
                      else "n/a (baseline had none)")
-            print(f"store {size:>6}    ratio: false appearances ours/baseline {ratio}; CPU per query "
-                  f"{ours['query_cpu_ms'] / max(0.1, base['query_cpu_ms']):.2f}x", flush=True)
+            print(f"store {size:>6} {name:>9} ratio ({changed}): false appearances ours/baseline {ratio}; "
+                  f"CPU per query {ours['query_cpu_ms'] / max(0.1, base['query_cpu_ms']):.2f}x", flush=True)
     return 0
 
 

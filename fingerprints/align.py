@@ -26,7 +26,8 @@ import numpy as np
 from .index import FrameIndex, IndexHits
 from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
-from .specificity import StoreResemblance, could_be_specific, is_store_specific
+from .chance import is_surprising
+from .specificity import Crowd, StoreResemblance, could_be_specific, is_store_specific
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _CANDIDATE_LINES = 4  # voted lines at clearly different speeds that are refitted, besides real time
@@ -60,6 +61,11 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
+    crowd_ratio: float = 0.25  # a match's frames are weighed again against every stored video within its distance
+    # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`)
+    crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
+    min_surprise: float = 4.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
+    moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 
 
 @dataclass(frozen=True)
@@ -334,6 +340,8 @@ def match_fingerprint(
     for mirrored in (False, True):
         hits, positions, is_motion = _lookup_views(query, indexes, mirrored, params, exclude)
         store = StoreResemblance(len(query.frames), positions, hits.media_ids, hits.distances, ~is_motion, params)
+        found: list[tuple[VideoMatch, np.ndarray]] = []
+        aligned: set[int] = set()  # the stored videos that line up with the query, whatever their weight
         for media_id, rows in _group(hits).items():
             weights = store.weights(rows)
             if exclude and media_id in exclude or not could_be_specific(weights, params):
@@ -342,8 +350,22 @@ def match_fingerprint(
                                     hits.distances[rows].astype(np.float64), query.duration,
                                     stored_durations[media_id], step, mirrored, params,
                                     is_motion[rows] if is_motion.any() else None)
-            if match is not None and is_store_specific(match, weights, times, params):
-                candidates.append(match)
+            if match is None:
+                continue
+            aligned.add(media_id)
+            if (is_store_specific(match, weights, times, params)
+                    and is_surprising(match, query, positions[rows][~is_motion[rows]],
+                                      hits.timestamps[rows][~is_motion[rows]], hits.distances[rows][~is_motion[rows]],
+                                      times, stored_durations[media_id], params)):
+                found.append((match, rows))
+        if params.store_specificity and params.crowd_ratio > 0 and found:
+            frames = np.unique(np.concatenate([positions[rows] for _, rows in found]))
+            crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, frames, params))
+            picture = ~is_motion
+            found = [(m, rows) for m, rows in found if is_store_specific(
+                m, crowd.weights(positions[rows[picture[rows]]], hits.distances[rows[picture[rows]]], m.media_id,
+                                 aligned, params), times, params)]
+        candidates.extend(m for m, _ in found)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):
         current = best.get(match.media_id)
@@ -375,6 +397,29 @@ def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
     positions = np.concatenate([p for _, p, _ in parts])
     is_other_space = np.concatenate([np.full(len(h), other) for h, _, other in parts])
     return hits, positions, is_other_space
+
+
+def _crowd_lookup(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool, frames: np.ndarray,
+                  params: MatchParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query frame, stored video, distance) of every picture-space hit of `frames` at `max_distance` in the
+    whole store: the crowd of `crowd_ratio`, complete (the two-stage lookup sees only the videos with a frame
+    within `first_pass_distance`).  Looked up only for the frames of matches that passed every other test."""
+    stored = [indexes[v.name] for v in stored_views() if v.space == PICTURE_SPACE and v.name in indexes]
+    parts = []
+    for view in frame_views():
+        if view.space != PICTURE_SPACE:
+            continue
+        at, hashes = view.hashes_of(query.frames, mirrored)
+        keep = np.isin(at, frames)
+        if not keep.any():
+            continue
+        for index in stored:
+            hits = index.query(hashes[keep], params.max_distance)
+            parts.append((at[keep][hits.query_positions], hits.media_ids, hits.distances))
+    if not parts:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return tuple(np.concatenate([p[k] for p in parts]) for k in range(3))
 
 
 def _lookup(indexes: Sequence[FrameIndex], hashes: np.ndarray, params: MatchParams,

@@ -19,7 +19,7 @@ from fingerprints.align import MatchParams, match_fingerprint
 from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings, FrameHash, VideoFingerprint
 from fingerprints.signals import index_fingerprints
-from fingerprints.specificity import StoreResemblance
+from fingerprints.specificity import Crowd, StoreResemblance
 
 STEP = 0.5  # seconds between hashed frames
 FRAMES = 16
@@ -99,3 +99,58 @@ def test_rank_counts_nearer_videos_and_half_of_those_as_near():
     assert weights[4].tolist() == [pytest.approx(1 / 4), 1.0]  # three nearer on frame 0; alone on frame 1
     motion_only = StoreResemblance(2, positions, media, distances, np.zeros(6, dtype=bool), params)
     assert motion_only.weights(np.flatnonzero(media == 1)).tolist() == [0.0, 0.0]
+
+
+def _shuffled_look_alike(rng: np.random.Generator, query: VideoFingerprint, bits: int) -> VideoFingerprint:
+    """A stored video whose every frame resembles some query frame at `bits` bits, in another order: it
+    resembles the query's moments without lining up with them."""
+    order = rng.permutation(len(query.frames))
+    frames = [FrameHash(index=k, timestamp=k * STEP, quality=12.0,
+                        hashes={v: _flip(rng, h, bits) for v, h in query.frames[j].hashes.items()},
+                        mirrored={v: int(rng.integers(0, 2**63)) for v in query.frames[j].hashes})
+              for k, j in enumerate(order)]
+    return VideoFingerprint(settings=FingerprintSettings(), duration=FRAMES * STEP, frames=frames)
+
+
+@pytest.fixture(scope="module")
+def far_crowd():
+    """A stored video that resembles the query along a line at 7-10 bits, nothing nearer, and ten stored videos
+    that resemble each query frame at 12 bits at other moments (beyond the two-stage lookup's first pass)."""
+    rng = np.random.default_rng(5)
+    query = _member(rng, _family(rng), bits=0)
+    chance = replace(query, frames=[replace(f, hashes={v: _flip(rng, h, 7 + k % 4) for v, h in f.hashes.items()})
+                                    for k, f in enumerate(query.frames)])
+    stored = {1: chance, **{10 + n: _shuffled_look_alike(rng, query, 12) for n in range(10)}}
+    indexes = index_fingerprints(stored, BruteForceIndex)
+    return rng, query, stored, indexes, {media_id: fp.duration for media_id, fp in stored.items()}
+
+
+def test_a_resemblance_no_nearer_than_a_crowd_is_no_match(far_crowd):
+    _, query, _, indexes, durations = far_crowd
+    without_crowd = match_fingerprint(query, indexes, durations, MatchParams(crowd_ratio=0.0))
+    assert [m.media_id for m in without_crowd] == [1]  # the failure the crowd ratio exists for
+    assert match_fingerprint(query, indexes, durations, MatchParams()) == []
+
+
+def test_a_copy_well_nearer_than_the_crowd_still_matches(far_crowd):
+    rng, _, stored, indexes, durations = far_crowd
+    matches = match_fingerprint(_copy(rng, stored[1]), indexes, durations, MatchParams())
+    assert [m.media_id for m in matches] == [1]
+    assert matches[0].matched_frames == FRAMES
+
+
+def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query_and_clutter():
+    # query frame 0 is near videos 1 (4 bits), 2 (6), 4 (8) and 3 (9); frame 1 near videos 3 (2) and 2 (14)
+    crowd = Crowd(2, np.array([0, 0, 0, 0, 0, 1, 1]), np.array([1, 2, 3, 3, 4, 3, 2]),
+                  np.array([4, 6, 12, 9, 8, 2, 14]))
+    params = MatchParams(common_videos=1, crowd_ratio=0.4, crowd_frames=1)  # video 1's crowd: within 10 bits
+    weights = crowd.weights(np.array([0]), np.array([4]), 1, set(), params)
+    assert weights.tolist() == [pytest.approx(1 / 4), 0.0]  # videos 2, 3 and 4 are its crowd
+    assert crowd.weights(np.array([0]), np.array([4]), 1, {3}, params).tolist() == [pytest.approx(1 / 3), 0.0]
+    # video 3 on frame 1, 2 bits: nobody else within 5 bits
+    assert crowd.weights(np.array([1]), np.array([2]), 3, set(), params).tolist() == [0.0, 1.0]
+    # a match on both frames at 6 bits (crowd within 14 bits)
+    both = (np.array([0, 1]), np.array([6, 6]), 1, set())
+    assert crowd.weights(*both, params).tolist() == [pytest.approx(1 / 4), pytest.approx(1 / 3)]
+    look_alikes = replace(params, crowd_frames=2)  # video 4 is near one of the match's frames: clutter, no crowd
+    assert crowd.weights(*both, look_alikes).tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3)]
