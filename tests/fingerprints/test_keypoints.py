@@ -14,7 +14,7 @@ import pytest
 
 from fingerprints.keypoints import BruteForceKeypointIndex, KeypointCollector, KeypointParams, Keyframes, \
     LshKeypointIndex
-from fingerprints.keypoints.signal import _shots
+from fingerprints.keypoints.signal import _shots, _texture
 from fingerprints.signals import kind
 from fingerprints.video import fingerprint_video
 from monitor.synth.samples import make_edit, make_source_clip
@@ -151,3 +151,46 @@ def test_lsh_index_answers_a_subset_of_the_reference_and_finds_the_same_keyframe
     assert copy.query(query).as_dict() == fast.query(query).as_dict()
     with pytest.raises(ValueError, match="rebuild"):
         LshKeypointIndex.deserialize(b"not an index")
+
+
+def _collect(frames, query=False, params=None):
+    c = KeypointCollector(params, query=query)
+    for t, picture, cut in frames:
+        c.feed(t, picture, cut)
+    return c, c.finish()
+
+
+def test_a_query_finds_its_plain_and_its_mirrored_stored_copies_alike():
+    """Query views (here the mirror) are tried for every stored video not aligned yet, not only while
+    nothing has matched: one plain copy found must not hide a mirrored copy of the same footage."""
+    shots = _shots(11)
+    stored = {1: _collect(shots)[1], 2: _collect([(t, np.ascontiguousarray(p[:, ::-1]), c) for t, p, c in shots])[1],
+              3: _collect(_shots(12))[1]}
+    index = SIGNAL.make_index()
+    for k, v in stored.items():
+        index.add(k, v)
+    query = _collect(shots, query=True)[1]
+    found = SIGNAL.match(query, index, stored.__getitem__, {k: 8.0 for k in stored}, 8.0)
+    assert sorted(m.media_id for m in found) == [1, 2], found
+    assert {m.media_id: m.mirrored for m in found} == {1: False, 2: True}
+
+
+def test_detection_is_confined_to_what_moves_and_settled_keyframes_hold_no_pictures():
+    """A still half beside a moving half: the keypoint budget goes to the moving half (not spent on still
+    corners dropped afterwards), and keyframes let their pictures and still maps go once judged."""
+    still = _texture(7, (180, 160))
+    frames = []
+    for t, picture, cut in _shots(11):
+        frame = picture.copy()
+        frame[:, :160] = still
+        frames.append((t, frame, cut))
+    _, value = _collect(frames)
+    assert np.all(value.points[:, 0] >= 150)  # nothing on the still half (its edge blurs a few pixels)
+    counts = np.diff(value.starts)
+    # keyframes with a frame a second before them: most of the budget on the moving half
+    assert counts[1:].min() >= 0.75 * KeypointParams().keypoints, counts
+    c = KeypointCollector()
+    for t, picture, cut in frames:
+        c.feed(t, picture, cut)
+        settled = [f for f in c.frames if f not in c.pending]
+        assert all(f.picture is None and f.still == [] for f in settled)
