@@ -19,7 +19,7 @@ shared intro) and is left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -34,7 +34,8 @@ ROUTE = "keypoints"
 
 @dataclass(frozen=True)
 class KeypointMatchParams:
-    shortlist: int = 12  # stored videos verified per query view
+    shortlist: int = 12  # stored videos verified per query view and round
+    shortlist_rounds: int = 6  # further shortlists are verified while the last one found a copy, up to this many
     min_votes: int = 4  # descriptor votes for a keyframe pair to be verified
     pairs_per_frame: int = 3  # stored keyframes verified per query keyframe
     give_up: int = 10  # a stored video whose best-voted pairs fail this many times running is not verified further
@@ -128,27 +129,33 @@ def plausible(affine: np.ndarray, params: KeypointMatchParams) -> bool:
             and abs(shear) <= params.max_shear)
 
 
-def verify_candidates(query: Keyframes, hits: KeyframeHits, load: Callable[[int], Keyframes],
-                      params: KeypointMatchParams, exclude: set[int]) -> dict[int, list[Verified]]:
-    """Verified keyframe pairs per stored media, of the shortlisted media."""
-    if not len(hits.votes):
-        return {}
+def rank_candidates(hits: KeyframeHits, params: KeypointMatchParams, exclude: set[int]) -> list[int]:
+    """Stored videos by their votes, best first: the sum over query keyframes of their best pair's votes."""
     strong = hits.votes >= params.min_votes
-    q, m, s, v = (a[strong] for a in (hits.query_frames, hits.media_ids, hits.stored_frames, hits.votes))
-    if not len(v):
-        return {}
-    # media score: the sum over query keyframes of their best pair's votes
-    best = {}
-    for qi, mi, vi in zip(q.tolist(), m.tolist(), v.tolist()):
+    best: dict[tuple[int, int], int] = {}
+    for qi, mi, vi in zip(hits.query_frames[strong].tolist(), hits.media_ids[strong].tolist(),
+                          hits.votes[strong].tolist()):
         if mi not in exclude and vi > best.get((qi, mi), 0):
             best[(qi, mi)] = vi
     score: dict[int, int] = {}
     for (_, mi), vi in best.items():
         score[mi] = score.get(mi, 0) + vi
-    shortlist = sorted(score, key=lambda k: (-score[k], k))[:params.shortlist]
+    return sorted(score, key=lambda k: (-score[k], k))
+
+
+def verify_candidates(query: Keyframes, hits: KeyframeHits, load: Callable[[int], Keyframes],
+                      params: KeypointMatchParams, exclude: set[int],
+                      media: Sequence[int] | None = None) -> dict[int, list[Verified]]:
+    """Verified keyframe pairs per stored media: of `media`, or of the first `shortlist` by votes."""
+    if not len(hits.votes):
+        return {}
+    if media is None:
+        media = rank_candidates(hits, params, exclude)[:params.shortlist]
+    strong = hits.votes >= params.min_votes
+    q, m, s, v = (a[strong] for a in (hits.query_frames, hits.media_ids, hits.stored_frames, hits.votes))
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     out: dict[int, list[Verified]] = {}
-    for media_id in shortlist:
+    for media_id in media:
         stored = load(media_id)
         rows = np.flatnonzero(m == media_id)
         order = rows[np.lexsort((q[rows], -v[rows]))]  # the best-voted pairs first
@@ -305,13 +312,23 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
     def look(name: str, view: Keyframes, skip: set[int]) -> None:
         if not view.keypoint_count:
             return
-        found = verify_candidates(view, query_lookup(view), cached, params, skip)
-        for media_id, pairs in found.items():
-            key = (media_id, name == "mirrored")
-            verified.setdefault(key, []).extend(pairs)
-            if media_id not in aligned and align_pairs(media_id, verified[key], query_duration,
-                                                       float(durations[media_id]), query_interval, key[1], params):
-                aligned.add(media_id)
+        hits = query_lookup(view)
+        ranked = rank_candidates(hits, params, skip)
+        # shortlists in rounds while they keep finding copies: footage stored many times (a widely
+        # re-uploaded clip) must not crowd its own less-voted copies (edited, in a window) out of one shortlist
+        for start in range(0, min(len(ranked), params.shortlist * params.shortlist_rounds), params.shortlist):
+            found = verify_candidates(view, hits, cached, params, skip, ranked[start:start + params.shortlist])
+            new = 0
+            for media_id, pairs in found.items():
+                key = (media_id, name == "mirrored")
+                verified.setdefault(key, []).extend(pairs)
+                if media_id not in aligned and align_pairs(media_id, verified[key], query_duration,
+                                                           float(durations[media_id]), query_interval, key[1],
+                                                           params):
+                    aligned.add(media_id)
+                    new += 1
+            if not new:
+                break
 
     look("", query, exclude)
     for name, view in query.views.items():  # the mirror, then a window or one side: for what is not found yet
