@@ -194,3 +194,25 @@ def test_detection_is_confined_to_what_moves_and_settled_keyframes_hold_no_pictu
         c.feed(t, picture, cut)
         settled = [f for f in c.frames if f not in c.pending]
         assert all(f.picture is None and f.still == [] for f in settled)
+
+
+def test_shortlists_go_on_while_they_find_copies():
+    """Footage stored many times must not crowd its less-voted edited copy out of the shortlist."""
+    from fingerprints.keypoints.match import KeypointMatchParams, match_keyframes
+    from fingerprints.keypoints.signal import _edited
+    shots = _shots(11)
+    stored = {k: _collect(shots)[1] for k in range(1, 5)}  # four plain copies, most votes
+    stored[9] = _collect(_edited(11))[1]  # rotated, stretched, cropped: fewer votes
+    stored[10] = _collect(_shots(12))[1]  # other footage
+    index = SIGNAL.make_index()
+    for k, v in stored.items():
+        index.add(k, v)
+    query = _collect(shots)[1]  # no query views: they would give the crowd's tail shortlists of their own
+
+    def found(params):
+        return sorted(m.media_id for m in match_keyframes(
+            query, lambda view: index.query(view), stored.__getitem__, {k: 8.0 for k in stored}, 8.0,
+            KeypointParams().interval, set(), params))
+
+    assert found(KeypointMatchParams(shortlist=2, shortlist_rounds=1)) == [1, 2]  # one shortlist: the crowd
+    assert found(KeypointMatchParams(shortlist=2)) == [1, 2, 3, 4, 9]
