@@ -1,8 +1,8 @@
-"""Where our matcher loses true pairs on a saved re-upload suite run (tuning seeds only: never look at seed 3 this way).
+"""Where our matcher loses true pairs on a saved re-upload suite run (tuning seeds only, never seed 3).
 
     python benchmarks/reupload_suite.py --seed 1 --no-peers --keep-store /tmp/s1 --save-json s1.json
-    python benchmarks/reupload_misses.py s1.json                      # recall by footage kind, query/stored edit, overlap
-    python benchmarks/reupload_misses.py s1.json --list               # ... and every missed (query, stored post) pair
+    python benchmarks/reupload_misses.py s1.json            # recall by footage kind, query/stored edit, overlap
+    python benchmarks/reupload_misses.py s1.json --list     # ... and every missed (query, stored post) pair
     python benchmarks/reupload_misses.py s1.json --stages /tmp/s1 --queries 40
         # for missed pairs: the stage of the keypoint route that loses each one (stored keypoints, candidate
         # votes, RANSAC, the time line), from the kept store
@@ -89,19 +89,24 @@ def stages(data: dict, suite, misses: list[tuple], store: Path, queries: int) ->
     for n, (name, stored) in enumerate(by_query.items()):
         if n >= queries:
             break
-        value = analyse_file(Path(paths[name]), ws.settings, describe=False, query=True).fingerprint.signals["keypoints"]
+        analysed = analyse_file(Path(paths[name]), ws.settings, describe=False, query=True)
+        value = analysed.fingerprint.signals["keypoints"]
         looked = [(view, index.query(view)) for view in (value, *value.views.values())]
         for s in stored:
             media_id = media_of[s.name]
             kept = load(media_id)
             votes = max((int(h.votes[h.media_ids == media_id].max()) if (h.media_ids == media_id).any() else 0)
                         for _, h in looked)
-            pairs = [p for view, h in looked for p in km.verify_candidates(view, h, load, params, set()).get(media_id, [])]
+            pairs = [p for view, h in looked
+                     for p in km.verify_candidates(view, h, load, params, set(), [media_id]).get(media_id, [])]
+            ranks = [km.rank_candidates(h, params, set()) for _, h in looked]
+            rank = min((r.index(media_id) for r in ranks if media_id in r), default=None)
             stage = ("few stored keypoints" if kept.keypoint_count < 50 else "no candidate votes"
-                     if votes < params.min_votes else "no pair survives RANSAC" if not pairs else "time line")
+                     if votes < params.min_votes else "no pair survives RANSAC" if not pairs
+                     else "not shortlisted" if rank >= params.shortlist * params.shortlist_rounds else "time line")
             tally[stage] += 1
             print(f"{stage:24s} {name} -> {s.name}: stored {kept.keypoint_count} keypoints in {len(kept)} keyframes, "
-                  f"best votes {votes}, verified pairs {len(pairs)}")
+                  f"best votes {votes}, rank {rank}, verified pairs {len(pairs)}")
     print(dict(tally))
 
 

@@ -12,8 +12,9 @@ Then time: verified pairs vote for a line ``stored_time = speed * query_time
 line that match *that* moment better than any other (a shared template or a
 still camera matches every moment alike, see `_specific`).  Short queries
 need fewer keyframes when their inliers are strong.  A query keyframe that
-verifies against many different videos is a generic picture (a black card, a
-shared intro) and is left out.
+verifies against many different videos which do not align with the query is a
+generic picture (a black card, a shared intro) and is left out; copies that
+align (a widely re-uploaded clip) are not such a crowd.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ class KeypointMatchParams:
     min_frames: int = 3  # query keyframes on the line
     short_query: float = 6.0  # seconds: a query or stored video shorter than this matches with 2 strong keyframes
     max_gap: float = 4.0  # seconds between matched query keyframes that split a segment
-    generic_media: int = 5  # a query keyframe verified against more stored videos than this is generic
+    generic_media: int = 5  # a query keyframe verified against more stored videos than this (not aligned) is generic
 
 
 @dataclass(frozen=True)
@@ -333,9 +334,13 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
     look("", query, exclude)
     for name, view in query.views.items():  # the mirror, then a window or one side: for what is not found yet
         look(name, view, exclude | aligned)
-    # generic query keyframes: verified against many different videos
+    # generic query keyframes: verified against many different videos that do not align with the query (a
+    # shared intro or template shows at any moment); copies that align are no crowd: viral footage is stored
+    # many times, and each copy must still be found
     media_of_frame: dict[int, set[int]] = {}
     for (media_id, _), pairs in verified.items():
+        if media_id in aligned:
+            continue
         for p in pairs:
             media_of_frame.setdefault(p.query_frame, set()).add(media_id)
     generic = {f for f, ms in media_of_frame.items() if len(ms) > params.generic_media}

@@ -216,3 +216,17 @@ def test_shortlists_go_on_while_they_find_copies():
 
     assert found(KeypointMatchParams(shortlist=2, shortlist_rounds=1)) == [1, 2]  # one shortlist: the crowd
     assert found(KeypointMatchParams(shortlist=2)) == [1, 2, 3, 4, 9]
+
+
+def test_footage_stored_many_times_is_found_in_every_copy():
+    """Eight copies of one clip verify every query keyframe against eight videos: copies that align are not
+    the crowd of a generic picture (a shared intro), and each is reported."""
+    shots = _shots(11)
+    stored = {k: _collect(shots)[1] for k in range(1, 9)}
+    stored[20] = _collect(_shots(12))[1]
+    index = SIGNAL.make_index()
+    for k, v in stored.items():
+        index.add(k, v)
+    query = _collect(shots, query=True)[1]
+    found = SIGNAL.match(query, index, stored.__getitem__, {k: 8.0 for k in stored}, 8.0)
+    assert sorted(m.media_id for m in found) == list(range(1, 9))
