@@ -5,7 +5,9 @@ installed without `-e` into a fresh virtual environment; its `provenance`
 then migrates a database, ingests a video and finds it again, run from a
 directory outside the repository so nothing can be imported from the checkout.
 The environment borrows the already installed dependencies
-(`--system-site-packages`) so the test needs no downloads.
+(`--system-site-packages`) so the test needs no downloads; it is made
+without pip of its own (`--without-pip`: seeding one costs more than the
+rest of the install), and the borrowed pip installs the wheel into it.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def test_a_wheel_installed_without_editable_mode_migrates_ingests_and_finds(tmp_
     (wheel,) = wheels.glob("provenance-*.whl")
 
     venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", "--system-site-packages", venv, cwd=tmp_path)
+    _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
     _run(python, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", wheel, cwd=tmp_path)
 

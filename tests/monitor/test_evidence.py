@@ -21,6 +21,7 @@ from monitor.bundle import MANIFEST, TOKEN, verify_bundle, write_manifest
 from monitor.timestamp import check_timestamp, request_timestamp
 from monitor.synth.samples import EDITS, make_edit, make_source_clip
 from tests.monitor.test_cli_core import Provenance
+from tests.video_fixtures import made_once
 
 EDITED = ("mirror", "letterbox")
 APPEARANCES = [("source", "https://example.org/first"), ("mirror", "https://example.org/mirrored"),
@@ -38,7 +39,10 @@ def flip(path: Path, position: int) -> None:
 @pytest.fixture(scope="session")
 def footage(tmp_path_factory) -> dict[str, Path]:
     """An 8 s source clip and two re-upload edits of it."""
-    root = tmp_path_factory.mktemp("evidence-footage")
+    return made_once(tmp_path_factory, "evidence-footage", _make_footage)
+
+
+def _make_footage(root: Path) -> dict[str, Path]:
     source = make_source_clip(root / "source.mp4", seed=4, duration=8.0)
     return {"source": source, **{name: make_edit(source, root / f"{name}.mp4", EDITS[name]) for name in EDITED}}
 
