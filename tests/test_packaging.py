@@ -20,6 +20,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 TOP_PACKAGES = ("fingerprints", "monitor", "storage")
 
@@ -43,6 +45,7 @@ def _run(*args: str | Path, cwd: Path, env: dict | None = None) -> subprocess.Co
     return done
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_without_editable_mode_migrates_ingests_and_finds(tmp_path, chair_dir):
     source = tmp_path / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -60,6 +60,7 @@ def store(tmp_path, database_url, footage, local_tsa) -> Provenance:
     return prov
 
 
+@pytest.mark.slow
 def test_export_then_verify_and_every_changed_byte_is_named(store, footage, local_tsa, tmp_path):
     bundle = tmp_path / "bundle"
     out = store.json("export", str(footage["source"]), "-o", str(bundle), "--json")
@@ -217,6 +218,7 @@ def test_export_refuses_an_existing_target_and_leaves_nothing_when_the_tsa_fails
     assert prov("verify", str(tmp_path / "nothing"), expect=2).stderr.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_export_of_a_url_keeps_the_downloaded_query(tmp_path, tiny_clips, http_server):
     prov = Provenance(tmp_path / "data", None)
     prov("ingest", str(tiny_clips["cellauto"]), "--url", "https://example.org/cellauto")

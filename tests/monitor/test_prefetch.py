@@ -67,6 +67,7 @@ def test_the_forked_analysis_is_analyse_files(sample_clips, tmp_path):
     assert json.loads(done.stdout) == {"forked": True, "equal": True, "progress": True}
 
 
+@pytest.mark.slow
 def test_cold_command_gives_the_in_process_report(store, sample_clips):
     for query in (sample_clips.edits["mirror"], sample_clips.source):  # a new file, and stored bytes
         cold = _command(store.data_dir, "find-earliest", str(query), "--format", "json")
@@ -101,6 +102,7 @@ def test_stored_bytes_take_the_shortcut_before_any_head_start(store, sample_clip
         ws.close()
 
 
+@pytest.mark.slow
 def test_a_head_start_that_fails_falls_back_to_analysing_here(store, sample_clips, bad_files):
     ws = Workspace.open(load_config(data_dir=store.data_dir))
     try:

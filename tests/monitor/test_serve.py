@@ -70,6 +70,7 @@ def served(tmp_path, sample_clips):
     assert not socket_path(data_dir).exists()  # cleaned up on SIGTERM
 
 
+@pytest.mark.slow
 def test_served_answer_is_the_full_commands_answer(served, sample_clips, tmp_path):
     query = str(sample_clips.edits["mirror"])
     fast = _provenance(served, "find-earliest", query, "--format", "json")
