@@ -31,15 +31,17 @@ T = TypeVar("T")
 def made_once(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
     """`make(directory)`, once per test run: pytest-xdist's workers share what the first of them made.
 
-    Each worker has a base temporary directory of its own; their parent belongs
-    to this run alone.  The first worker to take the lock makes the files there
-    and pickles what `make` returned (paths); the others wait and read it.
+    Each worker has a base temporary directory of its own; in their parent, a
+    directory named by the run's id is this run's alone.  The first worker to
+    take the lock makes the files there and pickles what `make` returned
+    (paths); the others wait for the lock and read it.
     """
     if os.environ.get("PYTEST_XDIST_WORKER") is None:
         return make(tmp_path_factory.mktemp(name))
-    shared = tmp_path_factory.getbasetemp().parent
-    root, made = shared / f"shared-{name}", shared / f"shared-{name}.pickle"
-    with open(shared / f"shared-{name}.lock", "w") as lock:
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{os.environ['PYTEST_XDIST_TESTRUNUID']}"
+    shared.mkdir(exist_ok=True)
+    root, made = shared / name, shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
         if made.exists():
             return pickle.loads(made.read_bytes())
