@@ -17,6 +17,7 @@ pytest_plugins = [
     "tests.tsa_fixtures",
     "tests.hostile_fixtures",
     "tests.cut_signal",
+    "tests.store_fixtures",
 ]
 
 

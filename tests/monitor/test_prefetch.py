@@ -16,6 +16,7 @@ from monitor.jobs.earliest import FLAG_EXACT, find_earliest
 from monitor.analysis import InputError, analyse_file
 from monitor.workspace import Workspace
 from tests.monitor.test_cli_core import Provenance
+from tests.store_fixtures import copy_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,12 +53,9 @@ def _command(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def store(tmp_path, sample_clips) -> Provenance:
-    prov = Provenance(tmp_path / "data", None)
-    prov("ingest", str(sample_clips.source), "--url", "https://example.org/source",
-         "--published-at", "2024-03-01T10:00:00Z")
-    prov("ingest", str(sample_clips.unrelated[0]), "--url", "https://example.org/other")
-    return prov
+def store(tmp_path, source_and_other_store) -> Provenance:
+    """The source clip (https://example.org/source) and an unrelated one (https://example.org/other)."""
+    return Provenance(copy_store(source_and_other_store, tmp_path / "data"), None)
 
 
 def test_the_forked_analysis_is_analyse_files(sample_clips, tmp_path):
