@@ -42,6 +42,21 @@ def source_and_other_store(tmp_path_factory, sample_clips) -> Path:
                      lambda root: _make_source_and_other(root, sample_clips))
 
 
+def _make_source_and_two_others(root: Path, clips: SampleClips) -> Path:
+    data_dir = root / "data"
+    for path in (clips.source, *clips.unrelated[:2]):
+        _ingest(data_dir, str(path))
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def source_and_two_others_store(tmp_path_factory, sample_clips) -> Path:
+    """A data dir holding the source clip and the first two unrelated clips, ingested with no URL or claim.
+    Copy it (`copy_store`); never use it in place."""
+    return made_once(tmp_path_factory, "source-and-two-others-store",
+                     lambda root: _make_source_and_two_others(root, sample_clips))
+
+
 def copy_store(template: Path, data_dir: Path) -> Path:
     shutil.copytree(template, data_dir)
     return data_dir

@@ -19,16 +19,14 @@ from monitor.workspace import Workspace
 from storage.models import Base
 from storage.records import NewPost
 from tests.monitor.test_cli_core import Provenance
+from tests.store_fixtures import copy_store
 
 
 @pytest.fixture
-def store(tmp_path, sample_clips, monkeypatch) -> Provenance:
+def store(tmp_path, source_and_two_others_store, monkeypatch) -> Provenance:
     """A SQLite store holding the source clip and two unrelated clips (12 s each); copies are made of 6 s of each."""
     monkeypatch.setattr("monitor.jobs.calibrate.WINDOW_SECONDS", 6.0)
-    prov = Provenance(tmp_path / "data", None)
-    for path in (sample_clips.source, *sample_clips.unrelated[:2]):
-        prov("ingest", str(path))
-    return prov
+    return Provenance(copy_store(source_and_two_others_store, tmp_path / "data"), None)
 
 
 @pytest.fixture
