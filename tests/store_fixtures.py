@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from monitor.cli.main import cli
 from tests.video_fixtures import SampleClips, made_once
 
 
 def _ingest(data_dir: Path, *args: str) -> None:
+    from monitor.cli.main import cli  # here: loading the plugin stays cheap for tests that need no store
+
     result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "ingest", *args], catch_exceptions=False)
     assert result.exit_code == 0, result.output
 
