@@ -33,6 +33,7 @@ from xml.sax.saxutils import escape, quoteattr
 import pytest
 
 from tests.http_fixtures import LocalHTTPServer
+from tests.video_fixtures import made_once
 
 MIB = 2**20
 CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError, OSError)
@@ -222,7 +223,10 @@ def _ffmpeg(*args: str) -> None:
 
 @pytest.fixture(scope="session")
 def hostile_media(tmp_path_factory) -> HostileMedia:
-    root = tmp_path_factory.mktemp("hostile")
+    return made_once(tmp_path_factory, "hostile", _make_hostile_media)
+
+
+def _make_hostile_media(root: Path) -> HostileMedia:
     media = HostileMedia(long_tiny=root / "long_tiny.mp4", still_png=root / "still.png",
                          still_jpeg=root / "still.jpg", big_picture=root / "big_picture.mov")
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=16x16:rate=1", "-t", "10800", "-c:v", "libx264",

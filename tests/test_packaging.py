@@ -5,7 +5,9 @@ installed without `-e` into a fresh virtual environment; its `provenance`
 then migrates a database, ingests a video and finds it again, run from a
 directory outside the repository so nothing can be imported from the checkout.
 The environment borrows the already installed dependencies
-(`--system-site-packages`) so the test needs no downloads.
+(`--system-site-packages`) so the test needs no downloads; it is made
+without pip of its own (`--without-pip`: seeding one costs more than the
+rest of the install), and the borrowed pip installs the wheel into it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TOP_PACKAGES = ("fingerprints", "monitor", "storage")
@@ -41,6 +45,7 @@ def _run(*args: str | Path, cwd: Path, env: dict | None = None) -> subprocess.Co
     return done
 
 
+@pytest.mark.slow
 def test_a_wheel_installed_without_editable_mode_migrates_ingests_and_finds(tmp_path, chair_dir):
     source = tmp_path / "source"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
@@ -54,7 +59,7 @@ def test_a_wheel_installed_without_editable_mode_migrates_ingests_and_finds(tmp_
     (wheel,) = wheels.glob("provenance-*.whl")
 
     venv = tmp_path / "venv"
-    _run(sys.executable, "-m", "venv", "--system-site-packages", venv, cwd=tmp_path)
+    _run(sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv, cwd=tmp_path)
     python = venv / "bin" / "python"
     _run(python, "-m", "pip", "install", "-q", "--no-deps", "--ignore-installed", wheel, cwd=tmp_path)
 

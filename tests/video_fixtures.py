@@ -6,9 +6,15 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pickle
+import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -17,6 +23,33 @@ from monitor.synth.samples import EDITS, make_edit, make_source_clip
 # A compact copy of the ThreatExchange chair set (BSD licence; see its README for how it was re-encoded).
 CHAIR_DIR = Path(__file__).resolve().parent / "data" / "threatexchange-chair"
 EXCERPT_START = 3.3
+
+
+T = TypeVar("T")
+
+
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], T]) -> T:
+    """`make(directory)`, once per test run: pytest-xdist's workers share what the first of them made.
+
+    Each worker has a base temporary directory of its own; in their parent, a
+    directory named by the run's id is this run's alone.  The first worker to
+    take the lock makes the files there and pickles what `make` returned
+    (paths); the others wait for the lock and read it.
+    """
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        return make(tmp_path_factory.mktemp(name))
+    shared = tmp_path_factory.getbasetemp().parent / f"shared-{os.environ['PYTEST_XDIST_TESTRUNUID']}"
+    shared.mkdir(exist_ok=True)
+    root, made = shared / name, shared / f"{name}.pickle"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+        if made.exists():
+            return pickle.loads(made.read_bytes())
+        shutil.rmtree(root, ignore_errors=True)  # what a worker that failed half-way left
+        root.mkdir()
+        result = make(root)
+        made.write_bytes(pickle.dumps(result))
+        return result
 
 
 @dataclass
@@ -28,7 +61,10 @@ class SampleClips:
 
 @pytest.fixture(scope="session")
 def sample_clips(tmp_path_factory) -> SampleClips:
-    root = tmp_path_factory.mktemp("clips")
+    return made_once(tmp_path_factory, "clips", _make_sample_clips)
+
+
+def _make_sample_clips(root: Path) -> SampleClips:
     clips = SampleClips(source=make_source_clip(root / "source.mp4", seed=1))
     for name, video_filter in EDITS.items():
         clips.edits[name] = make_edit(clips.source, root / f"{name}.mp4", video_filter)
@@ -54,7 +90,10 @@ BANNER = ("drawbox=x=0:y=0:w=iw:h=ih*0.14:color=0x3060a0@1:t=fill,"
 @pytest.fixture(scope="session")
 def still_camera_clips(tmp_path_factory) -> dict[str, Path]:
     """Two takes (0-5 s, 6.5-11.5 s) of one still scene, B under a banner, B mirrored, 3 s of A."""
-    root = tmp_path_factory.mktemp("still")
+    return made_once(tmp_path_factory, "still", _make_still_camera_clips)
+
+
+def _make_still_camera_clips(root: Path) -> dict[str, Path]:
     scene = root / "scene.mp4"
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", STILL_SCENE, "-c:v", "libx264",
                     "-preset", "veryfast", "-crf", "23", "-pix_fmt", "yuv420p", str(scene)], check=True)
@@ -72,7 +111,10 @@ TINY_PATTERNS = ("testsrc2", "mandelbrot", "life", "cellauto", "testsrc")
 @pytest.fixture(scope="session")
 def tiny_clips(tmp_path_factory) -> dict[str, Path]:
     """Five visibly different 2 s, 160x120 H.264 clips, for tests where content hardly matters."""
-    root = tmp_path_factory.mktemp("tiny")
+    return made_once(tmp_path_factory, "tiny", _make_tiny_clips)
+
+
+def _make_tiny_clips(root: Path) -> dict[str, Path]:
     clips = {}
     for pattern in TINY_PATTERNS:
         clips[pattern] = root / f"{pattern}.mp4"
@@ -111,7 +153,10 @@ def bad_files(tmp_path_factory, sample_clips) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def footage_clips(tmp_path_factory) -> dict[str, Path]:
     """One 4 s footage and two re-uploads of it (mirrored, cropped), and an unrelated 4 s clip: 160x120."""
-    root = tmp_path_factory.mktemp("footage")
+    return made_once(tmp_path_factory, "footage", _make_footage_clips)
+
+
+def _make_footage_clips(root: Path) -> dict[str, Path]:
     clips = {}
     for name, pattern in (("original", "testsrc2=size=160x120:rate=10"),
                           ("unrelated", "mandelbrot=size=160x120:rate=10")):

@@ -120,6 +120,7 @@ def test_any_match_alerts_only_when_asked(tmp_path, footage_clips):
         ws.close()
 
 
+@pytest.mark.slow
 def test_run_once_says_when_a_new_item_matches_tracked_footage(tmp_path, site, footage_clips, webhook):  # noqa: F811
     config = tmp_path / "config.toml"
     config.write_text(f'[alerts]\nnotify = ["{webhook.url()}"]\n')

@@ -19,16 +19,14 @@ from monitor.workspace import Workspace
 from storage.models import Base
 from storage.records import NewPost
 from tests.monitor.test_cli_core import Provenance
+from tests.store_fixtures import copy_store
 
 
 @pytest.fixture
-def store(tmp_path, sample_clips, monkeypatch) -> Provenance:
+def store(tmp_path, source_and_two_others_store, monkeypatch) -> Provenance:
     """A SQLite store holding the source clip and two unrelated clips (12 s each); copies are made of 6 s of each."""
     monkeypatch.setattr("monitor.jobs.calibrate.WINDOW_SECONDS", 6.0)
-    prov = Provenance(tmp_path / "data", None)
-    for path in (sample_clips.source, *sample_clips.unrelated[:2]):
-        prov("ingest", str(path))
-    return prov
+    return Provenance(copy_store(source_and_two_others_store, tmp_path / "data"), None)
 
 
 @pytest.fixture
@@ -48,6 +46,7 @@ def _snapshot(ws: Workspace) -> dict:
     return {"rows": counts, "files": files}
 
 
+@pytest.mark.slow
 def test_flips_and_reencodes_find_their_source_and_nothing_is_stored(workspace):
     before = _snapshot(workspace)
     assert before["rows"]["media"] == 3 and len(before["files"]) == 3
@@ -84,6 +83,7 @@ def test_flips_and_reencodes_find_their_source_and_nothing_is_stored(workspace):
     assert all(c["found"] is True for c in data["copies"])
 
 
+@pytest.mark.slow
 def test_cli_json_and_table_keep_copies(store, tmp_path):
     keep = tmp_path / "copies"
     data = store.json("calibrate", "--sample", "2", "--families", "flip", "--seed", "1", "--json", "--keep", str(keep))
@@ -153,6 +153,7 @@ def test_the_advice_never_lowers_recall():
     assert summarise("flip", outcomes, [10, 14], 14, 0.99).suggested.max_distance == 10
 
 
+@pytest.mark.slow
 def test_every_family_renders(tmp_path):
     """Each family's filter graph runs (on a tiny clip); ffmpeg failures are clear and leave nothing behind."""
     clip = T.render(T.Recipe([T.Input(Path("testsrc2=size=192x108:rate=10"), duration=1.0, lavfi=True)]),
@@ -175,6 +176,7 @@ def test_every_family_renders(tmp_path):
     assert not (tmp_path / "bad.mp4").exists() and not list(tmp_path.glob(".*part*"))
 
 
+@pytest.mark.slow
 def test_copies_of_one_footage_are_not_false_matches_even_linked_through_another(tmp_path, sample_clips,
                                                                                  monkeypatch):
     """A mirrored and a grey copy of one footage, stored without a match between them (ingested while matching

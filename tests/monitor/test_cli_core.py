@@ -52,6 +52,7 @@ def prov_sqlite(tmp_path) -> Provenance:
     return Provenance(tmp_path / "data", None)
 
 
+@pytest.mark.slow
 def test_chair_set_acceptance(prov, chair_dir):
     for name, claim in CHAIR_CLAIMS.items():
         out = prov.json("ingest", str(chair_dir / name), "--url", f"https://example.org/{name}",
@@ -86,6 +87,7 @@ def test_negative_query_on_a_chair_store_finds_nothing(prov_sqlite, chair_dir):
     assert report["earliest"] is None and report["appearances"] == []
 
 
+@pytest.mark.slow
 def test_generated_edits_are_found_and_unrelated_clips_are_not(prov_sqlite, sample_clips):
     prov_sqlite("ingest", str(sample_clips.source), "--url", "https://example.org/source",
                 "--published-at", "2024-05-01T10:00:00Z")
@@ -185,6 +187,7 @@ def test_hostile_file_names_are_ingested_and_reported(prov_sqlite, sample_clips,
     assert "new\\nline.mp4" in text
 
 
+@pytest.mark.slow
 def test_report_formats(prov_sqlite, sample_clips, tmp_path):
     prov_sqlite("ingest", str(sample_clips.source), "--url", "https://example.org/src",
                 "--published-at", "2024-05-01", "--uploader", "<script>alert(1)</script>")
@@ -205,6 +208,7 @@ def test_report_formats(prov_sqlite, sample_clips, tmp_path):
     assert "Earliest:" in text_file.read_text()
 
 
+@pytest.mark.slow
 def test_day_claim_on_the_same_day_is_flagged_ambiguous(prov_sqlite, sample_clips):
     prov_sqlite("ingest", str(sample_clips.source), "--url", "https://example.org/day", "--published-at", "2024-05-01")
     prov_sqlite("ingest", str(sample_clips.edits["grey"]), "--url", "https://example.org/ts",
@@ -241,6 +245,7 @@ def test_unreachable_database_and_bad_config_are_setup_errors(tmp_path):
     assert result.exit_code == 1 and "max_distanse" in result.stderr
 
 
+@pytest.mark.slow
 def test_find_earliest_url_downloads_answers_and_optionally_ingests(prov, sample_clips, http_server):
     from datetime import UTC, datetime
 
@@ -267,6 +272,7 @@ def test_find_earliest_dead_url_is_an_input_error(prov_sqlite, http_server):
         assert result.stderr.startswith("error: ") and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_settings_change_is_announced_and_refingerprint_restores_matching(tmp_path, sample_clips):
     old = tmp_path / "old.toml"
     old.write_text("[fingerprint]\nfloor_interval = 0.5\n")
@@ -295,6 +301,7 @@ def test_padding_is_reported_from_either_side_of_a_stored_match(prov_sqlite, sam
     assert copy_view["match"]["framing"]["query_height"] == source_view["match"]["framing"]["stored_height"] < 0.7
 
 
+@pytest.mark.slow
 def test_url_query_reports_show_the_query_frames_and_the_url_as_given(prov_sqlite, sample_clips, http_server,
                                                                       tmp_path):
     """Issue 9.4: the HTML report of a URL query cut no query frames (0 of 4) and printed `http:/127...`."""

@@ -77,6 +77,7 @@ def repo(database_url):
     database.dispose()
 
 
+@pytest.mark.slow
 def test_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, database_url, repo, site, tiny_clips):
     watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
     daemon = Daemon(tmp_path, database_url, "daemon")
@@ -97,6 +98,7 @@ def test_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, databas
     assert all(p.status != "running" for p in repo.list_polls(watch.id))
 
 
+@pytest.mark.slow
 def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_path, database_url, repo, site):
     watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
     first = Daemon(tmp_path, database_url, "first")

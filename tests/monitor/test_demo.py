@@ -9,6 +9,7 @@ import pytest
 from monitor import demo
 
 
+@pytest.mark.slow
 def test_demo_finds_the_original_first(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(demo, "CLIP_SECONDS", 4.0)  # shorter clips, same story
     data_dir = tmp_path / "demo-data"

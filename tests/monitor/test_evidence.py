@@ -21,6 +21,7 @@ from monitor.bundle import MANIFEST, TOKEN, verify_bundle, write_manifest
 from monitor.timestamp import check_timestamp, request_timestamp
 from monitor.synth.samples import EDITS, make_edit, make_source_clip
 from tests.monitor.test_cli_core import Provenance
+from tests.video_fixtures import made_once
 
 EDITED = ("mirror", "letterbox")
 APPEARANCES = [("source", "https://example.org/first"), ("mirror", "https://example.org/mirrored"),
@@ -38,7 +39,10 @@ def flip(path: Path, position: int) -> None:
 @pytest.fixture(scope="session")
 def footage(tmp_path_factory) -> dict[str, Path]:
     """An 8 s source clip and two re-upload edits of it."""
-    root = tmp_path_factory.mktemp("evidence-footage")
+    return made_once(tmp_path_factory, "evidence-footage", _make_footage)
+
+
+def _make_footage(root: Path) -> dict[str, Path]:
     source = make_source_clip(root / "source.mp4", seed=4, duration=8.0)
     return {"source": source, **{name: make_edit(source, root / f"{name}.mp4", EDITS[name]) for name in EDITED}}
 
@@ -56,6 +60,7 @@ def store(tmp_path, database_url, footage, local_tsa) -> Provenance:
     return prov
 
 
+@pytest.mark.slow
 def test_export_then_verify_and_every_changed_byte_is_named(store, footage, local_tsa, tmp_path):
     bundle = tmp_path / "bundle"
     out = store.json("export", str(footage["source"]), "-o", str(bundle), "--json")
@@ -213,6 +218,7 @@ def test_export_refuses_an_existing_target_and_leaves_nothing_when_the_tsa_fails
     assert prov("verify", str(tmp_path / "nothing"), expect=2).stderr.startswith("error: ")
 
 
+@pytest.mark.slow
 def test_export_of_a_url_keeps_the_downloaded_query(tmp_path, tiny_clips, http_server):
     prov = Provenance(tmp_path / "data", None)
     prov("ingest", str(tiny_clips["cellauto"]), "--url", "https://example.org/cellauto")

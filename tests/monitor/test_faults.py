@@ -19,6 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from monitor.config import load_config
@@ -91,6 +92,7 @@ def assert_nothing_half_stored(ws: Workspace) -> None:
 DATABASE_STEPS = ("poll-started", "before-commit", "after-commit")
 
 
+@pytest.mark.slow
 def test_kill_at_every_step_leaves_nothing_half_stored(tmp_path, database_url, db_backend, site, tiny_clips):
     steps = POLL_STEPS + ITEM_STEPS if db_backend == "sqlite" else DATABASE_STEPS
     assert set(DATABASE_STEPS) <= set(POLL_STEPS + ITEM_STEPS)
@@ -125,6 +127,7 @@ def test_kill_at_every_step_leaves_nothing_half_stored(tmp_path, database_url, d
         ws.close()
 
 
+@pytest.mark.slow
 def test_two_run_once_at_once_store_each_item_once_and_fail_none(tmp_path, database_url, site, tiny_clips):
     clips = list(tiny_clips.values())
     items = [(f"item {n}", rfc822(datetime(2024, 3, 2, n, tzinfo=UTC)),

@@ -16,6 +16,8 @@ import os
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.hostile_fixtures import measured_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +35,7 @@ decode_memory_mb = 1024
 """
 
 
+@pytest.mark.slow
 def test_run_once_stores_the_clips_and_records_the_hostile_items(tmp_path, http_server, hostile, hostile_media,
                                                                 tiny_clips):
     clips = {name: http_server.add_file(f"/accept/{name}.mp4", path, "video/mp4") for name, path in tiny_clips.items()}

@@ -120,6 +120,7 @@ def assert_store_clean(ws: Workspace) -> None:
     assert not work.exists() or not any(work.iterdir()), list(work.iterdir())
 
 
+@pytest.mark.slow
 def test_every_watch_kind_stores_each_item_once(workspace, source, site, tiny_clips):
     ws, repo = workspace, workspace.repository
     clips = [tiny_clips["testsrc2"], tiny_clips["mandelbrot"]] * 3  # few distinct files: fingerprinting is slow

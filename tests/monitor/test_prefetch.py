@@ -16,6 +16,7 @@ from monitor.jobs.earliest import FLAG_EXACT, find_earliest
 from monitor.analysis import InputError, analyse_file
 from monitor.workspace import Workspace
 from tests.monitor.test_cli_core import Provenance
+from tests.store_fixtures import copy_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,12 +53,9 @@ def _command(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def store(tmp_path, sample_clips) -> Provenance:
-    prov = Provenance(tmp_path / "data", None)
-    prov("ingest", str(sample_clips.source), "--url", "https://example.org/source",
-         "--published-at", "2024-03-01T10:00:00Z")
-    prov("ingest", str(sample_clips.unrelated[0]), "--url", "https://example.org/other")
-    return prov
+def store(tmp_path, source_and_other_store) -> Provenance:
+    """The source clip (https://example.org/source) and an unrelated one (https://example.org/other)."""
+    return Provenance(copy_store(source_and_other_store, tmp_path / "data"), None)
 
 
 def test_the_forked_analysis_is_analyse_files(sample_clips, tmp_path):
@@ -67,6 +65,7 @@ def test_the_forked_analysis_is_analyse_files(sample_clips, tmp_path):
     assert json.loads(done.stdout) == {"forked": True, "equal": True, "progress": True}
 
 
+@pytest.mark.slow
 def test_cold_command_gives_the_in_process_report(store, sample_clips):
     for query in (sample_clips.edits["mirror"], sample_clips.source):  # a new file, and stored bytes
         cold = _command(store.data_dir, "find-earliest", str(query), "--format", "json")
@@ -101,6 +100,7 @@ def test_stored_bytes_take_the_shortcut_before_any_head_start(store, sample_clip
         ws.close()
 
 
+@pytest.mark.slow
 def test_a_head_start_that_fails_falls_back_to_analysing_here(store, sample_clips, bad_files):
     ws = Workspace.open(load_config(data_dir=store.data_dir))
     try:

@@ -60,6 +60,7 @@ def slow_clip(site: Site, path: str, data: bytes, delay: float, started: threadi
     return site.server.add_route(site.prefix + path, handler)
 
 
+@pytest.mark.slow
 def test_two_daemons_share_the_watches_and_store_every_item_once(tmp_path, database_url, repo, site, tiny_clips):
     clips = list(tiny_clips.values())
     watches, urls = [], []
@@ -105,6 +106,7 @@ def _items(repo, watch_id):
             [p.url for p in repo.list_posts() if p.watch_id == watch_id]]
 
 
+@pytest.mark.slow
 def test_a_killed_daemons_item_is_finished_by_the_other(tmp_path, database_url, repo, site, tiny_clips):
     started, hold = threading.Event(), threading.Event()
     url = slow_clip(site, "/slow.mp4", tiny_clips["testsrc2"].read_bytes(), delay=0.0, started=started, hold=hold)

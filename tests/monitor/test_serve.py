@@ -14,7 +14,7 @@ import pytest
 from monitor.config import default_data_dir as config_default_data_dir
 from monitor.cli.fastpath import plain_find_earliest
 from monitor.serve import default_data_dir, invocation, socket_path
-from tests.monitor.test_cli_core import Provenance
+from tests.store_fixtures import copy_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,13 +50,9 @@ def _provenance(data_dir: Path, *args: str, server: bool = True) -> subprocess.C
 
 
 @pytest.fixture
-def served(tmp_path, sample_clips):
+def served(tmp_path, source_and_other_store):
     """A store with the source clip and an unrelated one, and `provenance serve` running on it."""
-    data_dir = tmp_path / "data"
-    prov = Provenance(data_dir, None)
-    prov("ingest", str(sample_clips.source), "--url", "https://example.org/source",
-         "--published-at", "2024-03-01T10:00:00Z")
-    prov("ingest", str(sample_clips.unrelated[0]), "--url", "https://example.org/other")
+    data_dir = copy_store(source_and_other_store, tmp_path / "data")
     server = subprocess.Popen([sys.executable, "-m", "monitor.cli", "--data-dir", str(data_dir), "serve"],
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
@@ -70,6 +66,7 @@ def served(tmp_path, sample_clips):
     assert not socket_path(data_dir).exists()  # cleaned up on SIGTERM
 
 
+@pytest.mark.slow
 def test_served_answer_is_the_full_commands_answer(served, sample_clips, tmp_path):
     query = str(sample_clips.edits["mirror"])
     fast = _provenance(served, "find-earliest", query, "--format", "json")

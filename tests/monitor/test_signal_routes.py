@@ -35,6 +35,7 @@ def _urls(report) -> list[str]:
     return [a.post.url for a in report.appearances]
 
 
+@pytest.mark.slow
 def test_a_copy_the_frame_hashes_miss_is_found_by_a_signal_route(prov, cut_kind, cut_clips):
     prov("ingest", str(cut_clips["original"]), "--url", "https://example.org/original",
          "--published-at", "2024-01-01T10:00:00Z")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli.main import cli
@@ -18,6 +19,7 @@ def earliest(prov: Provenance, path) -> list[dict]:
     return prov.json("find-earliest", str(path), "--format", "json")["appearances"]
 
 
+@pytest.mark.slow
 def test_search_correct_merge_and_delete_with_a_trail(prov, footage_clips):  # noqa: F811
     clips = footage_clips
     a = ingest(prov, clips["original"], "https://news.example/a", "--published-at", "2024-03-02",

@@ -78,6 +78,7 @@ def log_in(page, base: str, name: str, password: str) -> None:
     page.wait_for_url(base + "/")
 
 
+@pytest.mark.slow
 def test_acceptance_session_in_a_browser(tmp_path, site, footage_clips, browser):  # noqa: F811
     webhook = Webhook()
     config_file = tmp_path / "config.toml"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from monitor.cli.main import cli
@@ -13,6 +14,7 @@ from monitor.workspace import Workspace
 from storage.records import NewPost
 
 
+@pytest.mark.slow
 def test_index_picks_up_media_stored_by_another_workspace(tmp_path, database_url, sample_clips):
     config = load_config(None, tmp_path / "data", database_url)
     daemon_side, other = Workspace.open(config), Workspace.open(config)
@@ -74,6 +76,7 @@ def _ingest_at_the_same_moment(args) -> int:
         ws.close()
 
 
+@pytest.mark.slow
 def test_an_original_and_its_copy_ingested_at_the_same_moment_are_matched(tmp_path, database_url, sample_clips):
     """Two processes store related videos at once: the one that commits second matches the first."""
     import multiprocessing
@@ -97,6 +100,7 @@ def test_an_original_and_its_copy_ingested_at_the_same_moment_are_matched(tmp_pa
             ws.close()
 
 
+@pytest.mark.slow
 def test_the_frame_indexes_live_on_disk_and_are_rebuilt_when_they_do_not_match(tmp_path, database_url,
                                                                                  sample_clips):
     """A new process opens the segment files instead of reading every frame; a damaged index, or one
