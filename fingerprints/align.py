@@ -61,10 +61,13 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
-    crowd_ratio: float = 0.25  # a match's frames are weighed again against every stored video within its distance
+    # Off by default (0): with them, 1.0 false appearance per 100 queries on a store of 10^4 unrelated videos
+    # (52.5 without), but footage stored many times loses copies (the old re-upload suite, where each clip is
+    # stored ~18 times: recall 0.53 -> 0.43); docs/benchmarks.md, issue 12.4.  Suggested when on: 0.25 and 4.0.
+    crowd_ratio: float = 0.0  # a match's frames are weighed again against every stored video within its distance
     # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
-    min_surprise: float = 4.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
+    min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
     moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 
 

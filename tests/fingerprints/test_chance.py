@@ -21,6 +21,10 @@ from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings, FrameHash, VideoFingerprint
 from fingerprints.signals import index_fingerprints
 
+
+# the crowd and chance tests are off by default; these tests hold them to what they do when on
+ON = MatchParams(crowd_ratio=0.25, min_surprise=4.0)
+
 STEP = 0.25
 
 
@@ -59,9 +63,9 @@ def still_store():
 
 def test_a_still_on_a_still_stretch_matches_only_without_the_chance_test(still_store):
     _, _, _, query, indexes = still_store
-    fixed = match_fingerprint(query, indexes, {1: 7.5}, MatchParams(min_surprise=0.0))
+    fixed = match_fingerprint(query, indexes, {1: 7.5}, replace(ON, min_surprise=0.0))
     assert [m.media_id for m in fixed] == [1]  # the failure the test exists for: specific by timing alone
-    assert match_fingerprint(query, indexes, {1: 7.5}, MatchParams()) == []
+    assert match_fingerprint(query, indexes, {1: 7.5}, ON) == []
 
 
 def test_a_copy_of_changing_footage_is_surprising(still_store):
@@ -69,7 +73,7 @@ def test_a_copy_of_changing_footage_is_surprising(still_store):
     copy = replace(stored, frames=[replace(f, timestamp=f.timestamp, hashes=_near(rng, f.hashes, 4))
                                    for f in stored.frames[10:]], duration=5.0)
     copy = replace(copy, frames=[replace(f, index=k, timestamp=k * STEP) for k, f in enumerate(copy.frames)])
-    matches = match_fingerprint(copy, indexes, {1: 7.5}, MatchParams())
+    matches = match_fingerprint(copy, indexes, {1: 7.5}, ON)
     assert [m.media_id for m in matches] == [1]
     assert matches[0].matched_frames == 20
 
@@ -78,7 +82,7 @@ def test_a_near_identical_still_is_left_to_distance(still_store):
     rng, still, _, _, _ = still_store
     stored = _video(rng, [_near(rng, still, 1)] * 10 + [_moment(rng) for _ in range(20)], noise=0)
     indexes = index_fingerprints({1: stored}, BruteForceIndex)
-    matches = match_fingerprint(_video(rng, [still] * 10, noise=0), indexes, {1: 7.5}, MatchParams())
+    matches = match_fingerprint(_video(rng, [still] * 10, noise=0), indexes, {1: 7.5}, ON)
     assert [(m.media_id, m.mean_distance) for m in matches] == [(1, 1.0)]
 
 
@@ -90,11 +94,11 @@ def test_covered_time_merges_overlapping_windows():
 
 def test_a_still_is_one_moment_and_changing_footage_many(still_store):
     _, _, stored, query, indexes = still_store
-    fixed = match_fingerprint(query, indexes, {1: 7.5}, MatchParams(min_surprise=0.0))[0]
+    fixed = match_fingerprint(query, indexes, {1: 7.5}, replace(ON, min_surprise=0.0))[0]
     times = np.array([f.timestamp for f in query.frames])
     assert len(set(moments(fixed, query, times, 8).tolist())) == 1
     hits = indexes["picture"].query(np.array([f.hash for f in query.frames], dtype=np.uint64), 14)
     # the still's frames resemble the stored video's first 2.5 s (frames 0 to 2.25 s) of 7.5 s: each is on
     # (2.25 + 0.8) / (7.5 + 0.8) of the random lines, and the query is one moment
     assert surprise(fixed, query, hits.query_positions, hits.timestamps, hits.distances, times, 7.5,
-                    MatchParams()) == pytest.approx(-np.log10(3.05 / 8.3), abs=0.01)
+                    ON) == pytest.approx(-np.log10(3.05 / 8.3), abs=0.01)

@@ -21,6 +21,10 @@ from fingerprints.model import FingerprintSettings, FrameHash, VideoFingerprint
 from fingerprints.signals import index_fingerprints
 from fingerprints.specificity import Crowd, StoreResemblance
 
+
+# the crowd and chance tests are off by default; these tests hold them to what they do when on
+ON = MatchParams(crowd_ratio=0.25, min_surprise=4.0)
+
 STEP = 0.5  # seconds between hashed frames
 FRAMES = 16
 CROWD = 40
@@ -66,22 +70,22 @@ def crowded_store():
 def test_an_unrelated_look_alike_matches_the_crowd_only_without_the_store_test(crowded_store):
     rng, family, _, indexes, durations = crowded_store
     query = _member(rng, family)
-    fixed_thresholds = match_fingerprint(query, indexes, durations, MatchParams(store_specificity=False))
+    fixed_thresholds = match_fingerprint(query, indexes, durations, replace(ON, store_specificity=False))
     assert len(fixed_thresholds) >= CROWD // 2  # the failure the store test exists for
-    assert match_fingerprint(query, indexes, durations, MatchParams()) == []
+    assert match_fingerprint(query, indexes, durations, ON) == []
 
 
 def test_a_reupload_of_a_crowd_member_still_matches_it_alone(crowded_store):
     rng, _, stored, indexes, durations = crowded_store
-    matches = match_fingerprint(_copy(rng, stored[7]), indexes, durations, MatchParams())
+    matches = match_fingerprint(_copy(rng, stored[7]), indexes, durations, ON)
     assert [m.media_id for m in matches] == [7]
     assert matches[0].query_coverage > 0.9
 
 
 def test_a_reupload_of_a_video_of_its_own_keeps_every_frame(crowded_store):
     rng, _, stored, indexes, durations = crowded_store
-    ours = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, MatchParams())
-    fixed = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, MatchParams(store_specificity=False))
+    ours = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, ON)
+    fixed = match_fingerprint(_copy(rng, stored[CROWD]), indexes, durations, replace(ON, store_specificity=False))
     assert [m.media_id for m in ours] == [m.media_id for m in fixed] == [CROWD]
     assert ours[0].matched_frames == fixed[0].matched_frames == FRAMES
 
@@ -91,7 +95,7 @@ def test_rank_counts_nearer_videos_and_half_of_those_as_near():
     positions = np.array([0, 0, 0, 0, 0, 1])
     media = np.array([1, 2, 3, 4, 4, 4])
     distances = np.array([2, 6, 6, 12, 10, 4])
-    params = MatchParams(common_videos=1)
+    params = replace(ON, common_videos=1)
     store = StoreResemblance(2, positions, media, distances, np.ones(6, dtype=bool), params)
     weights = {m: store.weights(np.flatnonzero(media == m)) for m in (1, 2, 3, 4)}
     assert weights[1].tolist() == [1.0, 0.0]  # nearest
@@ -127,14 +131,14 @@ def far_crowd():
 
 def test_a_resemblance_no_nearer_than_a_crowd_is_no_match(far_crowd):
     _, query, _, indexes, durations = far_crowd
-    without_crowd = match_fingerprint(query, indexes, durations, MatchParams(crowd_ratio=0.0))
+    without_crowd = match_fingerprint(query, indexes, durations, replace(ON, crowd_ratio=0.0))
     assert [m.media_id for m in without_crowd] == [1]  # the failure the crowd ratio exists for
-    assert match_fingerprint(query, indexes, durations, MatchParams()) == []
+    assert match_fingerprint(query, indexes, durations, ON) == []
 
 
 def test_a_copy_well_nearer_than_the_crowd_still_matches(far_crowd):
     rng, _, stored, indexes, durations = far_crowd
-    matches = match_fingerprint(_copy(rng, stored[1]), indexes, durations, MatchParams())
+    matches = match_fingerprint(_copy(rng, stored[1]), indexes, durations, ON)
     assert [m.media_id for m in matches] == [1]
     assert matches[0].matched_frames == FRAMES
 
@@ -143,7 +147,7 @@ def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query_and_clutter
     # query frame 0 is near videos 1 (4 bits), 2 (6), 4 (8) and 3 (9); frame 1 near videos 3 (2) and 2 (14)
     crowd = Crowd(2, np.array([0, 0, 0, 0, 0, 1, 1]), np.array([1, 2, 3, 3, 4, 3, 2]),
                   np.array([4, 6, 12, 9, 8, 2, 14]))
-    params = MatchParams(common_videos=1, crowd_ratio=0.4, crowd_frames=1)  # video 1's crowd: within 10 bits
+    params = replace(ON, common_videos=1, crowd_ratio=0.4, crowd_frames=1)  # video 1's crowd: within 10 bits
     weights = crowd.weights(np.array([0]), np.array([4]), 1, set(), params)
     assert weights.tolist() == [pytest.approx(1 / 4), 0.0]  # videos 2, 3 and 4 are its crowd
     assert crowd.weights(np.array([0]), np.array([4]), 1, {3}, params).tolist() == [pytest.approx(1 / 3), 0.0]
