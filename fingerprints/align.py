@@ -61,6 +61,8 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
+    copies_not_crowd: bool = False  # stored videos that themselves line up with the query are left out of the
+    # resemblance rank (copies of viral footage are no crowd for each other); every candidate is then aligned
     # Off by default (0): with them, 1.0 false appearance per 100 queries on a store of 10^4 unrelated videos
     # (52.5 without), but footage stored many times loses copies (the old re-upload suite, where each clip is
     # stored ~18 times: recall 0.53 -> 0.43); docs/benchmarks.md, issue 12.4.  Suggested when on: 0.25 and 4.0.
@@ -345,9 +347,13 @@ def match_fingerprint(
         store = StoreResemblance(len(query.frames), positions, hits.media_ids, hits.distances, ~is_motion, params)
         found: list[tuple[VideoMatch, np.ndarray]] = []
         aligned: set[int] = set()  # the stored videos that line up with the query, whatever their weight
+        lined_up: list[tuple[int, VideoMatch, np.ndarray, np.ndarray]] = []
         for media_id, rows in _group(hits).items():
             weights = store.weights(rows)
-            if exclude and media_id in exclude or not could_be_specific(weights, params):
+            if exclude and media_id in exclude:
+                continue
+            if not could_be_specific(weights if not params.copies_not_crowd else
+                                     (weights > 0).astype(np.float64), params):
                 continue
             match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
                                     hits.distances[rows].astype(np.float64), query.duration,
@@ -356,6 +362,10 @@ def match_fingerprint(
             if match is None:
                 continue
             aligned.add(media_id)
+            lined_up.append((media_id, match, rows, weights))
+        for media_id, match, rows, weights in lined_up:
+            if params.copies_not_crowd:
+                weights = store.weights(rows, media_id, aligned)
             if (is_store_specific(match, weights, times, params)
                     and is_surprising(match, query, positions[rows][~is_motion[rows]],
                                       hits.timestamps[rows][~is_motion[rows]], hits.distances[rows][~is_motion[rows]],

@@ -83,12 +83,16 @@ class StoreResemblance:
         order = np.lexsort((dist, media, pos))
         pos, media, dist = pos[order], media[order], dist[order]
         first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])])
+        self.nearest_rows = (pos[first], media[first], dist[first])  # (query frame, video, its nearest distance)
         nearest = np.zeros((frames, width), dtype=np.float64)  # stored videos by their nearest distance
         np.add.at(nearest, (pos[first], np.minimum(dist[first], width - 1)), 1.0)
         self.closer = np.cumsum(nearest, axis=1) - 0.5 * nearest
 
-    def weights(self, rows: np.ndarray) -> np.ndarray:
-        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1)."""
+    def weights(self, rows: np.ndarray, media_id: int | None = None, copies: set[int] | None = None) -> np.ndarray:
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1).
+
+        `copies` (with `media_id`, the video of `rows`): stored videos that line up with the query themselves;
+        they are copies of the same footage, not a crowd of look-alikes, and are left out of the rank."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not self.params.store_specificity:
             out[self.positions[rows]] = 1.0
@@ -100,6 +104,13 @@ class StoreResemblance:
         np.minimum.at(own, self.positions[rows], self.distances[rows])
         hit = np.unique(self.positions[rows])
         rank = 1.0 + self.closer[hit, own[hit]] - 0.5  # less this video, counted half among those at its distance
+        if copies:
+            pos, media, dist = self.nearest_rows
+            other = np.isin(media, np.fromiter(copies, dtype=np.int64, count=len(copies))) & (media != media_id)
+            pos, dist = pos[other], dist[other]
+            nearer = np.zeros(self.frames, dtype=np.float64)
+            np.add.at(nearer, pos, np.where(dist < own[pos], 1.0, np.where(dist == own[pos], 0.5, 0.0)))
+            rank = rank - nearer[hit]
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
 

@@ -158,3 +158,19 @@ def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query_and_clutter
     assert crowd.weights(*both, params).tolist() == [pytest.approx(1 / 4), pytest.approx(1 / 3)]
     look_alikes = replace(params, crowd_frames=2)  # video 4 is near one of the match's frames: clutter, no crowd
     assert crowd.weights(*both, look_alikes).tolist() == [pytest.approx(1 / 3), pytest.approx(1 / 3)]
+
+
+def test_copies_that_line_up_are_no_crowd_when_asked():
+    """Viral footage stored many times: with `copies_not_crowd` every stored copy is found, since copies that
+    line up with the query do not weigh one another down; without it most are lost."""
+    rng = np.random.default_rng(5)
+    original = _member(rng, _family(rng), bits=0)
+    stored = {media_id: _copy(rng, original) for media_id in range(8)}
+    stored[8] = _member(rng, _family(rng))
+    indexes = index_fingerprints(stored, BruteForceIndex)
+    durations = {media_id: fp.duration for media_id, fp in stored.items()}
+    query = _copy(rng, original)
+    plain = match_fingerprint(query, indexes, durations, MatchParams())
+    copies = match_fingerprint(query, indexes, durations, MatchParams(copies_not_crowd=True))
+    assert sorted(m.media_id for m in copies) == list(range(8))
+    assert len(plain) < 8
