@@ -190,6 +190,20 @@ def progress_reporter(label: str, total: float | None, unit: str = "s"):
         yield update
 
 
+def run_media_job(label: str, job: Callable[..., dict], as_json: bool, line: Callable[[dict], str]) -> None:
+    """Run a job over stored media (refingerprint, backfill) with a progress bar, then print its summary:
+    one JSON object, or `line(summary)` and a line per failed media."""
+    with progress_reporter(label, None, unit="media") as progress:
+        summary = job((lambda n, total: progress(n, total)) if progress else None)
+    if as_json:
+        stdout.print_json(json.dumps(summary))
+        return
+    stdout.print(line(summary))
+    for failure in summary["failed"]:
+        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
+                     f"{shown_markup(failure['error'])}")
+
+
 @contextmanager
 def fingerprint_progress(path: Path):
     """Progress over the video's duration while it is analysed; input errors become exit 2."""

@@ -11,8 +11,8 @@ import click
 from rich.table import Table
 
 from monitor.cli.app import (App, InputProblem, SetupProblem, _is_url, fingerprint_progress,
-                             parse_published_at, pass_app, progress_reporter, shown, shown_markup, stderr, stdout,
-                             warn_if_unfingerprinted)
+                             parse_published_at, pass_app, progress_reporter, run_media_job, shown, shown_markup,
+                             stderr, stdout, warn_if_unfingerprinted)
 from storage.records import SOURCE_USER, NewPost
 
 
@@ -242,12 +242,5 @@ def refingerprint(app: App, as_json: bool) -> None:
     from monitor.jobs.ingest import refingerprint_stored
 
     ws = app.workspace()
-    with progress_reporter("refingerprinting", None, unit="media") as progress:
-        summary = refingerprint_stored(ws, (lambda n, total: progress(n, total)) if progress else None)
-    if as_json:
-        stdout.print_json(json.dumps(summary))
-        return
-    stdout.print(f"{summary['fingerprinted']} of {summary['todo']} media fingerprinted with {summary['settings']}")
-    for failure in summary["failed"]:
-        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
-                     f"{shown_markup(failure['error'])}")
+    run_media_job("refingerprinting", lambda progress: refingerprint_stored(ws, progress), as_json,
+                  lambda s: f"{s['fingerprinted']} of {s['todo']} media fingerprinted with {s['settings']}")

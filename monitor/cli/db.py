@@ -100,19 +100,12 @@ def db_backfill_signals(app: App, as_json: bool) -> None:
     Example:
       provenance db backfill-signals
     """
-    import json
-
-    from monitor.cli.app import progress_reporter
+    from monitor.cli.app import run_media_job
     from monitor.jobs.ingest import backfill_signals
 
+    def line(summary: dict) -> str:
+        kinds = ", ".join(f"{name} v{version}" for name, version in summary["kinds"].items()) or "none registered"
+        return f"{summary['computed']} of {summary['todo']} media given their signals ({kinds})"
+
     ws = app.workspace()
-    with progress_reporter("computing signals", None, unit="media") as progress:
-        summary = backfill_signals(ws, (lambda n, total: progress(n, total)) if progress else None)
-    if as_json:
-        stdout.print_json(json.dumps(summary))
-        return
-    kinds = ", ".join(f"{name} v{version}" for name, version in summary["kinds"].items()) or "none registered"
-    stdout.print(f"{summary['computed']} of {summary['todo']} media given their signals ({kinds})")
-    for failure in summary["failed"]:
-        stdout.print(f"failed: media {failure['media_id']} ({failure['sha256'][:12]}…): "
-                     f"{shown_markup(failure['error'])}")
+    run_media_job("computing signals", lambda progress: backfill_signals(ws, progress), as_json, line)
