@@ -98,7 +98,7 @@ def stages(data: dict, suite, misses: list[tuple], store: Path, queries: int) ->
             votes = max((int(h.votes[h.media_ids == media_id].max()) if (h.media_ids == media_id).any() else 0)
                         for _, h in looked)
             pairs = [p for view, h in looked
-                     for p in km.verify_candidates(view, h, load, params, set(), [media_id]).get(media_id, [])]
+                     for p in km.verify_candidates(view, h, load, params, [media_id]).get(media_id, [])]
             ranks = [km.rank_candidates(h, params, set()) for _, h in looked]
             rank = min((r.index(media_id) for r in ranks if media_id in r), default=None)
             stage = ("few stored keypoints" if kept.keypoint_count < 50 else "no candidate votes"

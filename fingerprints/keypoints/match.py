@@ -145,13 +145,10 @@ def rank_candidates(hits: KeyframeHits, params: KeypointMatchParams, exclude: se
 
 
 def verify_candidates(query: Keyframes, hits: KeyframeHits, load: Callable[[int], Keyframes],
-                      params: KeypointMatchParams, exclude: set[int],
-                      media: Sequence[int] | None = None) -> dict[int, list[Verified]]:
-    """Verified keyframe pairs per stored media: of `media`, or of the first `shortlist` by votes."""
+                      params: KeypointMatchParams, media: Sequence[int]) -> dict[int, list[Verified]]:
+    """Verified keyframe pairs per stored media of `media` (a shortlist of `rank_candidates`)."""
     if not len(hits.votes):
         return {}
-    if media is None:
-        media = rank_candidates(hits, params, exclude)[:params.shortlist]
     strong = hits.votes >= params.min_votes
     q, m, s, v = (a[strong] for a in (hits.query_frames, hits.media_ids, hits.stored_frames, hits.votes))
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
@@ -318,7 +315,7 @@ def match_keyframes(query: Keyframes, query_lookup: Callable[[Keyframes], Keyfra
         # shortlists in rounds while they keep finding copies: footage stored many times (a widely
         # re-uploaded clip) must not crowd its own less-voted copies (edited, in a window) out of one shortlist
         for start in range(0, min(len(ranked), params.shortlist * params.shortlist_rounds), params.shortlist):
-            found = verify_candidates(view, hits, cached, params, skip, ranked[start:start + params.shortlist])
+            found = verify_candidates(view, hits, cached, params, ranked[start:start + params.shortlist])
             new = 0
             for media_id, pairs in found.items():
                 key = (media_id, name == "mirrored")

@@ -90,12 +90,7 @@ def test_fingerprint_video_computes_the_media_signals_it_is_asked_for():
 
 def test_still_overlay_keypoints_are_dropped():
     """The badge of `_shots(template=...)` stands still over moving shots: none of its keypoints is kept."""
-    def collect(template):
-        c = KeypointCollector()
-        for t, picture, cut in _shots(12, template=template):
-            c.feed(t, picture, cut)
-        return c.finish()
-    plain, badged = collect(None), collect(5)
+    plain, badged = _collect(_shots(12))[1], _collect(_shots(12, template=5))[1]
     inside = lambda v: ((v.points[:, 0] > 12) & (v.points[:, 0] < 110) & (v.points[:, 1] > 12)  # noqa: E731
                         & (v.points[:, 1] < 50))
     assert inside(plain).sum() > 20  # the shots have keypoints there without the badge
@@ -118,14 +113,17 @@ def test_keyframes_are_bounded_and_bytes_are_checked():
             Keyframes.from_bytes(damaged)
 
 
+def _collect(frames, query=False, params=None):
+    c = KeypointCollector(params, query=query)
+    for t, picture, cut in frames:
+        c.feed(t, picture, cut)
+    return c, c.finish()
+
+
 def _values():
-    def collect(frames, query=False):
-        c = KeypointCollector(query=query)
-        for t, picture, cut in frames:
-            c.feed(t, picture, cut)
-        return c.finish()
     from fingerprints.keypoints.signal import _edited
-    return {1: collect(_shots(11)), 2: collect(_shots(12)), 3: collect(_shots(13, template=5))}, collect(_edited(11))
+    return ({1: _collect(_shots(11))[1], 2: _collect(_shots(12))[1], 3: _collect(_shots(13, template=5))[1]},
+            _collect(_edited(11))[1])
 
 
 def test_lsh_index_answers_a_subset_of_the_reference_and_finds_the_same_keyframes():
@@ -151,13 +149,6 @@ def test_lsh_index_answers_a_subset_of_the_reference_and_finds_the_same_keyframe
     assert copy.query(query).as_dict() == fast.query(query).as_dict()
     with pytest.raises(ValueError, match="rebuild"):
         LshKeypointIndex.deserialize(b"not an index")
-
-
-def _collect(frames, query=False, params=None):
-    c = KeypointCollector(params, query=query)
-    for t, picture, cut in frames:
-        c.feed(t, picture, cut)
-    return c, c.finish()
 
 
 def test_a_query_finds_its_plain_and_its_mirrored_stored_copies_alike():
