@@ -52,6 +52,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from fingerprints.align import MatchParams, extend_over_flat, match_fingerprint  # noqa: E402
 from fingerprints.signals import PICTURE_SPACE, frame_views, index_fingerprints, stored_views  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
+from match_params import parse_params  # noqa: E402
 from reupload.corpus import Corpus, build_corpus, materialise  # noqa: E402
 from reupload.peers import available_peers, cpu_seconds  # noqa: E402
 from reupload.scoring import Score, score_method  # noqa: E402
@@ -64,7 +65,7 @@ def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
+def run_ours(corpus: Corpus, params: MatchParams) -> tuple[dict, dict, dict, dict]:
     """Fingerprint every item, index them all, match every query against all the others."""
     fps, t0, c0 = {}, time.perf_counter(), cpu_seconds()
     for n, item in enumerate(corpus.items, 1):
@@ -80,8 +81,8 @@ def run_ours(corpus: Corpus) -> tuple[dict, dict, dict, dict]:
     t1 = time.perf_counter()
     for q in (i for i in corpus.items if i.is_query):
         matches = [extend_over_flat(m, fps[q.name].flat_frames, fps[names[m.media_id]].flat_frames, fps[q.name].duration,
-                                    durations[m.media_id], fps[q.name].settings.floor_interval, MatchParams())
-                   for m in match_fingerprint(fps[q.name], indexes, durations, exclude={ids[q.name]})]
+                                    durations[m.media_id], fps[q.name].settings.floor_interval, params)
+                   for m in match_fingerprint(fps[q.name], indexes, durations, params, exclude={ids[q.name]})]
         answers[q.name] = {names[m.media_id] for m in matches}
         segments[q.name] = {}
         for m in matches:
@@ -246,6 +247,9 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="print everything as JSON instead of a table")
     parser.add_argument("--no-peers", action="store_true", help="score only our matcher")
     parser.add_argument("--no-latency", action="store_true", help="skip the find-earliest timing")
+    parser.add_argument("--params", metavar="KEY=VALUE,...",
+                        help="our matcher with these MatchParams changed, e.g. crowd_ratio=0.25,min_surprise=4 "
+                             "(the suite matches with `match_fingerprint`; config files are not read)")
     parser.add_argument("--first-pass", type=int, metavar="BITS",
                         help="also check that a lookup at BITS finds every true original (a two-stage index)")
     args = parser.parse_args()
@@ -261,7 +265,7 @@ def main() -> int:
     log(f"{len(corpus.items)} items, {len(queries)} queries")
 
     log("our matcher")
-    answers, segments, details, extra = run_ours(corpus)
+    answers, segments, details, extra = run_ours(corpus, parse_params(args.params) or MatchParams())
     scores = {OURS: score_method(corpus, answers, segments)}
     timings = {OURS: extra["timing"]}
     all_answers = {OURS: {k: sorted(v) for k, v in answers.items()}}

@@ -54,6 +54,7 @@ sys.path.insert(0, str(REPO))
 from fingerprints.align import MatchParams, match_fingerprint  # noqa: E402
 from fingerprints.signals import index_fingerprints  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
+from match_params import parse_params  # noqa: E402
 
 CACHE = REPO / "benchmarks" / ".cache" / "unrelated"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -264,24 +265,6 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
             "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None}
 
 
-def parse_params(text: str | None) -> MatchParams | None:
-    """`key=value,...` over the default MatchParams (None for no text), e.g. `store_specificity=false`."""
-    if not text:
-        return None
-    fields = MatchParams.__dataclass_fields__
-    values = {}
-    for item in text.split(","):
-        key, _, value = item.partition("=")
-        key = key.strip()
-        if key not in fields or not value:
-            raise SystemExit(f"--baseline-params: {item!r} is not key=value with a MatchParams field "
-                             f"(fields: {', '.join(fields)})")
-        default = getattr(MatchParams(), key)
-        values[key] = value.strip().lower() in ("1", "true", "yes") if isinstance(default, bool) \
-            else type(default)(value)
-    return MatchParams(**values)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=10000, help="unrelated clips in the largest store")
@@ -293,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                              "(repeatable: one baseline each)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
-    baselines = [(text, parse_params(text)) for text in args.baseline_params]
+    baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
     query_seeds = list(range(base + 900_000, base + 900_000 + args.queries))

@@ -61,15 +61,13 @@ class MatchParams:
     store_specificity: bool = True  # weigh frames by how many stored videos resemble them (`fingerprints.specificity`)
     common_videos: int = 2  # a frame counts fully for the videos it resembles most, this many; k / rank for others
     min_store_share: float = 0.5  # of the matched frames, the weighted count needed (and at least min_frames)
-    copies_not_crowd: bool = False  # stored videos that themselves line up with the query are left out of the
-    # resemblance rank (copies of viral footage are no crowd for each other); every candidate is then aligned
-    # Off by default (0): with them, 1.0 false appearance per 100 queries on a store of 10^4 unrelated videos
-    # (52.5 without), but footage stored many times loses copies (the old re-upload suite, where each clip is
-    # stored ~18 times: recall 0.53 -> 0.43); docs/benchmarks.md, issue 12.4.  Suggested when on: 0.25 and 4.0.
-    crowd_ratio: float = 0.0  # a match's frames are weighed again against every stored video within its distance
-    # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`)
+    crowd_ratio: float = 0.25  # a match's frames are weighed again against every stored video within its distance
+    # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`);
+    # 0 turns it off (false appearances per 100 queries on 1,000 unrelated videos: 22 on, 104 off; docs/benchmarks.md)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
-    min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`)
+    min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`);
+    # off (0) by default: 4 takes false appearances on 1,000 unrelated videos from 22 to 19.5 per 100 queries, but
+    # loses short copies of footage that barely changes (the old re-upload suite: recall 0.98 -> 0.88)
     moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
 
 
@@ -342,35 +340,14 @@ def match_fingerprint(
     times = np.array([f.timestamp for f in query.frames], dtype=np.float64)
     step = query.settings.floor_interval
     candidates: list[VideoMatch] = []
+    confirmed: set[int] = set()  # stored videos already found to be copies of the query (either way round)
     for mirrored in (False, True):
         hits, positions, is_motion = _lookup_views(query, indexes, mirrored, params, exclude)
         store = StoreResemblance(len(query.frames), positions, hits.media_ids, hits.distances, ~is_motion, params)
-        found: list[tuple[VideoMatch, np.ndarray]] = []
-        aligned: set[int] = set()  # the stored videos that line up with the query, whatever their weight
-        lined_up: list[tuple[int, VideoMatch, np.ndarray, np.ndarray]] = []
-        for media_id, rows in _group(hits).items():
-            weights = store.weights(rows)
-            if exclude and media_id in exclude:
-                continue
-            if not could_be_specific(weights if not params.copies_not_crowd else
-                                     (weights > 0).astype(np.float64), params):
-                continue
-            match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
-                                    hits.distances[rows].astype(np.float64), query.duration,
-                                    stored_durations[media_id], step, mirrored, params,
-                                    is_motion[rows] if is_motion.any() else None)
-            if match is None:
-                continue
-            aligned.add(media_id)
-            lined_up.append((media_id, match, rows, weights))
-        for media_id, match, rows, weights in lined_up:
-            if params.copies_not_crowd:
-                weights = store.weights(rows, media_id, aligned)
-            if (is_store_specific(match, weights, times, params)
-                    and is_surprising(match, query, positions[rows][~is_motion[rows]],
-                                      hits.timestamps[rows][~is_motion[rows]], hits.distances[rows][~is_motion[rows]],
-                                      times, stored_durations[media_id], params)):
-                found.append((match, rows))
+        groups = {m: rows for m, rows in _group(hits).items() if not (exclude and m in exclude)}
+        found, aligned = _specific_matches(query, groups, store, confirmed, hits, positions, is_motion, times, step,
+                                           mirrored, stored_durations, params)
+        confirmed |= {m.media_id for m, _ in found}
         if params.store_specificity and params.crowd_ratio > 0 and found:
             frames = np.unique(np.concatenate([positions[rows] for _, rows in found]))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, frames, params))
@@ -386,6 +363,61 @@ def match_fingerprint(
         if current is None or match.score > current.score * (1.2 if match.mirrored else 1.0):
             best[match.media_id] = match
     return sorted(best.values(), key=lambda m: (-m.score, m.media_id))
+
+
+def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], store: StoreResemblance,
+                      confirmed: set[int], hits: IndexHits, positions: np.ndarray, is_motion: np.ndarray,
+                      times: np.ndarray, step: float, mirrored: bool, stored_durations: Mapping[int, float],
+                      params: MatchParams) -> tuple[list[tuple[VideoMatch, np.ndarray]], set[int]]:
+    """The stored videos (hits `groups[media_id]`) that line up with the query and hold against the store, with
+    their hits; and every stored video that lines up, whatever its weight.
+
+    Found in rounds.  Footage stored many times (viral footage) has many copies as close to the query as one
+    another; counted as a crowd, they would take one another's weight.  So the copies found in one round are
+    left out of the rank of the next (`StoreResemblance.weights`), and the next round aligns and weighs the
+    videos that may now hold.  A stored video that only *lines up* with the query is not left out: look-alikes
+    (scrolling automata, gradients) line up by chance too, and leaving every video that lines up out of the
+    crowd was measured to triple false appearances among unrelated footage (docs/benchmarks.md, issue 12.4).
+    """
+    found: list[tuple[VideoMatch, np.ndarray]] = []
+    aligned: set[int] = set()
+    pending = dict(groups)  # not aligned yet
+    lined_up: dict[int, tuple[VideoMatch, np.ndarray]] = {}  # aligned, not found yet
+    copies = set(confirmed)
+    while True:
+        copies_within = store.copies_within(copies) if copies and params.store_specificity else None
+        for media_id, rows in list(pending.items()):
+            if not could_be_specific(_weights(store, rows, copies_within), params):
+                continue
+            del pending[media_id]
+            match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
+                                    hits.distances[rows].astype(np.float64), query.duration,
+                                    stored_durations[media_id], step, mirrored, params,
+                                    is_motion[rows] if is_motion.any() else None)
+            if match is None:
+                continue
+            aligned.add(media_id)
+            picture = rows[~is_motion[rows]]
+            if not is_surprising(match, query, positions[picture], hits.timestamps[picture],
+                                 hits.distances[picture], times, stored_durations[media_id], params):
+                continue
+            lined_up[media_id] = (match, rows)
+        held = [media_id for media_id, (match, rows) in lined_up.items()
+                if is_store_specific(match, _weights(store, rows, copies_within), times, params)]
+        if not held:
+            return found, aligned
+        for media_id in held:
+            found.append(lined_up.pop(media_id))
+        copies |= set(held)
+        if not params.store_specificity:
+            return found, aligned
+
+
+def _weights(store: StoreResemblance, rows: np.ndarray, copies_within: np.ndarray | None) -> np.ndarray:
+    """Per query frame, the weight of the stored video of hits `rows`: against the whole store, or beside the
+    copies already found (`copies_within`), whichever is more."""
+    plain = store.weights(rows)
+    return plain if copies_within is None else np.maximum(plain, store.weights_beside_copies(rows, copies_within))
 
 
 def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool,

@@ -77,42 +77,64 @@ class StoreResemblance:
         self.positions, self.distances, self.picture = positions, distances.astype(np.int64), picture
         width = params.max_distance + 2
         self.closer = np.zeros((frames, width), dtype=np.float64)  # videos nearer than d, plus half of those at d
+        self.within = np.zeros((frames, width), dtype=np.float64)  # videos within d
+        self.nearest_rows = (np.zeros(0, dtype=np.int64),) * 3  # (query frame, video, its nearest distance)
         if not params.store_specificity or not picture.any():
             return
         pos, media, dist = positions[picture], media_ids[picture], self.distances[picture]
         order = np.lexsort((dist, media, pos))
         pos, media, dist = pos[order], media[order], dist[order]
         first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])])
-        self.nearest_rows = (pos[first], media[first], dist[first])  # (query frame, video, its nearest distance)
-        nearest = np.zeros((frames, width), dtype=np.float64)  # stored videos by their nearest distance
-        np.add.at(nearest, (pos[first], np.minimum(dist[first], width - 1)), 1.0)
-        self.closer = np.cumsum(nearest, axis=1) - 0.5 * nearest
+        self.nearest_rows = (pos[first], media[first], dist[first])
+        self.within = self._within(np.ones(int(first.sum()), dtype=bool))
+        nearest = np.diff(self.within, axis=1, prepend=0.0)  # stored videos by their nearest distance
+        self.closer = self.within - 0.5 * nearest
 
-    def weights(self, rows: np.ndarray, media_id: int | None = None, copies: set[int] | None = None) -> np.ndarray:
-        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1).
+    def _within(self, keep: np.ndarray) -> np.ndarray:
+        """Per (query frame, distance d): how many of the stored videos flagged by `keep` (over `nearest_rows`)
+        resemble the frame within d bits."""
+        pos, _, dist = self.nearest_rows
+        out = np.zeros_like(self.closer)
+        np.add.at(out, (pos[keep], np.minimum(dist[keep], out.shape[1] - 1)), 1.0)
+        return np.cumsum(out, axis=1)
 
-        `copies` (with `media_id`, the video of `rows`): stored videos that line up with the query themselves;
-        they are copies of the same footage, not a crowd of look-alikes, and are left out of the rank."""
+    def copies_within(self, copies: set[int]) -> np.ndarray:
+        """`within` counted over the stored videos in `copies` only (for `weights_beside_copies`)."""
+        return self._within(np.isin(self.nearest_rows[1], np.fromiter(copies, dtype=np.int64, count=len(copies))))
+
+    def weights(self, rows: np.ndarray) -> np.ndarray:
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1)."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not self.params.store_specificity:
             out[self.positions[rows]] = 1.0
             return out
-        rows = rows[self.picture[rows]]
-        if not len(rows):
+        hit, own = self._own(rows)
+        if not len(hit):
             return out
-        own = np.full(self.frames, self.params.max_distance + 1, dtype=np.int64)
-        np.minimum.at(own, self.positions[rows], self.distances[rows])
-        hit = np.unique(self.positions[rows])
         rank = 1.0 + self.closer[hit, own[hit]] - 0.5  # less this video, counted half among those at its distance
-        if copies:
-            pos, media, dist = self.nearest_rows
-            other = np.isin(media, np.fromiter(copies, dtype=np.int64, count=len(copies))) & (media != media_id)
-            pos, dist = pos[other], dist[other]
-            nearer = np.zeros(self.frames, dtype=np.float64)
-            np.add.at(nearer, pos, np.where(dist < own[pos], 1.0, np.where(dist == own[pos], 0.5, 0.0)))
-            rank = rank - nearer[hit]
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
+
+    def weights_beside_copies(self, rows: np.ndarray, copies_within: np.ndarray) -> np.ndarray:
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it beside copies of
+        the query's footage already found (`copies_within` of them, from `copies_within`; the video itself is
+        not among them): as `weights`, with those copies left out of the rank."""
+        out = np.zeros(self.frames, dtype=np.float64)
+        hit, own = self._own(rows)
+        if not len(hit):
+            return out
+        at = own[hit]
+        copies_closer = copies_within - 0.5 * np.diff(copies_within, axis=1, prepend=0.0)
+        rank = 0.5 + self.closer[hit, at] - copies_closer[hit, at]  # this video counted half, as in `weights`
+        out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
+        return out
+
+    def _own(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query frames hit in the picture space, per query frame the nearest distance) of hits `rows`."""
+        rows = rows[self.picture[rows]]
+        own = np.full(self.frames, self.params.max_distance + 1, dtype=np.int64)
+        np.minimum.at(own, self.positions[rows], self.distances[rows])
+        return np.unique(self.positions[rows]), own
 
 
 class Crowd:

@@ -238,8 +238,17 @@ class Config:
         return dict(self.raw[name])
 
 
+_RETIRED = {  # settings that were removed: what to do instead
+    ("matching", "copies_not_crowd"): "copies of the query now never count as a crowd for one another; "
+                                      "delete the line",
+}
+
+
 def _build(cls, values: dict, section: str):
     known = cls.__dataclass_fields__
+    retired = [f"{key} ({_RETIRED[section, key]})" for key in sorted(values) if (section, key) in _RETIRED]
+    if retired:
+        raise ConfigError(f"retired setting(s) in [{section}]: {'; '.join(retired)}")
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"unknown setting(s) in [{section}]: {', '.join(unknown)}")

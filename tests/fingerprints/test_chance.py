@@ -22,7 +22,7 @@ from fingerprints.model import FingerprintSettings, FrameHash, VideoFingerprint
 from fingerprints.signals import index_fingerprints
 
 
-# the crowd and chance tests are off by default; these tests hold them to what they do when on
+# the chance test is off by default; these tests hold both tests to what they do when on
 ON = MatchParams(crowd_ratio=0.25, min_surprise=4.0)
 
 STEP = 0.25
