@@ -373,11 +373,12 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
     their hits; and every stored video that lines up, whatever its weight.
 
     Found in rounds.  Footage stored many times (viral footage) has many copies as close to the query as one
-    another; counted as a crowd, they would take one another's weight.  So the copies found in one round are
-    left out of the rank of the next (`StoreResemblance.weights`), and the next round aligns and weighs the
-    videos that may now hold.  A stored video that only *lines up* with the query is not left out: look-alikes
-    (scrolling automata, gradients) line up by chance too, and leaving every video that lines up out of the
-    crowd was measured to triple false appearances among unrelated footage (docs/benchmarks.md, issue 12.4).
+    another; counted as a crowd, they would take one another's weight.  So the copies that hold in one round are
+    left out of the rank of the next (`StoreResemblance.weights_beside_copies`), and the next round aligns and
+    weighs the videos that may now hold.  A stored video that only *lines up* with the query is not left out:
+    look-alikes (scrolling automata, gradients) line up by chance too, and leaving every video that lines up out
+    of the crowd raised false appearances among unrelated footage 2.5-fold.  `confirmed`: copies found before
+    (in the other mirrored pass).  Figures: docs/benchmarks.md, "Copies found in rounds".
     """
     found: list[tuple[VideoMatch, np.ndarray]] = []
     aligned: set[int] = set()

@@ -125,9 +125,9 @@ class StoreResemblance:
         return out
 
     def weights_beside_copies(self, rows: np.ndarray, copies_within: np.ndarray) -> np.ndarray:
-        """Per query frame, how much a match with the stored video of hits `rows` counts on it beside copies of
-        the query's footage already found (`copies_within` of them, from `copies_within`; the video itself is
-        not among them): as `weights`, with those copies left out of the rank."""
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it beside the copies
+        of the query's footage already found (`copies_within`: `copies_within(copies)`; the video itself is not
+        among them): as `weights`, with those copies left out of the rank."""
         out = np.zeros(self.frames, dtype=np.float64)
         hit, own = self._own(rows)
         if not len(hit):

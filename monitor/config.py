@@ -239,8 +239,8 @@ class Config:
 
 
 _RETIRED = {  # settings that were removed: what to do instead
-    ("matching", "copies_not_crowd"): "copies of the query now never count as a crowd for one another; "
-                                      "delete the line",
+    ("matching", "copies_not_crowd"): "copies of the query found by the matcher are now left out of one "
+                                      "another's crowd anyway; delete the line",
 }
 
 

@@ -80,3 +80,12 @@ def test_implausible_platform_date_is_kept_aside_not_claimed(workspace, site, ti
     assert flagged["published_at"].startswith("9999-12-31") and "future" in flagged["reason"]
     assert workspace.repository.get_post_by_archive_key(f"generic {fine}").published_at == datetime(
         2024, 3, 1, 9, tzinfo=UTC)
+
+
+def test_a_retired_matching_setting_says_what_to_do(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_text("[matching]\ncopies_not_crowd = true\n")
+    result = run("--config", str(config), "--data-dir", str(tmp_path / "data"), "watch", "list")
+    assert result.exit_code == 1
+    assert "copies_not_crowd" in result.stderr and "delete the line" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
