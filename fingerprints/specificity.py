@@ -170,7 +170,7 @@ class Crowd:
         own = np.full(self.frames, params.max_distance + 1, dtype=np.int64)
         np.minimum.at(own, positions, distances.astype(np.int64))
         pos, media = self.positions, self.media_ids
-        radius = np.minimum(np.floor(own / params.crowd_ratio + 1e-9), params.max_distance)
+        radius = crowd_radius(own, params)
         crowd = ((self.distances <= radius[pos]) & (media != media_id)
                  & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
         # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
@@ -181,6 +181,13 @@ class Crowd:
         rank = 1.0 + np.bincount(pos[crowd], minlength=self.frames)
         out[hit] = np.minimum(1.0, params.common_videos / rank[hit])
         return out
+
+
+def crowd_radius(distances: np.ndarray, params: MatchParams) -> np.ndarray:
+    """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at most
+    `max_distance`."""
+    return np.minimum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9),
+                      params.max_distance).astype(np.int64)
 
 
 def could_be_specific(weights: np.ndarray, params: MatchParams) -> bool:
