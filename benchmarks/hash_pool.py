@@ -156,7 +156,7 @@ def build_pool(low_detail_per_kind: int = 150, seed: int = 12) -> dict[str, np.n
     for path in _footage():
         fp = fingerprint_video(path, settings)
         sequences.append([f.hash for f in fp.frames])
-        sequences.append([f.centre_hash for f in fp.frames if f.centre_hash is not None])
+        sequences.append([f.hashes["centre"] for f in fp.frames if "centre" in f.hashes])
         kinds += ["footage", "footage"]
         print(f"  {path.name}: {len(fp.frames)} frames", file=sys.stderr)
     rng = np.random.default_rng(seed)
