@@ -18,24 +18,13 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from monitor.reports import words
 from monitor.reports.observations import history_lines
-from monitor.reports.words import (
-    claim_text,
-    clickable,
-    confidence_text,
-    flags_text,
-    iso,
-    match_text,
-    seconds,
-    shown,
-    user_claim_lines,
-    when,
-    where_text,
-)
+from monitor.reports.words import clickable, shown
 
-_WORDS = {"claim_text": claim_text, "confidence_text": confidence_text, "flags_text": flags_text, "iso": iso,
-          "match_text": match_text, "seconds": seconds, "when": when, "history_lines": history_lines,
-          "user_claim_lines": user_claim_lines, "where_text": where_text}
+_WORDS = {"claim_text": words.claim_text, "confidence_text": words.confidence_text, "flags_text": words.flags_text,
+          "iso": words.iso, "match_text": words.match_text, "seconds": words.seconds, "when": words.when,
+          "history_lines": history_lines, "user_claim_lines": words.user_claim_lines, "where_text": words.where_text}
 
 # Characters that start Markdown syntax mid-line: emphasis, code, links and images, tables, e-mail autolinks.
 # (Stored text never starts a line, so heading and list markers need no escape.)
