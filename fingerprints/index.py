@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -228,6 +229,38 @@ def _arange(n: int) -> np.ndarray:
     return _ARANGE[:n] if n <= len(_ARANGE) else np.arange(n)
 
 
+def _probe_runs(keys: np.ndarray, masks: np.ndarray,
+                offsets: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(bucket starts, bucket lengths, query index) of the non-empty buckets that the probes of each
+    query's band key (`keys`) reach, in runs of about _CANDIDATE_BLOCK candidate rows."""
+    step = max(1, _PROBE_BLOCK // len(masks))
+    for q0 in range(0, len(keys), step):
+        probes = keys[q0:q0 + step, None] ^ masks[None, :]
+        starts = offsets[probes].astype(np.int64, copy=False)
+        lengths = (offsets[probes + 1].astype(np.int64, copy=False) - starts).ravel()
+        hit = np.flatnonzero(lengths)
+        if not len(hit):
+            continue
+        starts, lengths = starts.ravel()[hit], lengths[hit]
+        owners = hit // len(masks) + q0
+        cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CANDIDATE_BLOCK, lengths.sum(),
+                                                            _CANDIDATE_BLOCK), side="right")
+        yield from zip(np.split(starts, cuts), np.split(lengths, cuts), np.split(owners, cuts))
+
+
+def _within(bucket_hashes: np.ndarray, query: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+            owners: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(position in bucket order, XOR with the query, query index) of one run's candidates within
+    `max_distance`."""
+    ends = np.cumsum(lengths)
+    positions = np.repeat(starts - (ends - lengths), lengths)
+    positions += _arange(len(positions))
+    xor = bucket_hashes[positions]
+    xor ^= np.repeat(query[owners], lengths)
+    keep = np.flatnonzero(np.bitwise_count(xor) <= max_distance)
+    return positions[keep], xor[keep], owners[np.searchsorted(ends, keep, side="right")]
+
+
 class _BandedSegment:
     """Hashes bucketed by each band's value, so a band value's rows are one slice.
 
@@ -278,24 +311,9 @@ class _BandedSegment:
         for band, ((shift, width), radius) in enumerate(zip(self.layout, radii)):
             if radius < 0:
                 continue
-            masks = _probe_masks(width, radius)
-            offsets = self.offsets[band]
-            step = max(1, _PROBE_BLOCK // len(masks))
-            for q0 in range(0, len(query), step):
-                block = query[q0:q0 + step]
-                probes = self._values(block, shift, width)[:, None] ^ masks[None, :]
-                starts = offsets[probes]
-                lengths = (offsets[probes + 1] - starts).ravel()
-                hit = np.flatnonzero(lengths)
-                if not len(hit):
-                    continue
-                starts, lengths = starts.ravel()[hit], lengths[hit]
-                owners = hit // len(masks) + q0
-                # cut the probes into runs of about _CANDIDATE_BLOCK candidate rows
-                cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CANDIDATE_BLOCK, lengths.sum(),
-                                                                    _CANDIDATE_BLOCK), side="right")
-                for s, n, o in zip(np.split(starts, cuts), np.split(lengths, cuts), np.split(owners, cuts)):
-                    parts.append(self._check(band, radii, query, s, n, o, max_distance))
+            keys = self._values(query, shift, width)
+            for s, n, o in _probe_runs(keys, _probe_masks(width, radius), self.offsets[band]):
+                parts.append(self._check(band, radii, query, s, n, o, max_distance))
         if not parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int16)
         return (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
@@ -304,14 +322,7 @@ class _BandedSegment:
     def _check(self, band: int, radii: list[int], query: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                owners: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact distances of one run of candidates; keeps each pair for the first band that finds it."""
-        ends = np.cumsum(lengths)
-        positions = np.repeat(starts - (ends - lengths), lengths)
-        positions += _arange(len(positions))
-        xor = self.hashes[band][positions]
-        xor ^= np.repeat(query[owners], lengths)
-        keep = np.flatnonzero(np.bitwise_count(xor) <= max_distance)
-        positions, xor = positions[keep], xor[keep]
-        qi = owners[np.searchsorted(ends, keep, side="right")]
+        positions, xor, qi = _within(self.hashes[band], query, starts, lengths, owners, max_distance)
         for earlier in range(band):
             if radii[earlier] >= 0:
                 shift, width = self.layout[earlier]

@@ -66,7 +66,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .index import IndexHits, _band_layout, _band_radii, _brute_force, _empty_hits, _probe_masks
+from .index import (IndexHits, _band_layout, _band_radii, _brute_force, _empty_hits, _probe_masks, _probe_runs,
+                    _within)
 
 FORMAT = 1
 DEFAULT_BANDS = 3
@@ -81,8 +82,6 @@ _END_MAGIC = b"PVSEGEND"
 _PREFIX = struct.Struct("<8sII")  # magic, header length, header crc32
 _FOOTER = struct.Struct("<8sIQ")  # magic, header crc32, file size
 _ALIGN = 64
-_PROBE_BLOCK = 1 << 16
-_CANDIDATE_BLOCK = 1 << 17
 _OPEN_RETRIES = 5
 
 
@@ -335,21 +334,8 @@ class _Segment:
                 continue
             masks = _probe_masks(self.key_bits[band], radius)
             keys = band_keys(query, self.bands, self.layout, band, self.key_bits[band]).astype(np.int64)
-            offsets = self.offsets[band]
-            step = max(1, _PROBE_BLOCK // len(masks))
-            for q0 in range(0, len(query), step):
-                probes = keys[q0:q0 + step, None] ^ masks[None, :]
-                starts = offsets[probes].astype(np.int64)
-                lengths = (offsets[probes + 1].astype(np.int64) - starts).ravel()
-                hit = np.flatnonzero(lengths)
-                if not len(hit):
-                    continue
-                starts, lengths = starts.ravel()[hit], lengths[hit]
-                owners = hit // len(masks) + q0
-                cuts = np.searchsorted(np.cumsum(lengths), np.arange(_CANDIDATE_BLOCK, lengths.sum(),
-                                                                    _CANDIDATE_BLOCK), side="right")
-                for s, n, o in zip(np.split(starts, cuts), np.split(lengths, cuts), np.split(owners, cuts)):
-                    parts.append(self._check(band, radii, query, s, n, o, max_distance))
+            for s, n, o in _probe_runs(keys, masks, self.offsets[band]):
+                parts.append(self._check(band, radii, query, s, n, o, max_distance))
         if not parts:
             return _no_pairs()
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
@@ -357,13 +343,7 @@ class _Segment:
     def _check(self, band: int, radii: list[int], query: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
                owners: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Exact distances of one run of candidates; a pair is kept by the first band whose probes reach it."""
-        ends = np.cumsum(lengths)
-        positions = np.repeat(starts - (ends - lengths), lengths) + np.arange(int(ends[-1]))
-        xor = self.bucket_hashes[band][positions]
-        xor ^= np.repeat(query[owners], lengths)
-        keep = np.flatnonzero(np.bitwise_count(xor) <= max_distance)
-        positions, xor = positions[keep], xor[keep]
-        qi = owners[np.searchsorted(ends, keep, side="right")]
+        positions, xor, qi = _within(self.bucket_hashes[band], query, starts, lengths, owners, max_distance)
         for earlier in range(band):
             if radii[earlier] >= 0:
                 key = band_keys(xor, self.bands, self.layout, earlier, self.key_bits[earlier])

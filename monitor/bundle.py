@@ -31,6 +31,7 @@ TOKEN = "manifest.json.tsr"
 BUNDLE_FORMAT = "provenance-evidence-bundle"
 BUNDLE_FORMAT_VERSION = 1
 _CHUNK = 1 << 20
+_UNREADABLE = (zipfile.BadZipFile, zlib.error, EOFError, OSError)  # what reading a damaged entry raises
 
 
 def hash_stream(stream: IO[bytes]) -> tuple[str, int]:
@@ -189,7 +190,7 @@ def _verify(reader: _Reader, result: Verification, ca_pem: bytes | None) -> None
         return
     try:
         data = reader.read(MANIFEST)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except _UNREADABLE as exc:
         result.problems.append(Problem("changed", MANIFEST, f"cannot be read: {exc}"))
         return
     result.manifest_sha256 = hashlib.sha256(data).hexdigest()
@@ -213,7 +214,7 @@ def _verify(reader: _Reader, result: Verification, ca_pem: bytes | None) -> None
         try:
             with reader.open(name) as stream:
                 sha256, size = hash_stream(stream)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+        except _UNREADABLE as exc:
             result.problems.append(Problem("changed", name, f"cannot be read: {exc}"))
             continue
         result.files_checked += 1
@@ -232,7 +233,7 @@ def _verify_token(reader: _Reader, result: Verification, counts: dict[str, int],
         return
     try:
         token = reader.read(TOKEN)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+    except _UNREADABLE as exc:
         result.problems.append(Problem("time-stamp", TOKEN, f"{TOKEN} cannot be read: {exc}"))
         return
     check = check_timestamp(token, manifest_data, ca_pem)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .families import Item, Suite, overlaps
+from .scoring import PairScore
 
 PLACEMENT_MIN = 3.0
 PLACEMENT_TOLERANCE = 1.0
@@ -41,36 +42,13 @@ class Answer:
 
 
 @dataclass
-class Score:
-    queries: int = 0
-    truth_pairs: int = 0
-    found_pairs: int = 0
-    reported: int = 0
-    correct_reported: int = 0
-    earliest_total: int = 0
-    earliest_correct: int = 0
+class Score(PairScore):
     placement_total: int = 0
     placement_correct: int = 0
     speed_total: int = 0
     speed_correct: int = 0
     false_to_distractors: int = 0
     speed_pairs: list[tuple[float, float | None]] = field(default_factory=list)  # (true, reported)
-
-    @property
-    def recall(self) -> float | None:
-        return self.found_pairs / self.truth_pairs if self.truth_pairs else None
-
-    @property
-    def precision(self) -> float | None:
-        return self.correct_reported / self.reported if self.reported else None
-
-    @property
-    def false_matches(self) -> int:
-        return self.reported - self.correct_reported
-
-    @property
-    def earliest(self) -> float | None:
-        return self.earliest_correct / self.earliest_total if self.earliest_total else None
 
     @property
     def placement(self) -> float | None:

@@ -28,7 +28,9 @@ EXACT_FAMILIES = {"excerpt", "compilation", "real-edits", "combo", "static-camer
 
 
 @dataclass
-class Score:
+class PairScore:
+    """The counts both suites keep: found and reported pairs, and earliest-correct."""
+
     queries: int = 0
     truth_pairs: int = 0
     found_pairs: int = 0
@@ -36,8 +38,6 @@ class Score:
     correct_reported: int = 0
     earliest_total: int = 0
     earliest_correct: int = 0
-    segment_total: int = 0
-    segment_correct: int = 0
 
     @property
     def recall(self) -> float | None:
@@ -54,6 +54,12 @@ class Score:
     @property
     def earliest(self) -> float | None:
         return self.earliest_correct / self.earliest_total if self.earliest_total else None
+
+
+@dataclass
+class Score(PairScore):
+    segment_total: int = 0
+    segment_correct: int = 0
 
     @property
     def segments(self) -> float | None:

@@ -8,6 +8,7 @@ text is shown with control characters escaped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -296,6 +297,14 @@ def posts_merge(app: App, post_id: int, into_post_id: int, reason: str, author: 
     stdout.print(f"post {post_id} merged into post {into_post_id}")
 
 
+def deletion_options(command: Callable) -> Callable:
+    """`--reason`, `--author`, `--yes` and `--json` of a delete command."""
+    command = click.option("--json", "as_json", is_flag=True, help="Print the deletion record as JSON.")(command)
+    command = click.option("--yes", is_flag=True, help="Do not ask for confirmation.")(command)
+    command = click.option("--author", metavar="NAME", help="Who deletes it (default: your user name).")(command)
+    return click.option("--reason", required=True, help="Why (kept in the deletion record).")(command)
+
+
 def _print_deletion(d) -> None:
     removed = d.details.get("removed", {})
     counts = ", ".join(f"{n} {k}" for k, n in removed.items() if n)
@@ -306,10 +315,7 @@ def _print_deletion(d) -> None:
 
 @posts.command("delete")
 @click.argument("post_id", metavar="ID", type=int)
-@click.option("--reason", required=True, help="Why (kept in the deletion record).")
-@click.option("--author", metavar="NAME", help="Who deletes it (default: your user name).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print the deletion record as JSON.")
+@deletion_options
 @pass_app
 def posts_delete(app: App, post_id: int, reason: str, author: str | None, yes: bool, as_json: bool) -> None:
     """Delete a post; when it is its file's last post, the file goes too (see `media delete`).
@@ -392,10 +398,7 @@ def media_show(app: App, sha256: str, as_json: bool) -> None:
 
 @media.command("delete")
 @click.argument("sha256", metavar="SHA256")
-@click.option("--reason", required=True, help="Why (kept in the deletion record).")
-@click.option("--author", metavar="NAME", help="Who deletes it (default: your user name).")
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--json", "as_json", is_flag=True, help="Print the deletion record as JSON.")
+@deletion_options
 @pass_app
 def media_delete(app: App, sha256: str, reason: str, author: str | None, yes: bool, as_json: bool) -> None:
     """Delete a stored file with all its posts: from the store, the frame indexes and the database.

@@ -28,19 +28,7 @@ from monitor.reports.frames import (
     since_keyframe,
 )
 from monitor.reports.lineage import lineage, unmatched_ranges
-from monitor.reports.observations import history_lines
 from monitor.reports.templating import html_env
-from monitor.reports.words import (
-    claim_text,
-    confidence_text,
-    flags_text,
-    iso,
-    match_text,
-    seconds,
-    user_claim_lines,
-    when,
-    where_text,
-)
 from storage import MediaStore
 
 FRAMES_PER_APPEARANCE = 4
@@ -103,8 +91,4 @@ def render_html(report: EarliestReport, store: MediaStore) -> str:
     return html_env().get_template("report.html.j2").render(
         report=report, pairs=pairs, images=images, query_file_present=report.query_file.is_file(),
         lineage=lines, unmatched=unmatched, timeline=timeline(report), coverage=coverage(report, unmatched),
-        graph=graph(report, lines), number=number, csp=Markup(CSP), box=THUMB_BOX,
-        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text,
-        seconds=seconds, when=when,
-        history_lines=history_lines, user_claim_lines=user_claim_lines,
-        where_text=where_text)
+        graph=graph(report, lines), number=number, csp=Markup(CSP), box=THUMB_BOX)

@@ -9,26 +9,10 @@ from __future__ import annotations
 
 from monitor.jobs.earliest import EarliestReport
 from monitor.reports.lineage import lineage, unmatched_ranges
-from monitor.reports.observations import history_lines
 from monitor.reports.templating import markdown_env
-from monitor.reports.words import (
-    claim_text,
-    confidence_text,
-    flags_text,
-    iso,
-    match_text,
-    seconds,
-    user_claim_lines,
-    when,
-    where_text,
-)
 
 
 def render_markdown(report: EarliestReport) -> str:
     number = {a.post.id: n for n, a in enumerate(report.appearances, 1)}
     return markdown_env().get_template("report.md.j2").render(
-        report=report, lineage=lineage(report), unmatched=unmatched_ranges(report), number=number,
-        claim_text=claim_text, confidence_text=confidence_text, flags_text=flags_text, iso=iso, match_text=match_text,
-        seconds=seconds, when=when,
-        history_lines=history_lines, user_claim_lines=user_claim_lines,
-        where_text=where_text)
+        report=report, lineage=lineage(report), unmatched=unmatched_ranges(report), number=number)

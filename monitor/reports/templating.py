@@ -5,6 +5,9 @@ every value a Markdown template prints goes through `md_escape` unless it is
 `Markup` (text a filter here has already made safe): HTML special characters
 become entities and Markdown syntax characters are backslash-escaped, so a
 title like `[x](javascript:...)` or `<img onerror=...>` stays text.
+
+Both environments offer the report's words (`monitor.reports.words`, the
+observation history) as globals, so every format says a thing the same way.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from functools import cache
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from monitor.reports import words
+from monitor.reports.observations import history_lines
 from monitor.reports.words import clickable, shown
+
+_WORDS = {"claim_text": words.claim_text, "confidence_text": words.confidence_text, "flags_text": words.flags_text,
+          "iso": words.iso, "match_text": words.match_text, "seconds": words.seconds, "when": words.when,
+          "history_lines": history_lines, "user_claim_lines": words.user_claim_lines, "where_text": words.where_text}
 
 # Characters that start Markdown syntax mid-line: emphasis, code, links and images, tables, e-mail autolinks.
 # (Stored text never starts a line, so heading and list markers need no escape.)
@@ -58,6 +67,7 @@ def markdown_env() -> Environment:
                       finalize=_md_finalize, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                       keep_trailing_newline=True)
     env.filters.update(link=md_link, code=md_code)
+    env.globals.update(_WORDS)
     return env
 
 
@@ -67,4 +77,5 @@ def html_env() -> Environment:
                       undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters.update(shown=shown)
     env.tests.update(clickable=clickable)
+    env.globals.update(_WORDS)
     return env

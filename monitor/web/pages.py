@@ -317,15 +317,19 @@ def routes(page, flash) -> list[Route]:
         media = await web.read(web.ws.repository.media_by_id, [t.media_id for t in items])
         return web.render(request, "tracked.html.j2", who, items=items, media=media)
 
+    async def _act_on_id(request: Request, web: Web, who: Principal, job, done: str, back: str) -> Response:
+        """`job(ws, actor, id)` on the id in the path; back to `back`, saying `done` or why not."""
+        try:
+            await web.read(job, web.ws, who.actor, request.path_params["id"])
+        except NotFound as exc:
+            return flash(request, str(exc), back)
+        return flash(request, done, back)
+
     @page(EDITOR)
     async def untrack(request: Request, web: Web, who: Principal, form: FormData) -> Response:
         from monitor.jobs.alerts import untrack as stop
 
-        try:
-            await web.read(stop, web.ws, who.actor, request.path_params["id"])
-        except NotFound as exc:
-            return flash(request, str(exc), "/tracked")
-        return flash(request, "No longer tracked.", "/tracked")
+        return await _act_on_id(request, web, who, stop, "No longer tracked.", "/tracked")
 
     @page(VIEWER)
     async def alerts(request: Request, web: Web, who: Principal, form: FormData | None) -> Response:
@@ -338,11 +342,7 @@ def routes(page, flash) -> list[Route]:
     async def alert_ack(request: Request, web: Web, who: Principal, form: FormData) -> Response:
         from monitor.jobs.alerts import ack
 
-        try:
-            await web.read(ack, web.ws, who.actor, request.path_params["id"])
-        except NotFound as exc:
-            return flash(request, str(exc), "/alerts")
-        return flash(request, "Alert acknowledged.", "/alerts")
+        return await _act_on_id(request, web, who, ack, "Alert acknowledged.", "/alerts")
 
     # --- accounts and the trail ----------------------------------------------------------------
 

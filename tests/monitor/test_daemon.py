@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -70,6 +72,23 @@ def wait_for(condition, timeout: float = 30, what: str = "condition"):
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
 
 
+@contextmanager
+def active_and_standby(tmp_path: Path, db_url: str) -> Iterator[tuple[Daemon, Daemon]]:
+    """Two daemons on one database, once the first holds the lock and the second has reported standby; both are
+    killed at the end."""
+    first = Daemon(tmp_path, db_url, "first")
+    second = None
+    try:
+        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
+        second = Daemon(tmp_path, db_url, "second")
+        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+        yield first, second
+    finally:
+        first.kill()
+        if second:
+            second.kill()
+
+
 @pytest.fixture
 def repo(database_url):
     database = open_database(database_url)
@@ -101,12 +120,7 @@ def test_daemon_polls_on_schedule_and_stops_cleanly_on_sigterm(tmp_path, databas
 @pytest.mark.slow
 def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_path, database_url, repo, site):
     watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
-    first = Daemon(tmp_path, database_url, "first")
-    second = None
-    try:
-        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
-        second = Daemon(tmp_path, database_url, "second")
-        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+    with active_and_standby(tmp_path, database_url) as (first, second):
         wait_for(lambda: len(repo.list_polls(watch.id)) >= 3, what="three polls")
         assert "poll started" not in second.text()
 
@@ -115,10 +129,6 @@ def test_second_daemon_waits_as_standby_and_never_polls_at_the_same_time(tmp_pat
         polls_before = len(repo.list_polls(watch.id))
         wait_for(lambda: len(repo.list_polls(watch.id)) > polls_before, what="a poll by the second daemon")
         assert second.stop() == 0
-    finally:
-        first.kill()
-        if second:
-            second.kill()
     standby_log = second.text()
     assert standby_log.index("standby") < standby_log.index("lock acquired") < standby_log.index("poll started")
     polls = sorted(repo.list_polls(watch.id), key=lambda p: p.started_at)
@@ -150,12 +160,7 @@ def test_tick_claims_each_due_watch_once_per_interval(workspace):
 @pytest.mark.parametrize("db_backend", ["sqlite"])  # the embedded runner
 def test_standby_takes_over_at_once_when_the_active_daemon_is_killed(tmp_path, database_url, repo, site):
     watch = repo.add_watch(site.rss("/feed.rss", []), "rss", interval_seconds=2)
-    first = Daemon(tmp_path, database_url, "first")
-    second = None
-    try:
-        wait_for(lambda: "lock acquired" in first.text(), what="the first daemon to take the lock")
-        second = Daemon(tmp_path, database_url, "second")
-        wait_for(lambda: "standby" in second.text(), what="the second daemon to report standby")
+    with active_and_standby(tmp_path, database_url) as (first, second):
         first.kill()  # SIGKILL: no lock release, its heartbeat just stops
         killed_at = time.monotonic()
         wait_for(lambda: "lock acquired" in second.text(), what="the standby daemon to take over")
@@ -163,10 +168,6 @@ def test_standby_takes_over_at_once_when_the_active_daemon_is_killed(tmp_path, d
         polls_before = len(repo.list_polls(watch.id))
         wait_for(lambda: len(repo.list_polls(watch.id)) > polls_before, what="a poll by the second daemon")
         assert second.stop() == 0
-    finally:
-        first.kill()
-        if second:
-            second.kill()
     assert "took the lock over from a dead daemon" in second.text()
     assert all(p.status in ("ok", "interrupted") for p in repo.list_polls(watch.id))
 
