@@ -179,10 +179,11 @@ def test_rounds_do_not_turn_a_crowd_of_look_alikes_into_copies(crowded_store):
     """Only copies that hold against the store are left out of the next round's crowd: a re-upload of one
     member of a look-alike family finds that member, and the rest of the family stays a crowd."""
     rng, family, stored, indexes, durations = crowded_store
-    for media_id in (3, 21):
-        matches = match_fingerprint(_copy(rng, stored[media_id]), indexes, durations, MatchParams())
-        assert [m.media_id for m in matches] == [media_id]
-    assert match_fingerprint(_member(rng, family), indexes, durations, MatchParams()) == []
+    for params in (MatchParams(), MatchParams(crowd_ratio=0.0)):  # rounds alone, and with the crowd test
+        for media_id in (3, 21):
+            matches = match_fingerprint(_copy(rng, stored[media_id]), indexes, durations, params)
+            assert [m.media_id for m in matches] == [media_id]
+        assert match_fingerprint(_member(rng, family), indexes, durations, params) == []
 
 
 def test_the_crowd_is_looked_up_only_as_far_as_each_frame_needs(crowded_store):
