@@ -27,7 +27,8 @@ from .index import FrameIndex, IndexHits
 from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
 from .chance import is_surprising
-from .specificity import Crowd, StoreResemblance, could_be_specific, crowd_radius, is_store_specific
+from .specificity import (Crowd, StoreResemblance, could_be_specific, crowd_radius, is_store_specific,
+                          sample_frames)
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _CANDIDATE_LINES = 4  # voted lines at clearly different speeds that are refitted, besides real time
@@ -65,6 +66,7 @@ class MatchParams:
     # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`);
     # 0 turns it off (false appearances per 100 queries on 1,000 unrelated videos: 22 on, 104 off; docs/benchmarks.md)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
+    crowd_sample: int = 48  # ... on at most this many of its matched frames, evenly spread (0: all)
     min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`);
     # off (0) by default: 4 takes false appearances on 1,000 unrelated videos from 22 to 19.5 per 100 queries, but
     # loses short copies of footage that barely changes (the old re-upload suite: recall 0.98 -> 0.88)
@@ -349,18 +351,25 @@ def match_fingerprint(
                                            mirrored, stored_durations, params)
         confirmed |= {m.media_id for m, _ in found}
         if params.store_specificity and params.crowd_ratio > 0 and found:
+            # each match weighed on at most `crowd_sample` of its frames: the lookup reaches 14 bits into the whole
+            # store, about 1 ms a hash at 10^6 stored frames, so a long copy must not look up all its frames
             radius = np.full(len(query.frames), -1, dtype=np.int64)  # per query frame, how far its crowd reaches
-            for _, rows in found:
-                pictured = rows[~is_motion[rows]]
+            weighed = []
+            for match, rows in found:
+                sampled = sample_frames(match, times, params.crowd_sample)  # None: every frame of its hits
+                keep = ~is_motion[rows]
+                if sampled is not None:
+                    keep &= np.isin(positions[rows], sampled)
+                pictured = rows[keep]
                 own = np.full(len(query.frames), params.max_distance + 1, dtype=np.int64)
                 np.minimum.at(own, positions[pictured], hits.distances[pictured].astype(np.int64))
                 hit = np.unique(positions[pictured])
                 radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params))
+                weighed.append((match, rows, pictured, sampled))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))
-            picture = ~is_motion
-            found = [(m, rows) for m, rows in found if is_store_specific(
-                m, crowd.weights(positions[rows[picture[rows]]], hits.distances[rows[picture[rows]]], m.media_id,
-                                 aligned, params), times, params)]
+            found = [(m, rows) for m, rows, pictured, sampled in weighed if is_store_specific(
+                m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, aligned, params), times,
+                params, sampled)]
         candidates.extend(m for m, _ in found)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):

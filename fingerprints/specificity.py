@@ -199,18 +199,33 @@ def could_be_specific(weights: np.ndarray, params: MatchParams) -> bool:
     return not params.store_specificity or float(weights.sum()) >= params.min_frames
 
 
-def store_evidence(match: VideoMatch, weights: np.ndarray, query_times: np.ndarray) -> float:
-    """The weighted count of the match's matched query frames."""
+def store_evidence(match: VideoMatch, weights: np.ndarray, query_times: np.ndarray,
+                   sampled: np.ndarray | None = None) -> float:
+    """The weighted count of the match's matched query frames.  With `sampled` (the query frames that were
+    weighed, when not all were): the mean weight of its pairs at those frames, times its pairs."""
     if not match.pairs:
         return 0.0
-    at = np.searchsorted(np.round(query_times, 3), [p.query_time for p in match.pairs])
-    return float(weights[np.clip(at, 0, len(weights) - 1)].sum())
+    at = np.clip(np.searchsorted(np.round(query_times, 3), [p.query_time for p in match.pairs]), 0, len(weights) - 1)
+    if sampled is None:
+        return float(weights[at].sum())
+    chosen = np.isin(at, sampled)
+    return float(weights[at[chosen]].mean() * len(at)) if chosen.any() else 0.0
+
+
+def sample_frames(match: VideoMatch, query_times: np.ndarray, most: int) -> np.ndarray | None:
+    """`most` of the match's matched query frames (positions), evenly spread; None when it has no more than
+    `most` (or `most` is 0): then every frame it hits is weighed."""
+    at = np.unique(np.searchsorted(np.round(query_times, 3), [p.query_time for p in match.pairs]))
+    if most <= 0 or len(at) <= most:
+        return None
+    return at[np.unique(np.linspace(0, len(at) - 1, most).round().astype(np.int64))]
 
 
 def is_store_specific(match: VideoMatch, weights: np.ndarray, query_times: np.ndarray,
-                      params: MatchParams) -> bool:
-    """Whether the match holds against the store: enough matched frames on which it stands out."""
+                      params: MatchParams, sampled: np.ndarray | None = None) -> bool:
+    """Whether the match holds against the store: enough matched frames on which it stands out (estimated from
+    the `sampled` frames when only those were weighed)."""
     if not params.store_specificity:
         return True
-    evidence = store_evidence(match, weights, query_times)
+    evidence = store_evidence(match, weights, query_times, sampled)
     return evidence >= params.min_frames and evidence >= params.min_store_share * len(match.pairs)

@@ -201,3 +201,30 @@ def test_the_crowd_is_looked_up_only_as_far_as_each_frame_needs(crowded_store):
     cut = (full[2] <= radius[full[0]]) & (radius[full[0]] >= 0)
     assert len(near[0]) > 0 and cut.sum() < len(full[0])  # the test cuts something and keeps something
     assert sorted(zip(*(a.tolist() for a in near))) == sorted(zip(*(a[cut].tolist() for a in full)))
+
+
+def test_a_long_match_is_weighed_on_a_sample_of_its_frames():
+    """The crowd lookup reaches 14 bits into the whole store for each frame it weighs, so a long match is
+    weighed on `crowd_sample` of its frames, evenly spread: the same answers as weighing all of them, for a
+    copy and for a look-alike, with a bounded lookup."""
+    from fingerprints.specificity import sample_frames
+
+    rng = np.random.default_rng(7)
+    moments = [{"picture": int(rng.integers(0, 2**63)), "centre": int(rng.integers(0, 2**63))} for _ in range(120)]
+    stored = {media_id: _member(rng, moments) for media_id in range(12)}  # a family of look-alikes ...
+    stored[12] = _member(rng, moments, bits=0)  # ... and one original
+    for fp in stored.values():
+        fp.duration = len(moments) * STEP
+    indexes = index_fingerprints(stored, BruteForceIndex)
+    durations = {media_id: fp.duration for media_id, fp in stored.items()}
+    copy, look_alike = _copy(rng, stored[12]), _member(rng, moments)
+    for query in (copy, look_alike):
+        answers = [[m.media_id for m in match_fingerprint(query, indexes, durations, replace(ON, crowd_sample=n))]
+                   for n in (0, 16)]
+        assert answers[0] == answers[1]
+    assert [m.media_id for m in match_fingerprint(copy, indexes, durations, replace(ON, crowd_sample=16))] == [12]
+    match = match_fingerprint(copy, indexes, durations, replace(ON, crowd_sample=0))[0]
+    times = np.array([f.timestamp for f in copy.frames])
+    picked = sample_frames(match, times, 16)
+    assert len(picked) == 16 and picked[0] == 0 and picked[-1] == len(match.pairs) - 1
+    assert sample_frames(match, times, len(match.pairs)) is None and sample_frames(match, times, 0) is None
