@@ -28,7 +28,7 @@ from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
 from .chance import is_surprising
 from .specificity import (Crowd, StoreResemblance, could_be_specific, crowd_radius, is_store_specific,
-                          sample_frames)
+                          nearest_by_frame, sample_frames)
 
 _BIN = 0.1  # seconds, resolution of the offset vote
 _CANDIDATE_LINES = 4  # voted lines at clearly different speeds that are refitted, besides real time
@@ -361,9 +361,8 @@ def match_fingerprint(
                 if sampled is not None:
                     keep &= np.isin(positions[rows], sampled)
                 pictured = rows[keep]
-                own = np.full(len(query.frames), params.max_distance + 1, dtype=np.int64)
-                np.minimum.at(own, positions[pictured], hits.distances[pictured].astype(np.int64))
-                hit = np.unique(positions[pictured])
+                hit, own = nearest_by_frame(len(query.frames), positions[pictured], hits.distances[pictured],
+                                            params.max_distance)
                 radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params))
                 weighed.append((match, rows, pictured, sampled))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))

@@ -90,12 +90,8 @@ class StoreResemblance:
         self.nearest_rows = (np.zeros(0, dtype=np.int64),) * 3  # (query frame, video, its nearest distance)
         if not params.store_specificity or not picture.any():
             return
-        pos, media, dist = positions[picture], media_ids[picture], self.distances[picture]
-        order = np.lexsort((dist, media, pos))
-        pos, media, dist = pos[order], media[order], dist[order]
-        first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])])
-        self.nearest_rows = (pos[first], media[first], dist[first])
-        self.within = self._within(np.ones(int(first.sum()), dtype=bool))
+        self.nearest_rows = nearest_rows(positions[picture], media_ids[picture], self.distances[picture])
+        self.within = self._within(np.ones(len(self.nearest_rows[0]), dtype=bool))
         nearest = np.diff(self.within, axis=1, prepend=0.0)  # stored videos by their nearest distance
         self.closer = self.within - 0.5 * nearest
 
@@ -141,9 +137,7 @@ class StoreResemblance:
     def _own(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query frames hit in the picture space, per query frame the nearest distance) of hits `rows`."""
         rows = rows[self.picture[rows]]
-        own = np.full(self.frames, self.params.max_distance + 1, dtype=np.int64)
-        np.minimum.at(own, self.positions[rows], self.distances[rows])
-        return np.unique(self.positions[rows]), own
+        return nearest_by_frame(self.frames, self.positions[rows], self.distances[rows], self.params.max_distance)
 
 
 class Crowd:
@@ -152,11 +146,7 @@ class Crowd:
 
     def __init__(self, frames: int, positions: np.ndarray, media_ids: np.ndarray, distances: np.ndarray) -> None:
         self.frames = frames
-        dist = distances.astype(np.int64)
-        order = np.lexsort((dist, media_ids, positions))
-        pos, media, dist = positions[order], media_ids[order], dist[order]
-        first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])]) if len(pos) else pos
-        self.positions, self.media_ids, self.distances = pos[first], media[first], dist[first]
+        self.positions, self.media_ids, self.distances = nearest_rows(positions, media_ids, distances)
 
     def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
                 params: MatchParams) -> np.ndarray:
@@ -167,20 +157,36 @@ class Crowd:
         out = np.zeros(self.frames, dtype=np.float64)
         if not len(positions):
             return out
-        own = np.full(self.frames, params.max_distance + 1, dtype=np.int64)
-        np.minimum.at(own, positions, distances.astype(np.int64))
+        hit, own = nearest_by_frame(self.frames, positions, distances, params.max_distance)
         pos, media = self.positions, self.media_ids
         radius = crowd_radius(own, params)
         crowd = ((self.distances <= radius[pos]) & (media != media_id)
                  & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
         # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
-        hit = np.unique(positions)
         crowd &= np.isin(pos, hit)
         others, frames_near = np.unique(media[crowd], return_counts=True)  # (query frame, video) rows are unique
         crowd &= np.isin(media, others[frames_near >= params.crowd_frames])
         rank = 1.0 + np.bincount(pos[crowd], minlength=self.frames)
         out[hit] = np.minimum(1.0, params.common_videos / rank[hit])
         return out
+
+
+def nearest_rows(positions: np.ndarray, media_ids: np.ndarray,
+                 distances: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(query frame, stored video, its nearest distance) once per (query frame, stored video) of some hits."""
+    dist = distances.astype(np.int64)
+    order = np.lexsort((dist, media_ids, positions))
+    pos, media, dist = positions[order], media_ids[order], dist[order]
+    first = np.concatenate([[True], (pos[1:] != pos[:-1]) | (media[1:] != media[:-1])]) if len(pos) else pos
+    return pos[first], media[first], dist[first]
+
+
+def nearest_by_frame(frames: int, positions: np.ndarray, distances: np.ndarray,
+                     max_distance: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the query frames some hits are on, per query frame their nearest distance: max_distance + 1 where none)."""
+    own = np.full(frames, max_distance + 1, dtype=np.int64)
+    np.minimum.at(own, positions, distances.astype(np.int64))
+    return np.unique(positions), own
 
 
 def crowd_radius(distances: np.ndarray, params: MatchParams) -> np.ndarray:

@@ -259,7 +259,6 @@ def align_pairs(media_id: int, pairs: list[Verified], query_duration: float, sto
             start = i
     q_len = sum(s.query_end - s.query_start for s in segments)
     s_len = sum(s.stored_end - s.stored_start for s in segments)
-    inliers = np.array([p.inliers for p in frames])
     return align.VideoMatch(
         media_id=media_id,
         query_coverage=round(min(1.0, q_len / query_duration), 4) if query_duration else 0.0,
