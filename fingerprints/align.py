@@ -400,9 +400,9 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
     lined_up: dict[int, tuple[VideoMatch, np.ndarray]] = {}  # aligned, not found yet
     copies = set(confirmed)
     while True:
-        copies_within = store.copies_within(copies) if copies and params.store_specificity else None
+        copies_closer = store.copies_closer(copies) if copies and params.store_specificity else None
         for media_id, rows in list(pending.items()):
-            if not could_be_specific(_weights(store, rows, copies_within), params):
+            if not could_be_specific(_weights(store, rows, copies_closer), params):
                 continue
             del pending[media_id]
             match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
@@ -418,7 +418,7 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
                 continue
             lined_up[media_id] = (match, rows)
         held = [media_id for media_id, (match, rows) in lined_up.items()
-                if is_store_specific(match, _weights(store, rows, copies_within), times, params)]
+                if is_store_specific(match, _weights(store, rows, copies_closer), times, params)]
         if not held:
             return found, aligned
         for media_id in held:
@@ -428,11 +428,11 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
             return found, aligned
 
 
-def _weights(store: StoreResemblance, rows: np.ndarray, copies_within: np.ndarray | None) -> np.ndarray:
+def _weights(store: StoreResemblance, rows: np.ndarray, copies_closer: np.ndarray | None) -> np.ndarray:
     """Per query frame, the weight of the stored video of hits `rows`: against the whole store, or beside the
-    copies already found (`copies_within`), whichever is more."""
+    copies already found (`copies_closer`), whichever is more."""
     plain = store.weights(rows)
-    return plain if copies_within is None else np.maximum(plain, store.weights_beside_copies(rows, copies_within))
+    return plain if copies_closer is None else np.maximum(plain, store.weights_beside_copies(rows, copies_closer))
 
 
 def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool,

@@ -86,26 +86,23 @@ class StoreResemblance:
         self.positions, self.distances, self.picture = positions, distances.astype(np.int64), picture
         width = params.max_distance + 2
         self.closer = np.zeros((frames, width), dtype=np.float64)  # videos nearer than d, plus half of those at d
-        self.within = np.zeros((frames, width), dtype=np.float64)  # videos within d
         self.nearest_rows = (np.zeros(0, dtype=np.int64),) * 3  # (query frame, video, its nearest distance)
         if not params.store_specificity or not picture.any():
             return
         self.nearest_rows = nearest_rows(positions[picture], media_ids[picture], self.distances[picture])
-        self.within = self._within(np.ones(len(self.nearest_rows[0]), dtype=bool))
-        nearest = np.diff(self.within, axis=1, prepend=0.0)  # stored videos by their nearest distance
-        self.closer = self.within - 0.5 * nearest
+        self.closer = self._closer(np.ones(len(self.nearest_rows[0]), dtype=bool))
 
-    def _within(self, keep: np.ndarray) -> np.ndarray:
+    def _closer(self, keep: np.ndarray) -> np.ndarray:
         """Per (query frame, distance d): how many of the stored videos flagged by `keep` (over `nearest_rows`)
-        resemble the frame within d bits."""
+        resemble the frame more closely than d bits, plus half of those at d."""
         pos, _, dist = self.nearest_rows
-        out = np.zeros_like(self.closer)
-        np.add.at(out, (pos[keep], np.minimum(dist[keep], out.shape[1] - 1)), 1.0)
-        return np.cumsum(out, axis=1)
+        nearest = np.zeros_like(self.closer)  # the videos by their nearest distance
+        np.add.at(nearest, (pos[keep], np.minimum(dist[keep], nearest.shape[1] - 1)), 1.0)
+        return np.cumsum(nearest, axis=1) - 0.5 * nearest
 
-    def copies_within(self, copies: set[int]) -> np.ndarray:
-        """`within` counted over the stored videos in `copies` only (for `weights_beside_copies`)."""
-        return self._within(np.isin(self.nearest_rows[1], np.fromiter(copies, dtype=np.int64, count=len(copies))))
+    def copies_closer(self, copies: set[int]) -> np.ndarray:
+        """`closer` counted over the stored videos in `copies` only (for `weights_beside_copies`)."""
+        return self._closer(np.isin(self.nearest_rows[1], np.fromiter(copies, dtype=np.int64, count=len(copies))))
 
     def weights(self, rows: np.ndarray) -> np.ndarray:
         """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1)."""
@@ -120,16 +117,15 @@ class StoreResemblance:
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
 
-    def weights_beside_copies(self, rows: np.ndarray, copies_within: np.ndarray) -> np.ndarray:
+    def weights_beside_copies(self, rows: np.ndarray, copies_closer: np.ndarray) -> np.ndarray:
         """Per query frame, how much a match with the stored video of hits `rows` counts on it beside the copies
-        of the query's footage already found (`copies_within`: `copies_within(copies)`; the video itself is not
+        of the query's footage already found (`copies_closer`: `copies_closer(copies)`; the video itself is not
         among them): as `weights`, with those copies left out of the rank."""
         out = np.zeros(self.frames, dtype=np.float64)
         hit, own = self._own(rows)
         if not len(hit):
             return out
         at = own[hit]
-        copies_closer = copies_within - 0.5 * np.diff(copies_within, axis=1, prepend=0.0)
         rank = 0.5 + self.closer[hit, at] - copies_closer[hit, at]  # this video counted half, as in `weights`
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
