@@ -464,8 +464,9 @@ def _crowd_lookup(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
     """(query frame, stored video, distance) of every picture-space hit of the query frames within `radius[frame]`
     bits (-1: not looked up) in the whole store: the crowd of `crowd_ratio`, complete (the two-stage lookup sees
     only the videos with a frame within `first_pass_distance`).  Looked up only for the frames of matches that
-    passed every other test, and each only as far as `Crowd` will look: a copy 2 bits away needs its crowd within
-    8, which a multi-index answers far faster than 14 bits on a large store."""
+    passed every other test, and not further than `Crowd` will look: a copy 2 bits away needs its crowd within 8,
+    which a multi-index answers far faster than 14 bits on a large store (8.5 against 215 ms for 80 hashes at
+    10^7 stored frames, docs/benchmarks.md)."""
     stored = [indexes[v.name] for v in stored_views() if v.space == PICTURE_SPACE and v.name in indexes]
     parts = []
     for view in frame_views():
@@ -473,11 +474,18 @@ def _crowd_lookup(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
             continue
         at, hashes = view.hashes_of(query.frames, mirrored)
         reach = radius[at]
-        for bits in np.unique(reach[reach >= 0]):
-            keep = reach == bits
+        # two lookups at most (each call costs): the near frames as far as `first_pass_distance`, the rest as far
+        # as the furthest of them; then each frame's hits are cut to its own reach
+        near = (reach >= 0) & (reach <= params.first_pass_distance)
+        far = reach > params.first_pass_distance
+        for keep in (near, far):
+            if not keep.any():
+                continue
+            bits = max(params.first_pass_distance, int(reach[keep].max()))
             for index in stored:
-                hits = index.query(hashes[keep], int(bits))
-                parts.append((at[keep][hits.query_positions], hits.media_ids, hits.distances))
+                hits = index.query(hashes[keep], bits)
+                cut = hits.distances <= reach[keep][hits.query_positions]  # each frame as far as its own reach
+                parts.append((at[keep][hits.query_positions][cut], hits.media_ids[cut], hits.distances[cut]))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
