@@ -81,7 +81,11 @@ ITEM_OUTCOMES = ("stored", "already stored", "failed")
 
 
 class AlreadyExists(StorageError):
-    """A row with this unique key exists already."""
+    """A row with this unique key exists already; `existing` is its record, where the caller may want it."""
+
+    def __init__(self, message: str, existing: Any = None) -> None:
+        super().__init__(message)
+        self.existing = existing
 
 
 def to_signed64(value: int) -> int:
@@ -733,19 +737,30 @@ class SqlRepository(WorkspaceRepository):
     # --- watches -----------------------------------------------------------
 
     def add_watch(
-        self, url: str, kind: str, label: str | None = None, interval_seconds: int = 3600
+        self, url: str, kind: str, label: str | None = None, interval_seconds: int = 3600, key: str | None = None
     ) -> WatchRecord:
+        """Store a watch.  `key` names its address (the caller's normalisation of `url`): a second watch of the
+        same key raises `AlreadyExists` with the stored one as `existing`, even when both are added at once."""
         if kind not in WATCH_KINDS:
             raise ValueError(f"unknown watch kind {kind!r}; use one of {', '.join(WATCH_KINDS)}")
         if interval_seconds <= 0:
             raise ValueError(f"interval_seconds must be positive, got {interval_seconds}")
-        with self._session() as session:
-            row = WatchModel(
-                url=url, kind=kind, label=label, interval_seconds=interval_seconds, enabled=True
-            )
-            session.add(row)
-            _store(session, row)
-            return _watch_record(row)
+        try:
+            with self._session() as session:
+                row = WatchModel(
+                    url=url, url_key=key, kind=kind, label=label, interval_seconds=interval_seconds, enabled=True
+                )
+                session.add(row)
+                _store(session, row)
+                return _watch_record(row)
+        except IntegrityError as error:
+            # read in a session of its own: a transaction this insert ran in is aborted (PostgreSQL)
+            with self.database.session() as session:
+                existing = key and session.scalar(sa.select(WatchModel).where(WatchModel.url_key == key))
+                if existing:
+                    raise AlreadyExists(f"{url} is watched already: watch {existing.id}",
+                                        existing=_watch_record(existing)) from error
+            raise
 
     def _watch_row(self, session, watch_id: int) -> WatchModel:
         row = session.get(WatchModel, watch_id)

@@ -12,8 +12,10 @@ judged the same way wherever it is typed:
    (`monitor.sources.check`): a page without any video is refused with the
    reason, a network failure is reported as one.
 
-Two processes adding the same URL in the same instant can both pass step 3;
-nothing else depends on watch URLs being unique.
+Two processes adding the same address at the same instant can both pass
+step 3; the store refuses the second (`store_watch`: each watch keeps its
+address key under a unique index, migration 0009), which is reported the
+same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from monitor.sources.check import check_watch
 from monitor.sources.classify import classify_watch_url
 from monitor.sources.watch_urls import same_watch_key, watch_url
+from storage import AlreadyExists
 from storage.records import WatchRecord
 
 class WatchExists(ValueError):
@@ -64,7 +67,15 @@ def add_watch(repository, text: str, interval_seconds: int, label: str | None = 
               fetcher=None) -> AddedWatch:
     """Judge `text` (see the module doc) and store it as a watch."""
     url, kind, note = prepare_watch(repository, text, check=check, fetcher=fetcher)
-    return AddedWatch(repository.add_watch(url, kind, label, interval_seconds), note)
+    return AddedWatch(store_watch(repository, url, kind, label, interval_seconds), note)
+
+
+def store_watch(repository, url: str, kind: str, label: str | None, interval_seconds: int) -> WatchRecord:
+    """Store a prepared watch under its address key; raises WatchExists when another process stored it first."""
+    try:
+        return repository.add_watch(url, kind, label, interval_seconds, key=same_watch_key(url))
+    except AlreadyExists as error:
+        raise WatchExists(url, error.existing) from error
 
 
 def check_fetcher(config):

@@ -117,7 +117,7 @@ def routes(page, flash) -> list[Route]:
     async def watch_add(request: Request, web: Web, who: Principal, form: FormData) -> Response:
         from monitor.cli.watch import parse_interval
         from monitor.failures import SourceError
-        from monitor.jobs.watches import WatchExists, check_fetcher, prepare_watch
+        from monitor.jobs.watches import WatchExists, check_fetcher, prepare_watch, store_watch
 
         text, label = _text(form, "url"), _text(form, "label") or None
         try:
@@ -132,12 +132,15 @@ def routes(page, flash) -> list[Route]:
 
         def add():
             with web.ws.repository.transaction() as repo:
-                watch = repo.add_watch(url, kind, label, interval)
+                watch = store_watch(repo, url, kind, label, interval)
                 repo.add_audit(who.name, "web", "watch.add", f"watch {watch.id}",
                                {"url": url, "kind": kind, "label": label, "interval_seconds": interval})
             return watch
 
-        watch = await web.read(add)
+        try:
+            watch = await web.read(add)
+        except WatchExists as exc:  # another process added the same address a moment ago
+            return flash(request, str(exc), "/watches")
         return flash(request, f"Watch {watch.id} added ({kind}).{' ' + note if note else ''}", "/watches")
 
     async def _watch_change(request: Request, web: Web, who: Principal, action: str) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -86,6 +87,49 @@ def test_watch_add_refuses_a_second_watch_of_the_same_address(prov, site):
     refused = prov("watch", "add", "t.me/examplechannel", "--no-check", expect=2)
     assert f"watch {tg['id']}" in refused.stderr
     assert len(prov.json("watch", "list")) == 3
+
+
+def test_two_adds_of_one_address_at_the_same_instant_store_one_watch(database):
+    from storage import Database, SqlRepository
+    from monitor.jobs.watches import WatchExists, prepare_watch, store_watch
+
+    # the race's window, held open: both have passed the check before either stores
+    first, second = SqlRepository(database), SqlRepository(Database(database.url))
+    url_a, kind_a, _ = prepare_watch(first, "https://www.Example.org/feed.rss?utm_source=x", check=False)
+    url_b, kind_b, _ = prepare_watch(second, "example.org/feed.rss/", check=False)
+    stored = store_watch(first, url_a, kind_a, "first", 3600)
+    with pytest.raises(WatchExists, match=f"watch {stored.id} \\(first\\)"):
+        store_watch(second, url_b, kind_b, None, 3600)
+    # and inside a transaction (the web form's), which the refusal rolls back
+    with pytest.raises(WatchExists):
+        with second.transaction() as repo:
+            repo.add_audit("someone", "web", "watch.add", "x", {})
+            store_watch(repo, url_b, kind_b, None, 3600)
+    # truly at once, from as many connections
+    barrier, outcomes = threading.Barrier(4), []
+
+    def add(n: int) -> None:
+        repository = SqlRepository(Database(database.url))
+        url, kind, _ = prepare_watch(repository, "https://example.net/channel", check=False)
+        barrier.wait()
+        try:
+            outcomes.append(store_watch(repository, url, kind, f"racer {n}", 3600).id)
+        except WatchExists as refused:
+            outcomes.append(f"refused: {refused.watch.id}")
+        finally:
+            repository.database.dispose()
+
+    racers = [threading.Thread(target=add, args=(n,)) for n in range(4)]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join(timeout=60)
+    winners = [o for o in outcomes if isinstance(o, int)]
+    assert len(outcomes) == 4 and len(winners) == 1, outcomes
+    assert sorted(outcomes, key=str)[1:] == [f"refused: {winners[0]}"] * 3
+    assert [w.url for w in first.list_watches()] == [url_a, "https://example.net/channel"]
+    assert first.list_audit() == []  # the refused transaction left no trail
+    second.database.dispose()
 
 
 def test_watch_add_refuses_a_page_without_videos_and_says_why(prov, site, http_server):

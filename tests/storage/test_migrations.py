@@ -44,8 +44,12 @@ def test_upgrade_then_downgrade_round_trip(database_url):
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0008_media_signals" == database.head_revision()
+        assert database.current_revision() == "0009_watch_keys" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
+        assert "url_key" in columns(database, "watches")
+
+        database.downgrade("0008_media_signals")
+        assert "url_key" not in columns(database, "watches")
         assert {"centre_hash", "overlay_masked", "motion_hash"} <= frame_columns(database)
         assert {"holder", "heartbeat_at", "items_pending"} <= columns(database, "polls")
         assert WORKSPACE_POST_INDEXES <= post_indexes(database)
@@ -147,7 +151,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0008_media_signals"
+    assert first.current_revision() == second.current_revision() == "0009_watch_keys"
     first.dispose()
     second.dispose()
 
@@ -168,7 +172,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0008_media_signals"
+    assert Database(url).current_revision() == "0009_watch_keys"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):
