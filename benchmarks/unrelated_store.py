@@ -30,7 +30,8 @@ unrelated clips, and each is queried for the other six (42 true pairs).
 Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
-        [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json]
+        [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json] \
+        [--index segmented]
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from fingerprints.align import MatchParams, match_fingerprint  # noqa: E402
-from fingerprints.signals import index_fingerprints  # noqa: E402
+from fingerprints.segments import SegmentedHashIndex  # noqa: E402
+from fingerprints.signals import index_fingerprints, stored_views  # noqa: E402
 from fingerprints.video import fingerprint_video  # noqa: E402
 from match_params import parse_params  # noqa: E402
 
@@ -237,6 +239,24 @@ def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, param
                    & set(chairs)) for media_id, fp in chairs.items())
 
 
+def segmented_indexes(fingerprints: dict[int, object], directory: Path) -> dict:
+    """The on-disk indexes a workspace queries (`SegmentedHashIndex`, one per stored view), built from the
+    fingerprints in media-id order as a store's frame rows are."""
+    out = {}
+    for view in stored_views():
+        media, times, hashes = [], [], []
+        for media_id in sorted(fingerprints):
+            frames = fingerprints[media_id].frames
+            positions, values = view.hashes_of(frames)
+            media.append(np.full(len(positions), media_id, dtype=np.int64))
+            times.append(np.array([frames[p].timestamp for p in positions], dtype=np.float64))
+            hashes.append(np.asarray(values, dtype=np.uint64))
+        media, times, hashes = (np.concatenate(c) for c in (media, times, hashes))
+        out[view.name] = SegmentedHashIndex.build(directory / view.name,
+                                                  [(np.arange(1, len(hashes) + 1), media, times, hashes)])
+    return out
+
+
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
                   params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None) -> dict:
     """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found."""
@@ -274,6 +294,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-params", metavar="KEY=VALUE,...", action="append", default=[],
                         help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false "
                              "(repeatable: one baseline each)")
+    parser.add_argument("--index", choices=["memory", "segmented"], default="memory",
+                        help="the indexes matched against: in memory (`MultiIndexHashIndex`, what calibrate and the "
+                             "tests use) or on disk (`SegmentedHashIndex`, what a workspace queries)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
@@ -290,7 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for size in sizes:
         subset = {s: store[s] for s in store_seeds[:size]}
-        indexes = index_fingerprints({**{seed: fp for seed, (_, fp) in subset.items()}, **chairs})
+        stored = {**{seed: fp for seed, (_, fp) in subset.items()}, **chairs}
+        scratch = tempfile.TemporaryDirectory(prefix="unrelated-index-")
+        indexes = (segmented_indexes(stored, Path(scratch.name)) if args.index == "segmented"
+                   else index_fingerprints(stored))
         runs = [("ours", "", MatchParams())] + [(f"baseline{k + 1}" if len(baselines) > 1 else "baseline", text,
                                                  params) for k, (text, params) in enumerate(baselines)]
         rows = {}
@@ -308,6 +334,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['query_cpu_ms']} ms CPU per query; chair pairs found {row['chair_pairs_found']}/"
                       f"{row['chair_pairs']}; by stored generator {row['by_stored_generator']}, "
                       f"by query generator {row['by_query_generator']}", flush=True)
+        for index in indexes.values():
+            getattr(index, "close", lambda: None)()
+        scratch.cleanup()
         for name, changed, _ in runs[1:]:
             if args.json:
                 continue

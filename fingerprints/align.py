@@ -67,6 +67,8 @@ class MatchParams:
     # 0 turns it off (false appearances per 100 queries on 1,000 unrelated videos: 22 on, 104 off; docs/benchmarks.md)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
     crowd_sample: int = 48  # ... on at most this many of its matched frames, evenly spread (0: all)
+    crowd_exact_bits: int = 11  # ... its crowd found for certain within this many bits; beyond, the index may skip
+    # some (`FrameIndex.query`'s complete_to): 5 times fewer probes at 14 bits (max_distance: all; docs/benchmarks.md)
     min_surprise: float = 0.0  # decimal digits by which a match's line must be unlikely (`fingerprints.chance`);
     # off (0) by default: 4 takes false appearances on 1,000 unrelated videos from 22 to 19.5 per 100 queries, but
     # loses short copies of footage that barely changes (the old re-upload suite: recall 0.98 -> 0.88)
@@ -483,7 +485,7 @@ def _crowd_lookup(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
                 continue
             bits = max(params.first_pass_distance, int(reach[keep].max()))
             for index in stored:
-                hits = index.query(hashes[keep], bits)
+                hits = index.query(hashes[keep], bits, complete_to=params.crowd_exact_bits)
                 cut = hits.distances <= reach[keep][hits.query_positions]  # each frame as far as its own reach
                 parts.append((at[keep][hits.query_positions][cut], hits.media_ids[cut], hits.distances[cut]))
     if not parts:

@@ -51,7 +51,11 @@ class FrameIndex(Protocol):
 
     def remove(self, media_id: int) -> None: ...
 
-    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits: ...
+    def query(self, hashes: np.ndarray, max_distance: int, complete_to: int | None = None) -> IndexHits:
+        """Every stored hash within `max_distance` bits, with its exact distance.  With `complete_to`, only
+        those within `complete_to` bits are certain to be returned: an index may skip work that finds the
+        rest (`probe_cap`); an exact index returns them all anyway."""
+        ...
 
     def query_media(self, hashes: np.ndarray, max_distance: int, media_ids: set[int]) -> IndexHits: ...
 
@@ -148,8 +152,8 @@ class BruteForceIndex:
         self._consolidate()
         return set(np.unique(self._media).tolist())
 
-    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
-        self._consolidate()
+    def query(self, hashes: np.ndarray, max_distance: int, complete_to: int | None = None) -> IndexHits:
+        self._consolidate()  # exact: every hash within max_distance, whatever `complete_to`
         query = np.asarray(hashes, dtype=np.uint64)
         qi, si, dist = _brute_force(query, self._hashes, max_distance)
         if not len(qi):
@@ -203,6 +207,25 @@ def _band_radii(bands: int, max_distance: int) -> list[int]:
     """
     base, extra = divmod(max_distance - bands + 1, bands)
     return [base + (1 if i < extra else 0) for i in range(bands)]
+
+
+def probe_cap(bands: int, max_distance: int, complete_to: int | None) -> int | None:
+    """The per-band probe radius that still finds every hash within `complete_to` bits (None: no cap).
+
+    Pigeonhole again: a hash more than r bits away on every one of `bands` bands is at least
+    ``bands * (r + 1)`` bits away, so r = ceil((complete_to + 1) / bands) - 1 misses none within
+    `complete_to`.  Pairs between that and `max_distance` are found only where some band is within r:
+    with 3 bands at 14 bits and complete_to = 11, 1,562 probes per band instead of 7,547.
+    """
+    if complete_to is None or complete_to >= max_distance:
+        return None
+    return max(0, -(-(complete_to + 1) // bands) - 1)
+
+
+def capped_radii(bands: int, max_distance: int, cap: int | None) -> list[int]:
+    """`_band_radii`, each at most `cap` (None: exact)."""
+    radii = _band_radii(bands, max_distance)
+    return radii if cap is None else [min(r, cap) for r in radii]
 
 
 def _band_layout(bands: int) -> list[tuple[int, int]]:
@@ -300,13 +323,15 @@ class _BandedSegment:
                 [[0], np.cumsum(np.bincount(values, minlength=1 << width))])
         self.size += len(hashes)
 
-    def probe_cost(self, max_distance: int) -> int:
-        return sum(len(_probe_masks(w, r)) for (_, w), r in zip(self.layout, _band_radii(self.bands, max_distance))
+    def probe_cost(self, max_distance: int, cap: int | None = None) -> int:
+        return sum(len(_probe_masks(w, r)) for (_, w), r in zip(self.layout, capped_radii(self.bands, max_distance, cap))
                    if r >= 0)
 
-    def query(self, query: np.ndarray, max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(query index, row, distance) of every stored hash within `max_distance`, unordered."""
-        radii = _band_radii(self.bands, max_distance)
+    def query(self, query: np.ndarray, max_distance: int,
+              cap: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(query index, row, distance) of every stored hash within `max_distance`, unordered (with `cap`, of
+        those within `cap` bits of the query on some band)."""
+        radii = capped_radii(self.bands, max_distance, cap)
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         for band, ((shift, width), radius) in enumerate(zip(self.layout, radii)):
             if radius < 0:
@@ -451,22 +476,23 @@ class MultiIndexHashIndex:
 
     @staticmethod
     def _search(segment: _BandedSegment | None, stored: np.ndarray, query: np.ndarray,
-                max_distance: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        if segment is None or segment.probe_cost(max_distance) * 4 >= len(stored):
+                max_distance: int, cap: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if segment is None or segment.probe_cost(max_distance, cap) * 4 >= len(stored):
             return _brute_force(query, stored, max_distance)
-        return segment.query(query, max_distance)
+        return segment.query(query, max_distance, cap)
 
-    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
+    def query(self, hashes: np.ndarray, max_distance: int, complete_to: int | None = None) -> IndexHits:
         self._consolidate()
         query = np.asarray(hashes, dtype=np.uint64)
         if not len(query) or not len(self) or max_distance < 0:
             return _empty_hits()
+        cap = probe_cap(self._bands, max_distance, complete_to)
         # frames of one video often repeat a hash: look each distinct hash up once
         distinct, inverse = np.unique(query, return_inverse=True)
-        qi, rows, dist = self._search(self._main, self._hashes, distinct, max_distance)
+        qi, rows, dist = self._search(self._main, self._hashes, distinct, max_distance, cap)
         live = self._alive[rows]
         qi, rows, dist = qi[live], rows[live], dist[live]
-        rqi, rrows, rdist = self._search(self._recent, self._recent_hashes, distinct, max_distance)
+        rqi, rrows, rdist = self._search(self._recent, self._recent_hashes, distinct, max_distance, cap)
         media = np.concatenate([self._media[rows], self._recent_media[rrows]])
         times = np.concatenate([self._times[rows], self._recent_times[rrows]])
         rows = np.concatenate([rows, rrows + len(self._hashes)])  # recent rows come after main's

@@ -67,7 +67,7 @@ from pathlib import Path
 import numpy as np
 
 from .index import (IndexHits, _band_layout, _band_radii, _brute_force, _empty_hits, _probe_masks, _probe_runs,
-                    _within)
+                    _within, probe_cap)
 
 FORMAT = 1
 DEFAULT_BANDS = 3
@@ -609,16 +609,21 @@ class SegmentedHashIndex:
             out.update(media.tolist())
         return out
 
-    def query(self, hashes: np.ndarray, max_distance: int, probe_radius: int | None = None) -> IndexHits:
+    def query(self, hashes: np.ndarray, max_distance: int, complete_to: int | None = None,
+              probe_radius: int | None = None) -> IndexHits:
         """Every live stored hash within `max_distance` bits of each query hash.
 
         `probe_radius` caps the bits looked up around the query on each band
         (the exact search needs about ``max_distance // bands``): fewer lookups,
         but a pair further apart than that on every band's key may be missed;
-        the pairs returned have their exact distances.  A first pass that only has to find *videos*
-        (`fingerprints.align._lookup`) can afford that: a copy has many frames
-        near the query, and one of them is found.  Recall: docs/benchmarks.md.
+        the pairs returned have their exact distances.  `complete_to` sets the
+        cap that still finds every pair within that many bits (`probe_cap`):
+        the crowd test's wide lookup (`fingerprints.align._crowd_lookup`).
+        Recall: docs/benchmarks.md.
         """
+        cap = probe_cap(self.bands, max_distance, complete_to)
+        if cap is not None:
+            probe_radius = cap if probe_radius is None else min(probe_radius, cap)
         view = self._view
         query = np.asarray(hashes, dtype=np.uint64)
         if not len(query) or max_distance < 0 or not view.segments:

@@ -307,9 +307,9 @@ class _SweepIndex:
         self.widest = widest
         self._hits: dict[bytes, IndexHits] = {}
 
-    def query(self, hashes: np.ndarray, max_distance: int) -> IndexHits:
+    def query(self, hashes: np.ndarray, max_distance: int, complete_to: int | None = None) -> IndexHits:
         if max_distance > self.widest:
-            return self.index.query(hashes, max_distance)
+            return self.index.query(hashes, max_distance, complete_to)
         key = np.asarray(hashes, dtype=np.uint64).tobytes()
         hits = self._hits.get(key)
         if hits is None:

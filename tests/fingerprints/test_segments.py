@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fingerprints.index import BruteForceIndex
+from fingerprints.index import BruteForceIndex, MultiIndexHashIndex, probe_cap
 from fingerprints.segments import (
     LOCK,
     MANIFEST,
@@ -126,6 +126,26 @@ def test_other_band_layouts_are_exact_too(tmp_path, bands, layout):
     index = SegmentedHashIndex(tmp_path, bands=bands, layout=layout)
     _append_in_batches(index, media, times, hashes, batch=2_500)
     _assert_same(index, BruteForceIndex.build(media, times, hashes), queries, distances=[0, 8, 14])
+
+
+@pytest.mark.parametrize("kind", ["segmented", "in memory"])
+def test_complete_to_finds_every_pair_that_near_and_only_true_pairs_beyond(tmp_path, kind):
+    media, times, hashes, queries = _store("clustered", seed=41, videos=800)  # 40,000 rows: no brute-force fallback
+    brute = BruteForceIndex.build(media, times, hashes)
+    if kind == "segmented":
+        index = SegmentedHashIndex(tmp_path)
+        _append_in_batches(index, media, times, hashes, batch=20_000)
+    else:
+        index = MultiIndexHashIndex.build(media, times, hashes)
+    full = _rows(brute.query(queries, 14))
+    part = _rows(index.query(queries, 14, complete_to=11))
+    kept = set(part)
+    assert part == [hit for hit in full if hit in kept]  # true pairs with their distances, in the exact order
+    assert {hit for hit in full if hit[3] <= 11} <= kept  # every pair within 11 bits
+    assert len(part) < len(full)  # and some further ones skipped: that is the saving
+    assert probe_cap(3, 14, 11) == 3 and probe_cap(4, 14, 11) == 2 and probe_cap(3, 14, 14) is None
+    assert _rows(index.query(queries, 14, complete_to=14)) == full
+    assert _rows(index.query(queries, 8, complete_to=11)) == _rows(brute.query(queries, 8))
 
 
 def test_band_keys_take_each_bit_once_and_are_xor_linear():
