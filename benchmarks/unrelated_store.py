@@ -291,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
     parser.add_argument("--sizes", default=None, help="store sizes, e.g. 100,1000,10000 (default: 1%%, 10%%, all)")
     parser.add_argument("--seed", type=int, default=1, help="which clips: stores use seeds from seed*10^6 up")
+    parser.add_argument("--query-set", type=int, default=0,
+                        help="which queries: set k is the k-th run of --queries seeds after the first (set 0); "
+                             "tune on one set, report another")
     parser.add_argument("--baseline-params", metavar="KEY=VALUE,...", action="append", default=[],
                         help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false "
                              "(repeatable: one baseline each)")
@@ -302,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
-    query_seeds = list(range(base + 900_000, base + 900_000 + args.queries))
+    first_query = base + 900_000 + args.query_set * args.queries
+    query_seeds = list(range(first_query, first_query + args.queries))
     log = (lambda m: print(m, file=sys.stderr, flush=True))
     log(f"rendering and fingerprinting {args.videos} stored and {args.queries} query clips (cached)")
     store = fingerprints_for(store_seeds, log)

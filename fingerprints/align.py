@@ -66,6 +66,7 @@ class MatchParams:
     # / crowd_ratio (up to max_distance), less those that line up with the query (`fingerprints.specificity.Crowd`);
     # 0 turns it off (false appearances per 100 queries on 1,000 unrelated videos: 22 on, 104 off; docs/benchmarks.md)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
+    crowd_floor: int = 3  # ... and within at least this many bits, however near (an exact match reaches 0 bits)
     crowd_sample: int = 48  # ... on at most this many of its matched frames, evenly spread (0: all)
     crowd_exact_bits: int = 11  # ... its crowd found for certain within this many bits; beyond, the index may skip
     # some (`FrameIndex.query`'s complete_to): 5 times fewer probes at 14 bits (max_distance: all; docs/benchmarks.md)

@@ -188,8 +188,8 @@ def nearest_by_frame(frames: int, positions: np.ndarray, distances: np.ndarray,
 def crowd_radius(distances: np.ndarray, params: MatchParams) -> np.ndarray:
     """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at most
     `max_distance`."""
-    return np.minimum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9),
-                      params.max_distance).astype(np.int64)
+    reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), params.crowd_floor)
+    return np.minimum(reach, params.max_distance).astype(np.int64)
 
 
 def could_be_specific(weights: np.ndarray, params: MatchParams) -> bool:

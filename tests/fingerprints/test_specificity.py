@@ -143,6 +143,25 @@ def test_a_copy_well_nearer_than_the_crowd_still_matches(far_crowd):
     assert matches[0].matched_frames == FRAMES
 
 
+def test_an_exact_resemblance_inside_a_family_of_look_alikes_is_no_match():
+    """Low-detail pictures (a slide of one colour with a few words, a plain wall) often hash identically in
+    unrelated videos.  A match at 0 bits reaches no crowd by `crowd_ratio` (0 / ratio = 0 bits), so its crowd
+    reaches `crowd_floor` bits: with ten look-alikes 2 bits from each query frame (at other moments, so none
+    lines up), an identical line through one stored video is no match; a video with no such family still is."""
+    rng = np.random.default_rng(23)
+    query = _member(rng, _family(rng), bits=0)
+    stored = {1: _member(rng, [f.hashes for f in query.frames], bits=0),
+              **{10 + n: _shuffled_look_alike(rng, query, 2) for n in range(10)}}
+    indexes = index_fingerprints(stored, BruteForceIndex)
+    durations = {media_id: fp.duration for media_id, fp in stored.items()}
+    assert [m.media_id for m in match_fingerprint(query, indexes, durations, replace(ON, crowd_floor=0))] == [1]
+    assert match_fingerprint(query, indexes, durations, ON) == []
+    alone = {1: stored[1], **{10 + n: _member(rng, _family(rng)) for n in range(10)}}
+    alone_indexes = index_fingerprints(alone, BruteForceIndex)
+    matches = match_fingerprint(query, alone_indexes, {m: fp.duration for m, fp in alone.items()}, ON)
+    assert [m.media_id for m in matches] == [1] and matches[0].matched_frames == FRAMES
+
+
 def test_the_crowd_leaves_out_the_videos_that_line_up_with_the_query_and_clutter():
     # query frame 0 is near videos 1 (4 bits), 2 (6), 4 (8) and 3 (9); frame 1 near videos 3 (2) and 2 (14)
     crowd = Crowd(2, np.array([0, 0, 0, 0, 0, 1, 1]), np.array([1, 2, 3, 3, 4, 3, 2]),
