@@ -67,6 +67,8 @@ class MatchParams:
     # 0 turns it off (false appearances per 100 queries on 1,000 unrelated videos: 22 on, 104 off; docs/benchmarks.md)
     crowd_frames: int = 2  # ... and that resemble at least this many of its frames so (look-alikes, not clutter)
     crowd_floor: int = 3  # ... and within at least this many bits, however near (an exact match reaches 0 bits)
+    still_crowd_floor: int = 8  # ... this many for a match with no specific frame (one still picture's evidence),
+    still_copy_margin: int = 1  # ... less the stored videos within this many bits of its own distance (its copies)
     crowd_sample: int = 48  # ... on at most this many of its matched frames, evenly spread (0: all)
     crowd_exact_bits: int = 11  # ... its crowd found for certain within this many bits; beyond, the index may skip
     # some (`FrameIndex.query`'s complete_to): 5 times fewer probes at 14 bits (max_distance: all; docs/benchmarks.md)
@@ -366,12 +368,16 @@ def match_fingerprint(
                 pictured = rows[keep]
                 hit, own = nearest_by_frame(len(query.frames), positions[pictured], hits.distances[pictured],
                                             params.max_distance)
-                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params))
-                weighed.append((match, rows, pictured, sampled))
+                # a match with no specific frame rests on one still picture, which every still look-alike lines
+                # up with (and holds beside, in rounds): its crowd is every stored video within
+                # `still_crowd_floor` bits but those as near as the match itself (its copies)
+                floor = 0 if is_specific(match, params) else params.still_crowd_floor
+                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, floor))
+                weighed.append((match, rows, pictured, sampled, floor))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))
-            found = [(m, rows) for m, rows, pictured, sampled in weighed if is_store_specific(
-                m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, aligned, params), times,
-                params, sampled)]
+            found = [(m, rows) for m, rows, pictured, sampled, floor in weighed if is_store_specific(
+                m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, set() if floor else aligned,
+                                 params, floor, params.still_copy_margin if floor else None), times, params, sampled)]
         candidates.extend(m for m, _ in found)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):

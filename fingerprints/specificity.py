@@ -145,7 +145,7 @@ class Crowd:
         self.positions, self.media_ids, self.distances = nearest_rows(positions, media_ids, distances)
 
     def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
-                params: MatchParams) -> np.ndarray:
+                params: MatchParams, floor: int = 0, as_near: int | None = None) -> np.ndarray:
         """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
         counts on it: `common_videos` / its rank among the stored videos within its own distance / `crowd_ratio`
         (up to `max_distance`), leaving out the videos in `aligned` (those that line up with the query: copies
@@ -155,9 +155,11 @@ class Crowd:
             return out
         hit, own = nearest_by_frame(self.frames, positions, distances, params.max_distance)
         pos, media = self.positions, self.media_ids
-        radius = crowd_radius(own, params)
+        radius = crowd_radius(own, params, floor)
         crowd = ((self.distances <= radius[pos]) & (media != media_id)
                  & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
+        if as_near is not None:  # stored videos within `as_near` bits of the match's own distance are its peers
+            crowd &= self.distances > own[pos] + as_near
         # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
         crowd &= np.isin(pos, hit)
         others, frames_near = np.unique(media[crowd], return_counts=True)  # (query frame, video) rows are unique
@@ -185,10 +187,10 @@ def nearest_by_frame(frames: int, positions: np.ndarray, distances: np.ndarray,
     return np.unique(positions), own
 
 
-def crowd_radius(distances: np.ndarray, params: MatchParams) -> np.ndarray:
+def crowd_radius(distances: np.ndarray, params: MatchParams, floor: int = 0) -> np.ndarray:
     """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at most
     `max_distance`."""
-    reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), params.crowd_floor)
+    reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), max(params.crowd_floor, floor))
     return np.minimum(reach, params.max_distance).astype(np.int64)
 
 
