@@ -173,7 +173,8 @@ def do_lookups(directory: str, queries: str, dump: str, madvise: str) -> dict:
     from fingerprints.align import MatchParams
 
     exact_bits = MatchParams().crowd_exact_bits
-    lookups = {"crowd14": (MAX_DISTANCE, exact_bits), "crowd14_exact": (MAX_DISTANCE, None), "crowd8": (FIRST_PASS, None)}
+    lookups = {"crowd14": (MAX_DISTANCE, exact_bits), "crowd14_exact": (MAX_DISTANCE, None),
+               "crowd8": (FIRST_PASS, None)}
     crowd = {name: [] for name in lookups}
     pairs = {name: 0 for name in lookups}
     videos = {name: 0 for name in lookups}

@@ -324,8 +324,8 @@ class _BandedSegment:
         self.size += len(hashes)
 
     def probe_cost(self, max_distance: int, cap: int | None = None) -> int:
-        return sum(len(_probe_masks(w, r)) for (_, w), r in zip(self.layout, capped_radii(self.bands, max_distance, cap))
-                   if r >= 0)
+        radii = capped_radii(self.bands, max_distance, cap)
+        return sum(len(_probe_masks(w, r)) for (_, w), r in zip(self.layout, radii) if r >= 0)
 
     def query(self, query: np.ndarray, max_distance: int,
               cap: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

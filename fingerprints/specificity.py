@@ -148,8 +148,10 @@ class Crowd:
                 params: MatchParams, floor: int = 0, as_near: int | None = None) -> np.ndarray:
         """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
         counts on it: `common_videos` / its rank among the stored videos within its own distance / `crowd_ratio`
-        (up to `max_distance`), leaving out the videos in `aligned` (those that line up with the query: copies
-        of one another are no crowd for each other)."""
+        (at least `floor` bits, up to `max_distance`; `crowd_radius`), leaving out the videos in `aligned` (those
+        that line up with the query: copies of one another are no crowd for each other) and, with `as_near`, those
+        within `as_near` bits of the match's own distance on a frame (a still match's copies: a still look-alike
+        lines up with a still query too, so lining up excuses nothing there)."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not len(positions):
             return out
@@ -188,9 +190,10 @@ def nearest_by_frame(frames: int, positions: np.ndarray, distances: np.ndarray,
 
 
 def crowd_radius(distances: np.ndarray, params: MatchParams, floor: int = 0) -> np.ndarray:
-    """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at most
-    `max_distance`."""
-    reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), max(params.crowd_floor, floor))
+    """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at least
+    `crowd_floor` (an exact match reaches 0 bits by the ratio) or `floor` if larger, at most `max_distance`."""
+    least = max(params.crowd_floor, floor)
+    reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), least)
     return np.minimum(reach, params.max_distance).astype(np.int64)
 
 
