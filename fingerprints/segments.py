@@ -781,23 +781,32 @@ class SegmentedHashIndex:
         return entry
 
     def append(self, row_ids: np.ndarray, media_ids: np.ndarray, timestamps: np.ndarray,
-               hashes: np.ndarray) -> int:
+               hashes: np.ndarray, covered: int | None = None) -> int:
         """Store a batch of frame rows keyed by their source row ids; returns the rows stored.
 
         Rows at or below the high-water mark are skipped (another process
         stored them already), so every process may catch up from the same
-        source concurrently; the mark becomes the largest row id.
+        source concurrently; the mark becomes the largest row id, or
+        `covered` if larger: the source rows up to `covered` were all read,
+        those without a hash for this index included.  An index of a column
+        that few rows have (the still shots' motion hashes) would otherwise
+        read every row since its last one again at each catch-up.
         """
         media, times, hashes, rows = _columns(media_ids, timestamps, hashes, row_ids)
         with self._writing() as manifest:
             keep = rows > manifest["high_water_mark"]
+            mark = max(int(rows.max()) if len(rows) else -1, -1 if covered is None else int(covered))
             if not keep.any():
-                self._view = self._read_view(self._view)
+                if mark > manifest["high_water_mark"]:
+                    manifest["high_water_mark"] = mark
+                    self._publish(manifest, [])
+                else:
+                    self._view = self._read_view(self._view)
                 return 0
             media, times, hashes, rows = _by_media(media[keep], times[keep], hashes[keep], rows[keep])
             manifest["segments"].append(self._write(manifest, media, times, hashes,
                                                     (int(rows.min()), int(rows.max()))))
-            manifest["high_water_mark"] = int(rows.max())
+            manifest["high_water_mark"] = max(mark, manifest["high_water_mark"])
             self._publish(manifest, self._merge_runs(manifest, self.auto_merge_rows))
         return len(rows)
 

@@ -134,13 +134,18 @@ class Workspace:
         with self.index_lock:
             if self._indexes is None:
                 self._indexes = {view.name: self._open_index(view) for view in stored_views()}
+            # row ids grow in commit order (ingests store under the setting's lock): every row up to the
+            # last one now is committed, so each index is caught up to it, whether or not those rows have
+            # its column, and a query with nothing new reads no frame rows
+            last = self.repository.last_frame_row_id(self.settings_id)
             for view in stored_views():
                 index = self._indexes[view.name]
                 index.refresh()
-                new = self.repository.frame_column(self.settings_id, view.column,
-                                                   after_row_id=max(index.high_water_mark, 0))
-                if len(new):
-                    index.append(new.row_ids, new.media_ids, new.timestamps, new.hashes)
+                mark = max(index.high_water_mark, 0)
+                if last <= mark:
+                    continue
+                new = self.repository.frame_column(self.settings_id, view.column, after_row_id=mark)
+                index.append(new.row_ids, new.media_ids, new.timestamps, new.hashes, covered=last)
             return self._indexes
 
     def _open_index(self, view: FrameView) -> SegmentedHashIndex:

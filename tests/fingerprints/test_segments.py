@@ -148,6 +148,18 @@ def test_complete_to_finds_every_pair_that_near_and_only_true_pairs_beyond(tmp_p
     assert _rows(index.query(queries, 8, complete_to=11)) == _rows(brute.query(queries, 8))
 
 
+def test_covered_moves_the_mark_past_rows_without_this_column(tmp_path):
+    media, times, hashes, _ = _store("clustered", seed=51, videos=10)
+    index = SegmentedHashIndex(tmp_path)
+    assert index.append(np.arange(1, 101), media[:100], times[:100], hashes[:100], covered=250) == 100
+    assert index.high_water_mark == 250  # rows 101-250 had no hash of this column
+    assert index.append(np.zeros(0, dtype=np.int64), media[:0], times[:0], hashes[:0], covered=400) == 0
+    assert SegmentedHashIndex.open(tmp_path).high_water_mark == 400  # published, for other processes too
+    assert index.append(np.arange(300, 320), media[100:120], times[100:120], hashes[100:120]) == 0  # covered
+    assert index.append(np.arange(401, 411), media[100:110], times[100:110], hashes[100:110], covered=405) == 10
+    assert index.high_water_mark == 410 and len(index) == 110
+
+
 def test_band_keys_take_each_bit_once_and_are_xor_linear():
     for bands in (3, 4, 5):
         for layout in ("interleaved", "contiguous"):

@@ -134,6 +134,38 @@ def test_the_frame_indexes_live_on_disk_and_are_rebuilt_when_they_do_not_match(t
     assert f"picture: ok ({stored:,} rows)" in result.output
 
 
+def test_a_query_with_nothing_new_reads_no_frame_rows(tmp_path, database_url, sample_clips):
+    """Every index is caught up to the last frame row, whether or not those rows have its column: the motion
+    index (still shots only) used to read every frame row stored since the last still shot, at each query."""
+    import sqlalchemy as sa
+
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        for n, clip in enumerate([sample_clips.source, *sample_clips.unrelated]):
+            ingest_file(ws, clip, NewPost(media_id=0, url=f"https://example.org/{n}"))
+        with ws.repository.database.engine.connect() as connection:
+            last_motion = connection.execute(sa.text("SELECT max(id) FROM frames WHERE motion_hash IS NOT NULL")
+                                             ).scalar() or 0
+        last = ws.repository.last_frame_row_id(ws.settings_id)
+        assert last_motion < last  # the last clips have no still shot: the motion column lags
+        indexes = ws.indexes()
+        assert {name: index.high_water_mark for name, index in indexes.items()} == dict.fromkeys(indexes, last)
+        statements = []
+        sa.event.listen(ws.repository.database.engine, "before_cursor_execute",
+                        lambda conn, cursor, statement, *rest: statements.append(statement))
+        ws.indexes()
+        reads = [s for s in statements if "FROM frames" in s]
+        assert len(reads) == 1 and "max(frames.id)" in reads[0], reads  # the last row's id, nothing else
+        ingest_file(ws, sample_clips.edits["mirror"], NewPost(media_id=0, url="https://example.org/mirror"))
+        statements.clear()
+        ws.indexes()
+        reads = [s for s in statements if "FROM frames" in s]
+        assert len(reads) == 1 + len(indexes), reads  # then each index reads the new rows once
+        assert ws.indexes()["motion"].high_water_mark == ws.repository.last_frame_row_id(ws.settings_id) > last
+    finally:
+        ws.close()
+
+
 def test_an_index_ahead_of_its_database_is_rebuilt(tmp_path, sample_clips):
     """The database was replaced by an older or another one at the same place: the index's last row is
     not in it, so the index is made again from what the database holds."""
