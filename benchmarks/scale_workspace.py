@@ -154,19 +154,26 @@ def do_queries(data_dir: str, db_url: str, rows: int, queries: int) -> dict:
                 if round_:
                     timings.append(time.perf_counter() - t)
                     found += source in {m.media_id for m in matches}
-        return {**cold, "warm_p50_ms": float(np.percentile(timings, 50) * 1e3),
-                "warm_p99_ms": float(np.percentile(timings, 99) * 1e3), "found": found, "queries": queries,
+        warm = np.array(timings or [np.nan]) * 1e3
+        return {**cold, "warm_p50_ms": float(np.percentile(warm, 50)),
+                "warm_p99_ms": float(np.percentile(warm, 99)), "found": found, "queries": queries,
                 "peak_rss_mb": peak_rss_mb()}
     finally:
         ws.close()
 
 
-def measure(rows: int, root: Path, db_url: str, queries: int) -> dict:
+def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool) -> dict:
     data_dir = root / f"rows-{rows}"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
+    figures = data_dir / "stored.json"
     out = {"rows": rows, "load_average_start": os.getloadavg()[0]}
-    out.update(child("store", str(data_dir), db_url, str(rows)))
+    if reuse and figures.is_file():  # the store of an earlier run; its index made again, not timed
+        out.update(json.loads(figures.read_text()))
+        child("queries", str(data_dir), db_url, str(rows), "0")
+    else:
+        if data_dir.exists():
+            shutil.rmtree(data_dir)
+        out.update(child("store", str(data_dir), db_url, str(rows)))
+        figures.write_text(json.dumps(out))
     print(f"{rows:,}: stored in {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s", file=sys.stderr)
     out.update(child("queries", str(data_dir), db_url, str(rows), str(queries)))
     shutil.rmtree(data_dir / "index")  # the baseline: no segment files, rebuilt from the database at start
@@ -192,10 +199,12 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, required=True, help="where the data dirs go (one per size)")
     parser.add_argument("--db", default="", help="a PostgreSQL URL (an empty database); default: SQLite in --dir")
     parser.add_argument("--queries", type=int, default=20, help="queries timed warm")
+    parser.add_argument("--reuse", action="store_true",
+                        help="query the stores an earlier run left in --dir (SQLite) instead of writing them again")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for rows in (int(r) for r in args.rows.split(",")):
-        out = measure(rows, args.dir, args.db, args.queries)
+        out = measure(rows, args.dir, args.db, args.queries, args.reuse)
         print(json.dumps(out) if args.json else
               f"{rows:>11,} rows: store {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s, "
               f"cold {out['cold_s']:.2f} s against {out['cold_rebuild_s']:.2f} s rebuilding "

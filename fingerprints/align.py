@@ -159,6 +159,22 @@ def _on_line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np.
     return near[np.concatenate([[True], positions[near][1:] != positions[near][:-1]])] if len(near) else near
 
 
+def _weighted_line(x: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float, float] | None:
+    """(slope, intercept, unscaled variance of the slope) of the least-squares line through (x, y) with weights
+    `w` on the squared residuals: `np.polyfit(x, y, 1, w=sqrt(w), cov="unscaled")` in closed form, ten times
+    faster (it is called for every line of every candidate); None when the weights or x do not spread."""
+    total = float(w.sum())
+    if total <= 0:
+        return None
+    xm, ym = float(w @ x) / total, float(w @ y) / total
+    dx = x - xm
+    sxx = float(w @ (dx * dx))
+    if sxx <= 0:
+        return None
+    slope = float(w @ (dx * (y - ym))) / sxx
+    return slope, ym - slope * xm, 1.0 / sxx
+
+
 def _fit_line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np.ndarray, speed: float,
               offset: float, params: MatchParams) -> tuple[float, float, float, float]:
     """(score, speed, offset, standard error of the speed) of the line refitted from (speed, offset).
@@ -176,12 +192,15 @@ def _fit_line(qt: np.ndarray, st: np.ndarray, weights: np.ndarray, positions: np
             if len(on):
                 offset = float(np.median(s - speed * q))
             break
-        (slope, intercept), cov = np.polyfit(q, s, 1, w=np.sqrt(w), cov="unscaled")
+        fitted = _weighted_line(q, s, w)
+        if fitted is None:
+            break
+        slope, intercept, slope_variance = fitted
         residual = s - (slope * q + intercept)
         # neighbouring frames are matched to neighbouring stored frames with the same timing error: count one
         # independent timing per `_INDEPENDENT_SECONDS` of query
         independent = min(len(on), max(3.0, float(np.ptp(q)) / _INDEPENDENT_SECONDS))
-        error = float(np.sqrt(cov[0, 0] * float(np.sum(w * residual ** 2)) / max(1, len(on) - 2)
+        error = float(np.sqrt(slope_variance * float(np.sum(w * residual ** 2)) / max(1, len(on) - 2)
                               * len(on) / independent))
         if not lo <= slope <= hi:
             break
@@ -408,10 +427,17 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
     pending = dict(groups)  # not aligned yet
     lined_up: dict[int, tuple[VideoMatch, np.ndarray]] = {}  # aligned, not found yet
     copies = set(confirmed)
+    owns: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # per stored video, its hits' frames and distances
+
+    def weights(media_id: int, rows: np.ndarray) -> np.ndarray:
+        if media_id not in owns:
+            owns[media_id] = store.own(rows)
+        return _weights(store, rows, copies_closer, owns[media_id])
+
     while True:
         copies_closer = store.copies_closer(copies) if copies and params.store_specificity else None
         for media_id, rows in list(pending.items()):
-            if not could_be_specific(_weights(store, rows, copies_closer), params):
+            if not could_be_specific(weights(media_id, rows), params):
                 continue
             del pending[media_id]
             match = align_candidate(media_id, times, positions[rows], hits.timestamps[rows],
@@ -427,7 +453,7 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
                 continue
             lined_up[media_id] = (match, rows)
         held = [media_id for media_id, (match, rows) in lined_up.items()
-                if is_store_specific(match, _weights(store, rows, copies_closer), times, params)]
+                if is_store_specific(match, weights(media_id, rows), times, params)]
         if not held:
             return found, aligned
         for media_id in held:
@@ -437,11 +463,15 @@ def _specific_matches(query: VideoFingerprint, groups: dict[int, np.ndarray], st
             return found, aligned
 
 
-def _weights(store: StoreResemblance, rows: np.ndarray, copies_closer: np.ndarray | None) -> np.ndarray:
+def _weights(store: StoreResemblance, rows: np.ndarray, copies_closer: np.ndarray | None,
+             own: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """Per query frame, the weight of the stored video of hits `rows`: against the whole store, or beside the
-    copies already found (`copies_closer`), whichever is more."""
-    plain = store.weights(rows)
-    return plain if copies_closer is None else np.maximum(plain, store.weights_beside_copies(rows, copies_closer))
+    copies already found (`copies_closer`), whichever is more.  `own`: `store.own(rows)`, kept by the caller
+    across rounds."""
+    own = own or store.own(rows)
+    plain = store.weights(rows, own)
+    return plain if copies_closer is None else np.maximum(plain, store.weights_beside_copies(rows, copies_closer,
+                                                                                              own))
 
 
 def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mirrored: bool,

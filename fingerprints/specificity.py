@@ -104,25 +104,27 @@ class StoreResemblance:
         """`closer` counted over the stored videos in `copies` only (for `weights_beside_copies`)."""
         return self._closer(np.isin(self.nearest_rows[1], np.fromiter(copies, dtype=np.int64, count=len(copies))))
 
-    def weights(self, rows: np.ndarray) -> np.ndarray:
-        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1)."""
+    def weights(self, rows: np.ndarray, own: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Per query frame, how much a match with the stored video of hits `rows` counts on it (0 to 1).
+        `own`: `self.own(rows)`, when the caller has it already."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not self.params.store_specificity:
             out[self.positions[rows]] = 1.0
             return out
-        hit, own = self._own(rows)
+        hit, own = own or self.own(rows)
         if not len(hit):
             return out
         rank = 1.0 + self.closer[hit, own[hit]] - 0.5  # less this video, counted half among those at its distance
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
 
-    def weights_beside_copies(self, rows: np.ndarray, copies_closer: np.ndarray) -> np.ndarray:
+    def weights_beside_copies(self, rows: np.ndarray, copies_closer: np.ndarray,
+                              own: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
         """Per query frame, how much a match with the stored video of hits `rows` counts on it beside the copies
         of the query's footage already found (`copies_closer`: `copies_closer(copies)`; the video itself is not
         among them): as `weights`, with those copies left out of the rank."""
         out = np.zeros(self.frames, dtype=np.float64)
-        hit, own = self._own(rows)
+        hit, own = own or self.own(rows)
         if not len(hit):
             return out
         at = own[hit]
@@ -130,7 +132,7 @@ class StoreResemblance:
         out[hit] = np.minimum(1.0, self.params.common_videos / np.maximum(rank, 1.0))
         return out
 
-    def _own(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def own(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query frames hit in the picture space, per query frame the nearest distance) of hits `rows`."""
         rows = rows[self.picture[rows]]
         return nearest_by_frame(self.frames, self.positions[rows], self.distances[rows], self.params.max_distance)

@@ -252,3 +252,18 @@ def test_line_fit_prefers_the_best_hash_per_query_frame():
     weights = np.tile([0.9, 0.3], 24)
     speed, offset = _line(q, s, weights, positions, MatchParams())
     assert speed == pytest.approx(0.5, abs=0.01) and offset == pytest.approx(1.0, abs=0.05)
+
+
+def test_the_weighted_line_is_numpys_polyfit_in_closed_form():
+    from fingerprints.align import _weighted_line
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n = int(rng.integers(3, 60))
+        x = np.sort(rng.uniform(0, 30, n))
+        y = rng.uniform(0.5, 2) * x + rng.uniform(-5, 5) + rng.normal(0, 0.1, n)
+        w = rng.uniform(0.05, 1, n)
+        (slope, intercept), cov = np.polyfit(x, y, 1, w=np.sqrt(w), cov="unscaled")
+        assert _weighted_line(x, y, w) == pytest.approx((slope, intercept, cov[0, 0]), rel=1e-9, abs=1e-9)
+    assert _weighted_line(np.ones(4), np.arange(4.0), np.ones(4)) is None  # no spread in time
+    assert _weighted_line(np.arange(4.0), np.arange(4.0), np.zeros(4)) is None  # no weight
