@@ -27,7 +27,9 @@ hashing excluded, as `find-earliest` of a file adds those):
   start before issue 12);
 - ``warm_p50_ms``/``warm_p99_ms``: that process then answers ``--queries``
   other queries twice; the second round is timed;
-- ``found``: queries whose stored source video was among the matches;
+- ``found``: queries whose stored source video was among the matches (every sequence of the pool is
+  stored many times, so each query's footage has many stored copies: ``matches_per_query``); with
+  ``--baseline-params``, the same for the matcher with MatchParams changed;
 - ``peak_rss_mb`` of the cold process; ``db_bytes_per_row``.
 
     python benchmarks/scale_workspace.py --rows 1000000,10000000 --dir /work/scale-ws [--db postgresql://...] [--json]
@@ -127,7 +129,7 @@ def do_store(data_dir: str, db_url: str, rows: int) -> dict:
         ws.close()
 
 
-def do_queries(data_dir: str, db_url: str, rows: int, queries: int) -> dict:
+def do_queries(data_dir: str, db_url: str, rows: int, queries: int, baselines: str = "[]") -> dict:
     from benchmarks.scale import load_pool
     from benchmarks.scale_store import Store
 
@@ -155,14 +157,31 @@ def do_queries(data_dir: str, db_url: str, rows: int, queries: int) -> dict:
                     timings.append(time.perf_counter() - t)
                     found += source in {m.media_id for m in matches}
         warm = np.array(timings or [np.nan]) * 1e3
-        return {**cold, "warm_p50_ms": float(np.percentile(warm, 50)),
-                "warm_p99_ms": float(np.percentile(warm, 99)), "found": found, "queries": queries,
-                "peak_rss_mb": peak_rss_mb()}
+        out = {**cold, "warm_p50_ms": float(np.percentile(warm, 50)),
+               "warm_p99_ms": float(np.percentile(warm, 99)), "found": found, "queries": queries,
+               "peak_rss_mb": peak_rss_mb(),
+               "matches_per_query": _found(ws, fingerprints[1:])[1]}
+        from benchmarks.match_params import parse_params
+
+        for text in json.loads(baselines):  # the same queries, MatchParams changed (defaults otherwise)
+            ws.match_params = parse_params(text, "--baseline-params")
+            found_, per_query = _found(ws, fingerprints[1:])
+            out.setdefault("baselines", []).append({"changed_params": text, "found": found_,
+                                                    "matches_per_query": per_query})
+        return out
     finally:
         ws.close()
 
 
-def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool) -> dict:
+def _found(ws, fingerprints: list) -> tuple[int, list[int]]:
+    """(queries whose source was matched, matches per query) with the workspace's MatchParams."""
+    from monitor.jobs.matching import find_matches
+
+    answers = [{m.media_id for m in find_matches(ws, fp, set())} for fp, _ in fingerprints]
+    return sum(source in a for a, (_, source) in zip(answers, fingerprints)), [len(a) for a in answers]
+
+
+def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool, baselines: list[str]) -> dict:
     data_dir = root / f"rows-{rows}"
     figures = data_dir / "stored.json"
     out = {"rows": rows, "load_average_start": os.getloadavg()[0]}
@@ -175,7 +194,7 @@ def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool) -> di
         out.update(child("store", str(data_dir), db_url, str(rows)))
         figures.write_text(json.dumps(out))
     print(f"{rows:,}: stored in {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s", file=sys.stderr)
-    out.update(child("queries", str(data_dir), db_url, str(rows), str(queries)))
+    out.update(child("queries", str(data_dir), db_url, str(rows), str(queries), json.dumps(baselines)))
     shutil.rmtree(data_dir / "index")  # the baseline: no segment files, rebuilt from the database at start
     rebuilt = child("queries", str(data_dir), db_url, str(rows), "1")
     out.update({"cold_rebuild_s": rebuilt["cold_s"], "cold_rebuild_peak_rss_mb": rebuilt["peak_rss_mb"],
@@ -183,6 +202,9 @@ def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool) -> di
     print(f"{rows:,}: cold {out['cold_s']:.2f} s (rebuilt from the database: {out['cold_rebuild_s']:.2f} s), "
           f"warm p50 {out['warm_p50_ms']:.0f} ms, p99 {out['warm_p99_ms']:.0f} ms, found {out['found']}/{queries}, "
           f"peak RSS {out['peak_rss_mb']:.0f} MB", file=sys.stderr)
+    for baseline in out.get("baselines", []):
+        print(f"{rows:,}: with {baseline['changed_params']}: found {baseline['found']}/{queries}, matches per "
+              f"query {baseline['matches_per_query']}", file=sys.stderr)
     return out
 
 
@@ -192,19 +214,22 @@ def main() -> None:
         if mode == "store":
             print(json.dumps(do_store(args[0], args[1], int(args[2]))))
         else:
-            print(json.dumps(do_queries(args[0], args[1], int(args[2]), int(args[3]))))
+            print(json.dumps(do_queries(args[0], args[1], int(args[2]), int(args[3]), *args[4:])))
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", required=True, help="store sizes in frame rows, e.g. 1000000,10000000")
     parser.add_argument("--dir", type=Path, required=True, help="where the data dirs go (one per size)")
     parser.add_argument("--db", default="", help="a PostgreSQL URL (an empty database); default: SQLite in --dir")
     parser.add_argument("--queries", type=int, default=20, help="queries timed warm")
+    parser.add_argument("--baseline-params", metavar="KEY=VALUE,...", action="append", default=[],
+                        help="also answer the warm queries with these MatchParams changed, e.g. crowd_ratio=0 "
+                             "(repeatable): sources found and matches per query")
     parser.add_argument("--reuse", action="store_true",
                         help="query the stores an earlier run left in --dir (SQLite) instead of writing them again")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for rows in (int(r) for r in args.rows.split(",")):
-        out = measure(rows, args.dir, args.db, args.queries, args.reuse)
+        out = measure(rows, args.dir, args.db, args.queries, args.reuse, args.baseline_params)
         print(json.dumps(out) if args.json else
               f"{rows:>11,} rows: store {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s, "
               f"cold {out['cold_s']:.2f} s against {out['cold_rebuild_s']:.2f} s rebuilding "

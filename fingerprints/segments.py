@@ -15,8 +15,9 @@ looks anything up.  `SegmentedHashIndex` keeps the index in one directory per
   store.
 - A small JSON **manifest** lists the live segments, the removed media
   (tombstones) and the **high-water mark**: the largest source row id (the
-  frames table's primary key) the index covers.  A process catches up with
-  what others stored by reading only the rows above the mark.
+  frames table's primary key) the index covers, rows without a hash for it
+  included (`append`'s ``covered``).  A process catches up with what others
+  stored by reading only the rows above the mark.
 - **Writers** take an exclusive `flock` on ``lock`` in the directory, write a
   segment under a temporary name, fsync it, rename it, then publish by an
   atomic ``os.replace`` of the manifest.  Readers never take the lock and never
