@@ -222,8 +222,9 @@ class WatchModel(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(sa.Text)
-    # 0009: the address key (`monitor.sources.watch_urls.same_watch_key`), unique; NULL for older watches
-    url_key: Mapped[str | None] = mapped_column(sa.Text, unique=True)
+    # 0009: SHA-256 (hex) of the address key (`monitor.sources.watch_urls.same_watch_key`), unique; NULL for
+    # older watches
+    url_key: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     kind: Mapped[str] = mapped_column(sa.String(32))
     label: Mapped[str | None] = mapped_column(sa.Text)
     interval_seconds: Mapped[int]

@@ -739,8 +739,9 @@ class SqlRepository(WorkspaceRepository):
     def add_watch(
         self, url: str, kind: str, label: str | None = None, interval_seconds: int = 3600, key: str | None = None
     ) -> WatchRecord:
-        """Store a watch.  `key` names its address (the caller's normalisation of `url`): a second watch of the
-        same key raises `AlreadyExists` with the stored one as `existing`, even when both are added at once."""
+        """Store a watch.  `key` (at most 64 characters) names its address (the caller's digest of its
+        normalisation of `url`): a second watch of the same key raises `AlreadyExists` with the stored one as
+        `existing`, even when both are added at once."""
         if kind not in WATCH_KINDS:
             raise ValueError(f"unknown watch kind {kind!r}; use one of {', '.join(WATCH_KINDS)}")
         if interval_seconds <= 0:

@@ -4,8 +4,9 @@
 watched already (`monitor.sources.watch_urls.same_watch_key`: case, www.,
 trailing slash, tracking parameters...), but two processes adding the same
 address at the same instant could both pass that check.  Each new watch now
-stores its address key under a unique index, so the second insert fails and
-is reported as "watched already".  Watches stored before this revision keep
+stores its address key (as a SHA-256: 64 characters, however long the URL)
+under a unique index, so the second insert fails and is reported as
+"watched already".  Watches stored before this revision keep
 a NULL key (the check still compares them by URL): the key is computed by
 the application, which a migration does not import.
 
@@ -26,7 +27,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("watches") as batch:
-        batch.add_column(sa.Column("url_key", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("url_key", sa.String(64), nullable=True))
         batch.create_unique_constraint("uq_watches_url_key", ["url_key"])
 
 

@@ -20,6 +20,7 @@ same way.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from monitor.sources.check import check_watch
@@ -71,9 +72,13 @@ def add_watch(repository, text: str, interval_seconds: int, label: str | None = 
 
 
 def store_watch(repository, url: str, kind: str, label: str | None, interval_seconds: int) -> WatchRecord:
-    """Store a prepared watch under its address key; raises WatchExists when another process stored it first."""
+    """Store a prepared watch under its address key; raises WatchExists when another process stored it first.
+
+    The key is stored as the SHA-256 of `same_watch_key`: a fixed 64 characters, whatever the URL's length
+    (PostgreSQL refuses index entries over 8 kB)."""
+    key = hashlib.sha256(same_watch_key(url).encode("utf-8", "surrogatepass")).hexdigest()
     try:
-        return repository.add_watch(url, kind, label, interval_seconds, key=same_watch_key(url))
+        return repository.add_watch(url, kind, label, interval_seconds, key=key)
     except AlreadyExists as error:
         raise WatchExists(url, error.existing) from error
 

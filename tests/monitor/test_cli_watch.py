@@ -132,6 +132,21 @@ def test_two_adds_of_one_address_at_the_same_instant_store_one_watch(database):
     second.database.dispose()
 
 
+def test_a_watch_of_a_very_long_address_is_stored_and_refused_the_second_time(database):
+    import secrets
+
+    from storage import SqlRepository
+    from monitor.jobs.watches import WatchExists, prepare_watch, store_watch
+
+    repository = SqlRepository(database)
+    text = "https://example.org/feed.rss?q=" + secrets.token_urlsafe(15_000)  # incompressible: no index takes it
+    url, kind, _ = prepare_watch(repository, text, check=False)
+    stored = store_watch(repository, url, kind, None, 3600)
+    assert repository.get_watch(stored.id).url == url
+    with pytest.raises(WatchExists):
+        store_watch(repository, url, kind, None, 3600)
+
+
 def test_watch_add_refuses_a_page_without_videos_and_says_why(prov, site, http_server):
     about = site.page("/about.html", "not_video.html", "text/html")
     refused = prov("watch", "add", about, expect=2).stderr
