@@ -390,13 +390,13 @@ def match_fingerprint(
                 # a match with no specific frame rests on one still picture, which every still look-alike lines
                 # up with (and holds beside, in rounds): its crowd is every stored video within
                 # `still_crowd_floor` bits but those as near as the match itself (its copies)
-                floor = 0 if is_specific(match, params) else params.still_crowd_floor
-                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, floor))
-                weighed.append((match, rows, pictured, sampled, floor))
+                still = params.still_crowd_floor > 0 and not is_specific(match, params)
+                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, still))
+                weighed.append((match, rows, pictured, sampled, still))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))
-            found = [(m, rows) for m, rows, pictured, sampled, floor in weighed if is_store_specific(
-                m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, set() if floor else aligned,
-                                 params, floor, params.still_copy_margin if floor else None), times, params, sampled)]
+            found = [(m, rows) for m, rows, pictured, sampled, still in weighed if is_store_specific(
+                m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, aligned, params, still),
+                times, params, sampled)]
         candidates.extend(m for m, _ in found)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):

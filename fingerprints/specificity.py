@@ -147,23 +147,24 @@ class Crowd:
         self.positions, self.media_ids, self.distances = nearest_rows(positions, media_ids, distances)
 
     def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
-                params: MatchParams, floor: int = 0, as_near: int | None = None) -> np.ndarray:
+                params: MatchParams, still: bool = False) -> np.ndarray:
         """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
         counts on it: `common_videos` / its rank among the stored videos within its own distance / `crowd_ratio`
-        (at least `floor` bits, up to `max_distance`; `crowd_radius`), leaving out the videos in `aligned` (those
-        that line up with the query: copies of one another are no crowd for each other) and, with `as_near`, those
-        within `as_near` bits of the match's own distance on a frame (a still match's copies: a still look-alike
-        lines up with a still query too, so lining up excuses nothing there)."""
+        (`crowd_radius`), leaving out the videos in `aligned` (those that line up with the query: copies of one
+        another are no crowd for each other).  A `still` match (no specific frame) is weighed against every stored video
+        within `still_crowd_floor` bits but those within `still_copy_margin` of its own distance on a frame (its
+        copies): a still look-alike lines up with a still query too, so lining up excuses nothing there."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not len(positions):
             return out
         hit, own = nearest_by_frame(self.frames, positions, distances, params.max_distance)
         pos, media = self.positions, self.media_ids
-        radius = crowd_radius(own, params, floor)
-        crowd = ((self.distances <= radius[pos]) & (media != media_id)
-                 & ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned))))
-        if as_near is not None:  # stored videos within `as_near` bits of the match's own distance are its peers
-            crowd &= self.distances > own[pos] + as_near
+        radius = crowd_radius(own, params, still)
+        crowd = (self.distances <= radius[pos]) & (media != media_id)
+        if still:
+            crowd &= self.distances > own[pos] + params.still_copy_margin
+        else:
+            crowd &= ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned)))
         # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
         crowd &= np.isin(pos, hit)
         others, frames_near = np.unique(media[crowd], return_counts=True)  # (query frame, video) rows are unique
@@ -191,10 +192,11 @@ def nearest_by_frame(frames: int, positions: np.ndarray, distances: np.ndarray,
     return np.unique(positions), own
 
 
-def crowd_radius(distances: np.ndarray, params: MatchParams, floor: int = 0) -> np.ndarray:
+def crowd_radius(distances: np.ndarray, params: MatchParams, still: bool = False) -> np.ndarray:
     """How far (bits) the crowd of a frame matched at `distances` reaches: distance / `crowd_ratio`, at least
-    `crowd_floor` (an exact match reaches 0 bits by the ratio) or `floor` if larger, at most `max_distance`."""
-    least = max(params.crowd_floor, floor)
+    `crowd_floor` (an exact match reaches 0 bits by the ratio), or `still_crowd_floor` for a `still` match, at most
+    `max_distance`."""
+    least = max(params.crowd_floor, params.still_crowd_floor if still else 0)
     reach = np.maximum(np.floor(distances.astype(np.int64) / params.crowd_ratio + 1e-9), least)
     return np.minimum(reach, params.max_distance).astype(np.int64)
 
