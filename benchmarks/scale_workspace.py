@@ -32,6 +32,10 @@ hashing excluded, as `find-earliest` of a file adds those):
   ``--baseline-params``, the same for the matcher with MatchParams changed;
 - ``peak_rss_mb`` of the cold process; ``db_bytes_per_row``.
 
+With ``--ingest-matches`` the videos are stored one by one, each first matched against those stored before it
+with its matches stored (as ingest does; ``stored_matches`` counts them), so the store knows which of its
+videos are copies of one another (`MatchParams.known_copies`); a store of its own (``rows-N-matched``).
+
     python benchmarks/scale_workspace.py --rows 1000000,10000000 --dir /work/scale-ws [--db postgresql://...] [--json]
 
 A PostgreSQL URL must name an empty database of its own (the schema is made
@@ -90,21 +94,25 @@ def query_fingerprint(hashes: np.ndarray):
                             signals={})
 
 
-def do_store(data_dir: str, db_url: str, rows: int) -> dict:
+def do_store(data_dir: str, db_url: str, rows: int, matched: str = "") -> dict:
+    """Write the store; with `matched`, each video is matched against what is stored before it first and its
+    matches stored, as ingest does (`find_matches`, `save_match`): the store's known copies."""
     from benchmarks.scale import load_pool
     from benchmarks.scale_store import Store
+    from monitor.jobs.matching import find_matches, to_new_match
     from storage.records import FrameRow, NewMedia
 
     store = Store(load_pool(), rows, SEED)
     ws = workspace(data_dir, db_url)
-    wall, cpu, videos = time.perf_counter(), time.process_time(), 0
+    wall, cpu, videos, saved = time.perf_counter(), time.process_time(), 0, 0
     try:
         for _, media, times, hashes in store.chunks():
             bounds = np.flatnonzero(np.diff(media)) + 1
             groups = list(zip(np.split(media, bounds), np.split(times, bounds), np.split(hashes, bounds)))
-            for start in range(0, len(groups), BATCH_VIDEOS):
+            batch = 1 if matched else BATCH_VIDEOS  # matched: each video sees those before it, as ingest does
+            for start in range(0, len(groups), batch):
                 with ws.repository.transaction() as repo:
-                    for ids, t, h in groups[start:start + BATCH_VIDEOS]:
+                    for ids, t, h in groups[start:start + batch]:
                         record = repo.add_media(NewMedia(
                             sha256=f"{int(ids[0]):064x}", size_bytes=1, store_path=f"media/{int(ids[0])}.mp4",
                             duration=float(t[-1]) + 0.25, width=320, height=180, fps=4.0, video_codec="h264",
@@ -113,11 +121,17 @@ def do_store(data_dir: str, db_url: str, rows: int) -> dict:
                         if record.id != int(ids[0]):
                             raise SystemExit(f"media ids do not follow the store's ({record.id} for {ids[0]}): "
                                              "use an empty database")
+                        if matched:
+                            matches = find_matches(ws, query_fingerprint(h), {record.id})
                         repo.add_fingerprint(record.id, ws.settings_id,
                                              [FrameRow(index=k, timestamp=float(x), hashes={"hash": int(v)})
                                               for k, (x, v) in enumerate(zip(t, h))], len(t), {})
+                        for m in matches if matched else ():
+                            repo.save_match(to_new_match(record.id, ws.settings_id, m))
+                            saved += 1
                         videos += 1
-        stored = {"store_s": time.perf_counter() - wall, "store_cpu_s": time.process_time() - cpu, "videos": videos}
+        stored = {"store_s": time.perf_counter() - wall, "store_cpu_s": time.process_time() - cpu, "videos": videos,
+                  "stored_matches": saved}
         wall = time.perf_counter()
         ws.indexes()
         stored["first_open_s"] = time.perf_counter() - wall
@@ -181,8 +195,9 @@ def _found(ws, fingerprints: list) -> tuple[int, list[int]]:
     return sum(source in a for a, (_, source) in zip(answers, fingerprints)), [len(a) for a in answers]
 
 
-def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool, baselines: list[str]) -> dict:
-    data_dir = root / f"rows-{rows}"
+def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool, baselines: list[str],
+            matched: bool = False) -> dict:
+    data_dir = root / (f"rows-{rows}-matched" if matched else f"rows-{rows}")
     figures = data_dir / "stored.json"
     out = {"rows": rows, "load_average_start": os.getloadavg()[0]}
     if reuse and figures.is_file():  # the store of an earlier run; its index made again, not timed
@@ -191,9 +206,10 @@ def measure(rows: int, root: Path, db_url: str, queries: int, reuse: bool, basel
     else:
         if data_dir.exists():
             shutil.rmtree(data_dir)
-        out.update(child("store", str(data_dir), db_url, str(rows)))
+        out.update(child("store", str(data_dir), db_url, str(rows), *(["matched"] if matched else [])))
         figures.write_text(json.dumps(out))
-    print(f"{rows:,}: stored in {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s", file=sys.stderr)
+    print(f"{rows:,}: stored in {out['store_s']:.0f} s ({out.get('stored_matches', 0)} stored matches), first open "
+          f"{out['first_open_s']:.1f} s", file=sys.stderr)
     out.update(child("queries", str(data_dir), db_url, str(rows), str(queries), json.dumps(baselines)))
     shutil.rmtree(data_dir / "index")  # the baseline: no segment files, rebuilt from the database at start
     rebuilt = child("queries", str(data_dir), db_url, str(rows), "1")
@@ -212,7 +228,7 @@ def main() -> None:
     if len(sys.argv) > 2 and sys.argv[1] == "--child":
         mode, args = sys.argv[2], sys.argv[3:]
         if mode == "store":
-            print(json.dumps(do_store(args[0], args[1], int(args[2]))))
+            print(json.dumps(do_store(args[0], args[1], int(args[2]), *args[3:])))
         else:
             print(json.dumps(do_queries(args[0], args[1], int(args[2]), int(args[3]), *args[4:])))
         return
@@ -226,10 +242,14 @@ def main() -> None:
                              "(repeatable): sources found and matches per query")
     parser.add_argument("--reuse", action="store_true",
                         help="query the stores an earlier run left in --dir (SQLite) instead of writing them again")
+    parser.add_argument("--ingest-matches", action="store_true",
+                        help="store the videos one by one, each matched against those stored before it and its "
+                             "matches stored, as ingest does (slow: one find_matches per video); the store then "
+                             "knows which copies it holds (MatchParams.known_copies)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     for rows in (int(r) for r in args.rows.split(",")):
-        out = measure(rows, args.dir, args.db, args.queries, args.reuse, args.baseline_params)
+        out = measure(rows, args.dir, args.db, args.queries, args.reuse, args.baseline_params, args.ingest_matches)
         print(json.dumps(out) if args.json else
               f"{rows:>11,} rows: store {out['store_s']:.0f} s, first open {out['first_open_s']:.1f} s, "
               f"cold {out['cold_s']:.2f} s against {out['cold_rebuild_s']:.2f} s rebuilding "

@@ -27,11 +27,17 @@ seven chair files of the tests (`tests/data/threatexchange-chair/`, one clip
 re-encoded, greyed, sepia-toned, logo'd and trimmed) are stored among the
 unrelated clips, and each is queried for the other six (42 true pairs).
 
+A real store also holds the matches ingest found between its videos, and the
+matcher leaves the copies they name out of a match's crowd
+(`MatchParams.known_copies`).  `--stored-matches` gives the matcher those links:
+each stored clip matched against all the others (`stored_matches`), with any
+false matches between look-alike clips that this makes.
+
 Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
         [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json] \
-        [--index segmented]
+        [--index segmented] [--query-set K] [--stored-matches --baseline-params known_copies=false]
 """
 
 from __future__ import annotations
@@ -233,10 +239,35 @@ def chair_family() -> dict[int, object]:
     return out
 
 
-def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, params: MatchParams) -> int:
+def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, params: MatchParams,
+                copies=None) -> int:
     """True pairs found among the chair files stored with the unrelated clips (each queried for the others)."""
-    return sum(len({m.media_id for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id})}
+    return sum(len({m.media_id for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id},
+                                                          copies=copies)}
                    & set(chairs)) for media_id, fp in chairs.items())
+
+
+def stored_matches(stored: dict[int, object], indexes: dict, params: MatchParams, log=print,
+                   passes: int = 2) -> dict[int, set[int]]:
+    """What a store's stored matches would say: each stored video matched against all the others (ingest matches
+    each against those stored before it; this is that and more), linked either way.  Per media id, the media it
+    is linked to: `match_fingerprint`'s `copies`.  Known copies make more matches, which ingest stores in turn:
+    the second pass matches again with the first pass's links as known copies, and keeps both passes' links."""
+    durations = {media_id: fp.duration for media_id, fp in stored.items()}
+    links: dict[int, set[int]] = {media_id: set() for media_id in stored}
+    started = time.perf_counter()
+    for n_pass in range(passes):
+        known = {k: set(v) for k, v in links.items()}
+        copies = (lambda ids: {i: known.get(i, set()) for i in ids}) if n_pass else None
+        for n, (media_id, fp) in enumerate(stored.items()):
+            for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id}, copies=copies):
+                links[media_id].add(m.media_id)
+                links[m.media_id].add(media_id)
+            if (n + 1) % 2000 == 0:
+                log(f"  pass {n_pass + 1}: {n + 1}/{len(stored)} stored videos matched against the store "
+                    f"({time.perf_counter() - started:.0f} s)")
+        log(f"  pass {n_pass + 1}: {sum(map(len, links.values())) // 2} stored matches")
+    return links
 
 
 def segmented_indexes(fingerprints: dict[int, object], directory: Path) -> dict:
@@ -258,8 +289,11 @@ def segmented_indexes(fingerprints: dict[int, object], directory: Path) -> dict:
 
 
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
-                  params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None) -> dict:
-    """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found."""
+                  params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None,
+                  links: dict[int, set[int]] | None = None) -> dict:
+    """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found;
+    with `links` (`stored_matches`), the store's known copies handed to the matcher."""
+    copies = None if links is None else (lambda ids: {i: links.get(i, set()) for i in ids})
     fps = {seed: fp for seed, (_, fp) in store.items()}
     indexes = indexes if indexes is not None else index_fingerprints(fps)
     durations = {seed: fp.duration for seed, fp in {**fps, **(chairs or {})}.items()}
@@ -269,7 +303,7 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
     total = 0
     started = time.process_time()
     for _, (kind, fp) in queries.items():
-        found = match_fingerprint(fp, indexes, durations, params)
+        found = match_fingerprint(fp, indexes, durations, params, copies=copies)
         total += len(found)
         queries_with_false += bool(found)
         for m in found:
@@ -281,7 +315,7 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
             "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
             "by_query_generator": by_query_kind,
             "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1),
-            "chair_pairs_found": chair_pairs(chairs, indexes, durations, params) if chairs else None,
+            "chair_pairs_found": chair_pairs(chairs, indexes, durations, params, copies) if chairs else None,
             "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None}
 
 
@@ -300,6 +334,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", choices=["memory", "segmented"], default="memory",
                         help="the indexes matched against: in memory (`MultiIndexHashIndex`, what calibrate and the "
                              "tests use) or on disk (`SegmentedHashIndex`, what a workspace queries)")
+    parser.add_argument("--stored-matches", action="store_true",
+                        help="give the matcher the store's known copies (MatchParams.known_copies): each stored video "
+                             "is first matched against the others, as ingest would have (`stored_matches`); compare "
+                             "with --baseline-params known_copies=false")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
@@ -321,11 +359,16 @@ def main(argv: list[str] | None = None) -> int:
         scratch = tempfile.TemporaryDirectory(prefix="unrelated-index-")
         indexes = (segmented_indexes(stored, Path(scratch.name)) if args.index == "segmented"
                    else index_fingerprints(stored))
+        links = stored_matches(stored, indexes, MatchParams(), log) if args.stored_matches else None
+        if links is not None:
+            unrelated = sum(len(v - set(chairs)) for k, v in links.items() if k not in chairs) // 2
+            log(f"  store {size}: {unrelated} stored matches between unrelated clips, "
+                f"{sum(len(links[c] & set(chairs)) for c in chairs) // 2} among the chair files")
         runs = [("ours", "", MatchParams())] + [(f"baseline{k + 1}" if len(baselines) > 1 else "baseline", text,
                                                  params) for k, (text, params) in enumerate(baselines)]
         rows = {}
         for name, changed, params in runs:
-            row = rows[name] = false_matches(subset, queries, params, indexes, chairs)
+            row = rows[name] = false_matches(subset, queries, params, indexes, chairs, links)
             row["matcher"] = name
             row["changed_params"] = changed
             row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)

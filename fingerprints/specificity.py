@@ -66,6 +66,7 @@ Figures: docs/benchmarks.md, issue 12.4.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -147,13 +148,15 @@ class Crowd:
         self.positions, self.media_ids, self.distances = nearest_rows(positions, media_ids, distances)
 
     def weights(self, positions: np.ndarray, distances: np.ndarray, media_id: int, aligned: set[int],
-                params: MatchParams, still: bool = False) -> np.ndarray:
+                params: MatchParams, still: bool = False, known: Iterable[int] = ()) -> np.ndarray:
         """Per query frame, how much a match with `media_id` (its hits: `positions`, `distances`, picture space)
         counts on it: `common_videos` / its rank among the stored videos within its own distance / `crowd_ratio`
         (`crowd_radius`), leaving out the videos in `aligned` (those that line up with the query: copies of one
         another are no crowd for each other).  A `still` match (no specific frame) is weighed against every stored video
         within `still_crowd_floor` bits but those within `still_copy_margin` of its own distance on a frame (its
-        copies): a still look-alike lines up with a still query too, so lining up excuses nothing there."""
+        copies): a still look-alike lines up with a still query too, so lining up excuses nothing there.  The videos
+        in `known` (the copies of `media_id` the store knows of: matches found when they were stored) are no crowd
+        either way: viral footage stored hundreds of times would otherwise be its own crowd."""
         out = np.zeros(self.frames, dtype=np.float64)
         if not len(positions):
             return out
@@ -161,6 +164,8 @@ class Crowd:
         pos, media = self.positions, self.media_ids
         radius = crowd_radius(own, params, still)
         crowd = (self.distances <= radius[pos]) & (media != media_id)
+        if known:
+            crowd &= ~np.isin(media, np.fromiter(known, dtype=np.int64))
         if still:
             crowd &= self.distances > own[pos] + params.still_copy_margin
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from click.testing import CliRunner
 
@@ -184,5 +186,43 @@ def test_an_index_ahead_of_its_database_is_rebuilt(tmp_path, sample_clips):
         ingest_file(ws, sample_clips.unrelated[0], NewPost(media_id=0, url="https://example.org/other"))
         assert find_earliest(ws, sample_clips.edits["letterbox"]).appearances == []
         assert {int(m) for m in ws.indexes()["picture"].media_ids()} == {1}
+    finally:
+        ws.close()
+
+
+def test_viral_footage_is_found_through_the_copies_its_stored_matches_name(tmp_path, database_url):
+    """`find_matches` hands the matcher the store's stored matches (`SqlRepository.linked_media`): copies of the
+    footage too far from the query to be aligned are no crowd for the copy it matches, once the store has matched
+    them to it (as ingest does).  The store is the one of
+    `tests/fingerprints/test_specificity.py::test_copies_the_store_knows_of_are_no_crowd_for_their_footage`."""
+    import numpy as np
+
+    from monitor.jobs.ingest import frame_rows
+    from monitor.jobs.matching import find_matches, to_new_match
+    from storage.records import NewMedia
+    from tests.fingerprints.test_specificity import _family, _member
+
+    rng = np.random.default_rng(3)
+    footage = _family(rng)
+    fingerprints = [_member(rng, footage, bits=1)] + [_member(rng, footage, bits=8) for _ in range(20)]
+    query = _member(rng, [f.hashes for f in fingerprints[0].frames], bits=4)
+    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    try:
+        ids, linked = [], []
+        for n, fp in enumerate(fingerprints):  # stored one by one, each matched first, as ingest does
+            media = ws.repository.add_media(NewMedia(
+                sha256=f"{n:064x}", size_bytes=1, store_path=f"media/{n}.mp4", duration=fp.duration, width=320,
+                height=180, fps=2.0, video_codec="h264", audio_codec=None, container_format="mp4",
+                container_created_raw=None, container_created_at=None))
+            matches = find_matches(ws, fp, {media.id})
+            ws.repository.add_fingerprint(media.id, ws.settings_id, frame_rows(fp), len(fp.frames), {})
+            for m in matches:
+                ws.repository.save_match(to_new_match(media.id, ws.settings_id, m))
+            ids.append(media.id)
+            linked.append(bool(matches))
+        assert all(linked[1:]), linked  # every copy was matched to some earlier one as it was stored
+        assert [m.media_id for m in find_matches(ws, query, set())] == [ids[0]]
+        ws.match_params = replace(ws.match_params, known_copies=False)
+        assert find_matches(ws, query, set()) == []  # the 20 copies are the crowd of the first
     finally:
         ws.close()

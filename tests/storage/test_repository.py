@@ -391,6 +391,16 @@ def test_matches_among_gives_each_match_between_the_media_from_both_sides(reposi
     assert repository.matches_among([a], settings_id) == []
 
 
+def test_linked_media_are_the_copies_stored_matches_name_either_way(repository, media_ids, settings_id):
+    a, b, c = media_ids
+    repository.save_match(a_match(a, b, settings_id))
+    repository.save_match(a_match(c, a, settings_id))
+    repository.save_match(a_match(b, c, repository.get_or_create_settings("other", "phash64", {})))
+    assert repository.linked_media([a, b, c], settings_id) == {a: {b, c}, b: {a}, c: {a}}
+    assert repository.linked_media([b], settings_id) == {b: {a}}  # b-c is another setting's
+    assert repository.linked_media([], settings_id) == {}
+
+
 def test_watches_by_id_in_one_lookup(repository):
     first = repository.add_watch("https://example.org/feed.xml", "rss", "Example feed", 600)
     second = repository.add_watch("https://t.me/s/example", "telegram", None, 600)
