@@ -37,7 +37,7 @@ Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
         [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json] \
-        [--index segmented] [--query-set K] [--stored-matches --baseline-params known_copies=false]
+        [--index segmented] [--query-set K] [--stored-matches --baseline-params known_copies=0]
 """
 
 from __future__ import annotations
@@ -247,6 +247,19 @@ def chair_pairs(chairs: dict[int, object], indexes: dict, durations: dict, param
                    & set(chairs)) for media_id, fp in chairs.items())
 
 
+def reach(links: dict[int, set[int]], media_ids, hops: int) -> dict[int, set[int]]:
+    """Per media id, the media `links` connect it to through at most `hops` links (as
+    `SqlRepository.linked_media` reads them from stored matches)."""
+    out = {}
+    for m in media_ids:
+        seen, frontier = set(), {m}
+        for _ in range(hops):
+            frontier = set().union(*(links.get(n, set()) for n in frontier)) - seen - {m}
+            seen |= frontier
+        out[m] = seen
+    return out
+
+
 def stored_matches(stored: dict[int, object], indexes: dict, params: MatchParams, log=print,
                    passes: int = 2) -> dict[int, set[int]]:
     """What a store's stored matches would say: each stored video matched against all the others (ingest matches
@@ -258,7 +271,7 @@ def stored_matches(stored: dict[int, object], indexes: dict, params: MatchParams
     started = time.perf_counter()
     for n_pass in range(passes):
         known = {k: set(v) for k, v in links.items()}
-        copies = (lambda ids: {i: known.get(i, set()) for i in ids}) if n_pass else None
+        copies = (lambda ids: reach(known, ids, params.known_copies)) if n_pass else None
         for n, (media_id, fp) in enumerate(stored.items()):
             for m in match_fingerprint(fp, indexes, durations, params, exclude={media_id}, copies=copies):
                 links[media_id].add(m.media_id)
@@ -293,7 +306,7 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
                   links: dict[int, set[int]] | None = None) -> dict:
     """False appearances of `queries` in `store`; with `chairs` (stored in `indexes` too), the chair pairs found;
     with `links` (`stored_matches`), the store's known copies handed to the matcher."""
-    copies = None if links is None else (lambda ids: {i: links.get(i, set()) for i in ids})
+    copies = None if links is None else (lambda ids: reach(links, ids, params.known_copies))
     fps = {seed: fp for seed, (_, fp) in store.items()}
     indexes = indexes if indexes is not None else index_fingerprints(fps)
     durations = {seed: fp.duration for seed, fp in {**fps, **(chairs or {})}.items()}
@@ -337,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stored-matches", action="store_true",
                         help="give the matcher the store's known copies (MatchParams.known_copies): each stored video "
                              "is first matched against the others, as ingest would have (`stored_matches`); compare "
-                             "with --baseline-params known_copies=false")
+                             "with --baseline-params known_copies=0")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]

@@ -69,7 +69,7 @@ class MatchParams:
     crowd_floor: int = 3  # ... and within at least this many bits, however near (an exact match reaches 0 bits)
     still_crowd_floor: int = 8  # ... this many for a match with no specific frame (one still picture's evidence),
     still_copy_margin: int = 1  # ... less the stored videos within this many bits of its own distance (its copies)
-    known_copies: bool = True  # ... less the stored videos the store knows are copies of the match (stored matches)
+    known_copies: int = 1  # ... less the stored videos its stored matches name, this many matches away (0: none)
     crowd_sample: int = 48  # ... on at most this many of its matched frames, evenly spread (0: all)
     crowd_exact_bits: int = 11  # ... its crowd found for certain within this many bits; beyond, the index may skip
     # some (`FrameIndex.query`'s complete_to): 5 times fewer probes at 14 bits (max_distance: all; docs/benchmarks.md)
@@ -362,7 +362,7 @@ def match_fingerprint(
     mirrored hashes are looked up; a stored video matched better by the mirrored ones is reported as mirrored.
     The moving parts of still shots (the motion space) tell the moments of a still camera apart.
     `copies(media_ids)`: per stored video, the stored videos the store knows are copies of it (its stored
-    matches); they are no crowd for it (`Crowd.weights`, `MatchParams.known_copies`).
+    matches, `MatchParams.known_copies` matches away); they are no crowd for it (`Crowd.weights`).
     """
     params = params or MatchParams()
     if not query.frames:
@@ -398,7 +398,7 @@ def match_fingerprint(
                 radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, still))
                 weighed.append((match, rows, pictured, sampled, still))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))
-            known = copies([m.media_id for m, _ in found]) if copies is not None and params.known_copies else {}
+            known = copies([m.media_id for m, _ in found]) if copies is not None and params.known_copies > 0 else {}
             found = [(m, rows) for m, rows, pictured, sampled, still in weighed if is_store_specific(
                 m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, aligned, params, still,
                                  known.get(m.media_id, ())),

@@ -25,7 +25,8 @@ looks anything up.  `SegmentedHashIndex` keeps the index in one directory per
   writer killed before the swap leaves files no manifest lists; the next writer
   deletes them.
 - Small segments are **merged** into bigger ones, size-tiered (eight adjacent
-  segments of one size class become one), by `merge` (a command or a
+  segments of about one size become one; a smaller segment between them is
+  taken along, as Lucene's LogMergePolicy does), by `merge` (a command or a
   background thread; appends merge small segments themselves).  Merges drop
   removed media.  The merged-away files are deleted right after the manifest
   swap: on Linux a file that is unlinked while a reader has it mapped stays
@@ -870,14 +871,17 @@ class SegmentedHashIndex:
                     return start, stop
                 start = max(stop, start + 1)
             return None
-        levels = [int(math.log(max(rows, 1), self.merge_factor)) for rows in live]
+        # size-tiered as Lucene's LogMergePolicy: from the oldest segment on, a group reaches to the last segment
+        # within a factor merge_factor ** 0.75 of the largest left, smaller segments between included; exact size
+        # classes would let one stray small segment (a short video's rows) keep its neighbours from ever merging
+        levels = [math.log(max(rows, 1), self.merge_factor) for rows in live]
         start = 0
         while start < len(entries):
-            stop = start
-            while stop < len(entries) and levels[stop] == levels[start]:
-                stop += 1
-            if stop - start >= self.merge_factor and sum(live[start:start + self.merge_factor]) <= cap:
-                return start, start + self.merge_factor
+            bottom = max(levels[start:]) - 0.75
+            stop = max(k for k in range(start, len(entries)) if levels[k] >= bottom) + 1
+            for first in range(start, stop - self.merge_factor + 1, self.merge_factor):
+                if sum(live[first:first + self.merge_factor]) <= cap:
+                    return first, first + self.merge_factor
             start = stop
         return None
 

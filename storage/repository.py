@@ -734,22 +734,32 @@ class SqlRepository(WorkspaceRepository):
             records = [_match_record(row) for row in rows]
         return [seen for record in records for seen in (record, _seen_from_other_side(record))]
 
-    def linked_media(self, media_ids: Iterable[int], settings_id: int) -> dict[int, set[int]]:
-        """Per media of `media_ids`, every media a stored match links it to, either side (the copies ingest found
-        of it): ids only, one query on the matches' two indexed columns."""
-        ids = sorted(set(media_ids))
-        out: dict[int, set[int]] = {m: set() for m in ids}
-        if not ids:
-            return out
+    def linked_media(self, media_ids: Iterable[int], settings_id: int, hops: int = 1) -> dict[int, set[int]]:
+        """Per media of `media_ids`, every media stored matches link it to, either side, through at most `hops`
+        matches (the copies ingest found of it, and theirs): ids only, one query per hop on the matches' two
+        indexed columns."""
+        out: dict[int, set[int]] = {m: set() for m in set(media_ids)}
+        frontier = {m: {m} for m in out}  # per media, the media reached at the last hop
         on = MatchModel.settings_id == settings_id
-        statement = sa.union_all(
-            sa.select(MatchModel.query_media_id, MatchModel.stored_media_id).where(
-                on, MatchModel.query_media_id.in_(ids)),
-            sa.select(MatchModel.stored_media_id, MatchModel.query_media_id).where(
-                on, MatchModel.stored_media_id.in_(ids)))
-        with self.database.session() as session:
-            for media_id, other in session.execute(statement):
-                out[media_id].add(other)
+        for _ in range(hops):
+            asked = sorted(set().union(*frontier.values()))
+            if not asked:
+                break
+            links: dict[int, set[int]] = {}
+            with self.database.session() as session:
+                for first in range(0, len(asked), 10_000):  # bound each IN list
+                    chunk = asked[first:first + 10_000]
+                    statement = sa.union_all(
+                        sa.select(MatchModel.query_media_id, MatchModel.stored_media_id).where(
+                            on, MatchModel.query_media_id.in_(chunk)),
+                        sa.select(MatchModel.stored_media_id, MatchModel.query_media_id).where(
+                            on, MatchModel.stored_media_id.in_(chunk)))
+                    for media_id, other in session.execute(statement):
+                        links.setdefault(media_id, set()).add(other)
+            for m, reached in frontier.items():
+                new = set().union(*(links.get(n, set()) for n in reached)) - out[m] - {m}
+                out[m] |= new
+                frontier[m] = new
         return out
 
     # --- watches -----------------------------------------------------------

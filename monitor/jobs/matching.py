@@ -24,7 +24,8 @@ def find_matches(ws: Workspace, fingerprint: VideoFingerprint, exclude: set[int]
     """Matches of a fingerprint against the store by every route, each saying which regions of the frames matched."""
     with ws.index_lock:  # the indexes are not thread-safe: no catching up while we query
         matches = match_fingerprint(fingerprint, ws.indexes(), ws.durations(), ws.match_params, exclude=exclude,
-                                    copies=lambda ids: ws.repository.linked_media(ids, ws.settings_id))
+                                    copies=lambda ids: ws.repository.linked_media(ids, ws.settings_id,
+                                                                                  ws.match_params.known_copies))
         by_signal = [_signal_matches(ws, kind, fingerprint, exclude) for kind in media_signals()
                      if fingerprint.signals.get(kind.name) is not None]
     for k, m in enumerate(matches):

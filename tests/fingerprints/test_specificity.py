@@ -248,7 +248,7 @@ def test_copies_the_store_knows_of_are_no_crowd_for_their_footage():
         assert match_fingerprint(query, indexes, durations, params) == []
         assert [m.media_id for m in match_fingerprint(query, indexes, durations, params, copies=copies)] == [0]
         assert match_fingerprint(query, indexes, durations, params, copies=of_another) == []
-        assert match_fingerprint(query, indexes, durations, replace(params, known_copies=False), copies=copies) == []
+        assert match_fingerprint(query, indexes, durations, replace(params, known_copies=0), copies=copies) == []
 
 
 def test_rounds_do_not_turn_a_crowd_of_look_alikes_into_copies(crowded_store):

@@ -222,7 +222,7 @@ def test_viral_footage_is_found_through_the_copies_its_stored_matches_name(tmp_p
             linked.append(bool(matches))
         assert all(linked[1:]), linked  # every copy was matched to some earlier one as it was stored
         assert [m.media_id for m in find_matches(ws, query, set())] == [ids[0]]
-        ws.match_params = replace(ws.match_params, known_copies=False)
+        ws.match_params = replace(ws.match_params, known_copies=0)
         assert find_matches(ws, query, set()) == []  # the 20 copies are the crowd of the first
     finally:
         ws.close()

@@ -398,6 +398,8 @@ def test_linked_media_are_the_copies_stored_matches_name_either_way(repository, 
     repository.save_match(a_match(b, c, repository.get_or_create_settings("other", "phash64", {})))
     assert repository.linked_media([a, b, c], settings_id) == {a: {b, c}, b: {a}, c: {a}}
     assert repository.linked_media([b], settings_id) == {b: {a}}  # b-c is another setting's
+    assert repository.linked_media([b], settings_id, hops=2) == {b: {a, c}}  # through a
+    assert repository.linked_media([b], settings_id, hops=0) == {b: set()}
     assert repository.linked_media([], settings_id) == {}
 
 
