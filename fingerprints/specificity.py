@@ -164,12 +164,11 @@ class Crowd:
         pos, media = self.positions, self.media_ids
         radius = crowd_radius(own, params, still)
         crowd = (self.distances <= radius[pos]) & (media != media_id)
-        if known:
-            crowd &= ~np.isin(media, np.fromiter(known, dtype=np.int64))
         if still:
             crowd &= self.distances > own[pos] + params.still_copy_margin
-        else:
-            crowd &= ~np.isin(media, np.fromiter(aligned, dtype=np.int64, count=len(aligned)))
+        excused = set(known) if still else aligned | set(known)
+        if excused:
+            crowd &= ~np.isin(media, np.fromiter(excused, dtype=np.int64, count=len(excused)))
         # a look-alike resembles many of the match's frames; clutter resembling one frame here and there is no crowd
         crowd &= np.isin(pos, hit)
         others, frames_near = np.unique(media[crowd], return_counts=True)  # (query frame, video) rows are unique
