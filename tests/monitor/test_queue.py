@@ -66,7 +66,7 @@ def test_two_daemons_share_the_watches_and_store_every_item_once(tmp_path, datab
     watches, urls = [], []
     for w in range(4):
         items = []
-        for k in range(1):
+        for k in range(2):  # eight items, each half a second: more than one daemon's two workers hold at once
             url = slow_clip(site, f"/w{w}/{k}.mp4", clips[(w + k) % len(clips)].read_bytes(), delay=0.5)
             items.append((f"item {w}.{k}", rfc822(datetime(2024, 3, 1, w, k, tzinfo=UTC)), url))
             urls.append(url)
