@@ -6,9 +6,10 @@ script appends `--rows` frame rows of `benchmarks.scale_store` videos (real
 pHash sequences, perturbed) one video at a time (or `--append N` rows at a
 time), then times lookups of 10 queries of 200 hashes at 8 bits (the first
 stage) and at 14 bits complete to 11 (the crowd lookup), against the same
-index after `merge(full=True)` (one segment: the baseline, in the same run).
+index compacted as the daemon's periodic job does (`merge(max_segments=4)`) and
+after `merge(full=True)` (one segment: the baseline, in the same run).
 
-    python benchmarks/segment_appends.py --rows 1000000 [--append 0] [--json]
+    python benchmarks/segment_appends.py --rows 1000000 [--append 0] [--max-segments 4] [--json]
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="frame rows appended")
     parser.add_argument("--append", type=int, default=0, help="rows per append (0: one video per append)")
+    parser.add_argument("--max-segments", type=int, default=4,
+                        help="the daemon's compaction to this many segments, measured too (default 4)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     store = Store(load_pool(), args.rows, 1)
@@ -67,6 +70,11 @@ def main() -> None:
         out = {"rows": args.rows, "appends": appends, "append_s": round(time.perf_counter() - started, 1),
                "segments": len(index.segment_sizes())}
         out["lookup8_ms"], out["lookup14_ms"] = lookups(index, queries)
+        started = time.perf_counter()
+        index.merge(max_segments=args.max_segments)  # what the daemon's periodic job does
+        out["compact_s"] = round(time.perf_counter() - started, 2)
+        out["compacted_segments"] = len(index.segment_sizes())
+        out["compacted_lookup8_ms"], out["compacted_lookup14_ms"] = lookups(index, queries)
         index.merge(full=True)
         out["merged_lookup8_ms"], out["merged_lookup14_ms"] = lookups(index, queries)
         index.close()
@@ -77,6 +85,10 @@ def main() -> None:
               f"lookup at 8 bits {out['lookup8_ms']:.1f} ms, merged into one {out['merged_lookup8_ms']:.1f} ms "
               f"({out['lookup8_ms'] / out['merged_lookup8_ms']:.1f}x); at 14 bits {out['lookup14_ms']:.1f} ms, "
               f"merged {out['merged_lookup14_ms']:.1f} ms ({out['lookup14_ms'] / out['merged_lookup14_ms']:.1f}x)")
+        print(f"compacted to {out['compacted_segments']} segments in {out['compact_s']} s (the daemon's job, "
+              f"--max-segments {args.max_segments}): at 8 bits {out['compacted_lookup8_ms']:.1f} ms "
+              f"({out['compacted_lookup8_ms'] / out['merged_lookup8_ms']:.1f}x one segment), at 14 bits "
+              f"{out['compacted_lookup14_ms']:.1f} ms ({out['compacted_lookup14_ms'] / out['merged_lookup14_ms']:.1f}x)")
 
 
 if __name__ == "__main__":

@@ -833,12 +833,21 @@ class SegmentedHashIndex:
             else:
                 self._view = self._read_view(self._view)
 
-    def merge(self, full: bool = False) -> int:
+    def merge(self, full: bool = False, max_segments: int | None = None) -> int:
         """Run the size-tiered merges that are due (with `full`, merge adjacent segments as far as
-        `max_segment_rows` allows); returns the segments merged away.  Safe to call from a thread or
-        another process while others read and append."""
+        `max_segment_rows` allows); then, if more than `max_segments` segments are left, merge the newest
+        into one, as few as bring the count down to `max_segments` (the newest are the smallest; a run
+        over the size cap starts later).  Returns the segments merged away.  Safe to call from a thread
+        or another process while others read and append."""
         with self._writing() as manifest:
             retired = self._merge_runs(manifest, None, full)
+            if max_segments is not None and len(manifest["segments"]) > max(max_segments, 1):
+                live = self._live_rows(manifest)
+                start = max(max_segments, 1) - 1
+                while start < len(live) - 1 and sum(live[start:]) > self.max_segment_rows:
+                    start += 1
+                if start < len(live) - 1:
+                    retired += self._merge_run(manifest, start, len(live))
             if retired:
                 self._publish(manifest, retired)
             else:
@@ -889,18 +898,21 @@ class SegmentedHashIndex:
         """Merge planned runs into the manifest (unpublished); returns the files merged away."""
         retired: list[str] = []
         while (run := self._plan(manifest, limit, full)) is not None:
-            start, stop = run
-            entries = manifest["segments"][start:stop]
-            merged = self._write_merged(manifest, entries)
-            manifest["segments"][start:stop] = [merged] if merged else []
-            retired += [e["file"] for e in entries]
-            for entry in entries:
-                self._opened.pop(entry["id"], None)
-            manifest["tombstones"] = [
-                [m, bound] for m, bound in manifest["tombstones"]
-                if any(e["id"] < bound and len(self._segment(e).ranges_of(np.array([m]))[0])
-                       for e in manifest["segments"])]
+            retired += self._merge_run(manifest, *run)
         return retired
+
+    def _merge_run(self, manifest: dict, start: int, stop: int) -> list[str]:
+        """Merge segments [start, stop) into one in the manifest (unpublished); returns their files."""
+        entries = manifest["segments"][start:stop]
+        merged = self._write_merged(manifest, entries)
+        manifest["segments"][start:stop] = [merged] if merged else []
+        for entry in entries:
+            self._opened.pop(entry["id"], None)
+        manifest["tombstones"] = [
+            [m, bound] for m, bound in manifest["tombstones"]
+            if any(e["id"] < bound and len(self._segment(e).ranges_of(np.array([m]))[0])
+                   for e in manifest["segments"])]
+        return [e["file"] for e in entries]
 
     def _write_merged(self, manifest: dict, entries: list[dict]) -> dict | None:
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []

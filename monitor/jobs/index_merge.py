@@ -8,6 +8,16 @@ daemon therefore kept more and more mid-sized segments, and every query
 visits each one.  This job runs the merges that are due, every
 `[daemon] index_merge_seconds`.
 
+The due merges follow Lucene's LogMergePolicy, which still leaves up to
+`merge_factor - 1` segments of every size level: a store grown one video at a
+time kept about 15 at 10^6 rows, and lookups there cost 2.5-3.6 times those
+of one segment (docs/benchmarks.md, "an index grown one ingest at a time").
+So when more than `[daemon] index_max_segments` are left, the job merges the
+newest into one, as few as bring the count down to that (`merge(max_segments=)`;
+merges leave the sizes falling with age, so these are the smallest).  That
+rewrites at most `max_segment_rows` rows (about 10 s of CPU at 10^7 rows),
+once per period, and only after something new was stored.
+
 It is idempotent (nothing due: nothing written) and safe beside other
 processes: a merge holds the index directory's writer lock and publishes by
 an atomic rename of the manifest (`fingerprints.segments`), so readers and
@@ -24,11 +34,15 @@ from monitor.workspace import Workspace
 log = logging.getLogger("provenance.index")
 
 
-def merge_indexes(ws: Workspace) -> dict[str, int]:
-    """Run the due merges of every frame index; the segments merged away, by view."""
+def merge_indexes(ws: Workspace, max_segments: int | None = None) -> dict[str, int]:
+    """Run the due merges of every frame index, then merge the newest segments of those left with more
+    than `max_segments` (default `[daemon] index_max_segments`); the segments merged away, by view."""
+    if max_segments is None:
+        max_segments = int(ws.config.section("daemon")["index_max_segments"])
     merged = {}
     for name, index in ws.indexes().items():
-        merged[name] = index.merge()  # safe beside this process's appending and matching threads
+        # safe beside this process's appending and matching threads
+        merged[name] = index.merge(max_segments=max_segments)
         if merged[name]:
             log.info("index merged view=%s segments_merged=%d segments=%d", name, merged[name],
                      len(index.segment_sizes()))

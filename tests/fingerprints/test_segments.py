@@ -125,7 +125,19 @@ def test_appends_of_any_size_keep_the_segments_few(tmp_path):
     # at most merge_factor - 1 segments a level, and a level is a factor of 8: about 4 levels here
     assert len(sizes) <= 4 * 8, sorted(sizes)
     queries = hashes[rng.integers(0, len(hashes), 40)] ^ _flips(rng, 40, 0.05)
-    _assert_same(index, BruteForceIndex.build(media, times, hashes), queries, distances=[0, 8, 14])
+    brute = BruteForceIndex.build(media, times, hashes)
+    _assert_same(index, brute, queries, distances=[0, 8, 14])
+
+    # the daemon's compaction (`[daemon] index_max_segments`): the newest segments, as few as needed, become one
+    assert len(sizes) > 4, sizes
+    cap, index.max_segment_rows = index.max_segment_rows, sum(sizes[2:]) - 1
+    assert index.merge(max_segments=3) == len(sizes) - 3  # over the size cap: the run starts one later
+    assert index.segment_sizes() == sizes[:3] + [sum(sizes[3:])]
+    index.max_segment_rows = cap
+    assert index.merge(max_segments=3) == 2
+    assert index.segment_sizes() == sizes[:2] + [sum(sizes[2:])]
+    assert index.merge(max_segments=3) == 0
+    _assert_same(index, brute, queries, distances=[0, 8, 14])
 
 
 def test_media_stored_out_of_id_order_come_back_by_position_then_media(tmp_path):

@@ -63,6 +63,30 @@ def test_the_daemon_merges_small_segments_periodically(database_url, tmp_path):
         ws.close()
 
 
+def test_more_segments_than_index_max_segments_and_the_newest_become_one(database_url, tmp_path):
+    """Seven one-size segments: no merge is due (eight make one), but each costs every query a probe."""
+    config = tmp_path / "config.toml"
+    config.write_text("[daemon]\nindex_max_segments = 3\n")
+    ws = Workspace.open(load_config(str(config), tmp_path / "data", database_url))
+    try:
+        for index in ws.indexes().values():
+            index.auto_merge_rows = 0
+        for n in range(7):
+            _fingerprint(ws, n + 1)
+            ws.indexes()
+        everything = np.array([0], dtype=np.uint64)
+        before = {name: _hits(idx.query(everything, 64)) for name, idx in ws.indexes().items()}
+        assert all(idx.merge() == 0 for idx in ws.indexes().values())  # nothing due
+
+        assert JOBS["merge_index"].run(_context(ws)) == len(before) * 5  # the newest five make one: 3 left
+
+        assert all(idx.segment_sizes() == [20, 20, 100] for idx in ws.indexes().values())
+        assert {name: _hits(idx.query(everything, 64)) for name, idx in ws.indexes().items()} == before
+        assert JOBS["merge_index"].run(_context(ws)) == 0
+    finally:
+        ws.close()
+
+
 def _hits(hits) -> list[tuple]:
     return sorted(zip(*(np.asarray(getattr(hits, f)).tolist() for f in hits.__dataclass_fields__)))
 
