@@ -6,10 +6,10 @@ script appends `--rows` frame rows of `benchmarks.scale_store` videos (real
 pHash sequences, perturbed) one video at a time (or `--append N` rows at a
 time), then times lookups of 10 queries of 200 hashes at 8 bits (the first
 stage) and at 14 bits complete to 11 (the crowd lookup), against the same
-index compacted as the daemon's periodic job does (`merge(max_segments=4)`) and
+index compacted as the daemon's periodic job does (`merge(max_segments=1)` as it ships) and
 after `merge(full=True)` (one segment: the baseline, in the same run).
 
-    python benchmarks/segment_appends.py --rows 1000000 [--append 0] [--max-segments 4] [--json]
+    python benchmarks/segment_appends.py --rows 1000000 [--append 0] [--max-segments 1] [--json]
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="frame rows appended")
     parser.add_argument("--append", type=int, default=0, help="rows per append (0: one video per append)")
-    parser.add_argument("--max-segments", type=int, default=4,
-                        help="the daemon's compaction to this many segments, measured too (default 4)")
+    parser.add_argument("--max-segments", type=int, default=1,
+                        help="the daemon's compaction to this many segments, measured too (default 1, as it ships)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     store = Store(load_pool(), args.rows, 1)

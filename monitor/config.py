@@ -63,7 +63,7 @@ DEFAULTS: dict[str, Any] = {
     "daemon": {"runner": "auto", "workers": 4, "jitter_seconds": 30, "refresh_seconds": 10,
                "lock_stale_seconds": 120, "standby_retry_seconds": 5, "sweep_seconds": 3600,
                "orphan_grace_seconds": 3600, "job_attempts": 5, "stalled_worker_seconds": 30,
-               "revisit_seconds": 600, "index_merge_seconds": 3600, "index_max_segments": 4},
+               "revisit_seconds": 600, "index_merge_seconds": 3600, "index_max_segments": 1},
     "revisit": {"schedule": ["1h until 1d", "1d until 30d", "7d"], "max_per_run": 0},
     "evidence": {"tsa_url": "", "tsa_ca_file": "", "tsa_timeout": 30, "frames_per_appearance": 6},
     "alerts": {"notify": [], "on_any_match": False, "timeout": 10},

@@ -35,7 +35,9 @@ def _context(ws: Workspace) -> JobContext:
 def test_the_daemon_merges_small_segments_periodically(database_url, tmp_path):
     job = JOBS["merge_index"]
     assert job in periodic_jobs() and job.every == "index_merge_seconds" and job.lock() == "merge-index"
-    ws = Workspace.open(load_config(None, tmp_path / "data", database_url))
+    config = tmp_path / "config.toml"
+    config.write_text("[daemon]\nindex_max_segments = 2\n")  # the due merges alone (the next test: the rest)
+    ws = Workspace.open(load_config(str(config), tmp_path / "data", database_url))
     try:
         for index in ws.indexes().values():
             index.auto_merge_rows = 0  # as if every append were past the size appends merge themselves
