@@ -315,7 +315,8 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
     queries_with_false = 0
     total = 0
     started = time.process_time()
-    for _, (kind, fp) in queries.items():
+    listed = []
+    for seed, (kind, fp) in queries.items():
         found = match_fingerprint(fp, indexes, durations, params, copies=copies)
         total += len(found)
         queries_with_false += bool(found)
@@ -323,16 +324,23 @@ def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple
             k = store[m.media_id][0] if m.media_id in store else "chair"
             by_kind[k] = by_kind.get(k, 0) + 1
             by_query_kind[kind] = by_query_kind.get(kind, 0) + 1
+            listed.append({"query": seed, "query_generator": kind, "stored": m.media_id, "stored_generator": k,
+                           "mean_distance": round(m.mean_distance, 2), "matched_frames": m.matched_frames,
+                           "specific_frames": m.specific_frames, "motion_frames": m.motion_frames,
+                           "speed": round(m.speed, 3), "mirrored": m.mirrored, "score": round(m.score, 2),
+                           "query_coverage": m.query_coverage, "stored_coverage": m.stored_coverage})
     return {"stored": len(store), "queries": len(queries), "false_appearances": total,
             "per_100_queries": round(100.0 * total / max(1, len(queries)), 2),
             "queries_with_a_false_match": queries_with_false, "by_stored_generator": by_kind,
             "by_query_generator": by_query_kind,
             "query_cpu_ms": round(1000 * (time.process_time() - started) / max(1, len(queries)), 1),
             "chair_pairs_found": chair_pairs(chairs, indexes, durations, params, copies) if chairs else None,
-            "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None}
+            "chair_pairs": len(chairs) * (len(chairs) - 1) if chairs else None,
+            "false": listed}
 
 
 def main(argv: list[str] | None = None) -> int:
+    global CACHE
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=10000, help="unrelated clips in the largest store")
     parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
@@ -351,8 +359,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="give the matcher the store's known copies (MatchParams.known_copies): each stored video "
                              "is first matched against the others, as ingest would have (`stored_matches`); compare "
                              "with --baseline-params known_copies=0")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help=f"where rendered clips' fingerprints are kept (default {CACHE.relative_to(REPO)}); the key "
+                             "is the clip's recipe, not the code: a new directory fingerprints again with this code")
+    parser.add_argument("--list", action="store_true", help="also list every false appearance (--json always has them)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    if args.cache is not None:
+        CACHE = args.cache
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
@@ -394,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{row['query_cpu_ms']} ms CPU per query; chair pairs found {row['chair_pairs_found']}/"
                       f"{row['chair_pairs']}; by stored generator {row['by_stored_generator']}, "
                       f"by query generator {row['by_query_generator']}", flush=True)
+                if args.list:
+                    for m in row["false"]:
+                        print("  false: " + " ".join(f"{k}={v}" for k, v in m.items()), flush=True)
         for index in indexes.values():
             getattr(index, "close", lambda: None)()
         scratch.cleanup()

@@ -11,8 +11,9 @@ says what the re-upload did.
 - query whole / stored centre: the query is a crop (the stored video shows more);
 - query centre / stored whole: the stored video is a crop of the query;
 - centre/centre: both are framed differently at the edges (banners, badges);
-- query window: the stored footage is shown in a picture-in-picture window;
-- query surround: the stored footage is under a large sticker or overlay;
+- query window: the stored footage is shown in a window (picture-in-picture, a player, a split screen);
+- query surround: the stored footage is around the query's window (the other side of a split, under a sticker);
+- stored window, stored surround: the same the other way round (the stored post is the composite);
 - moving parts: a still camera, told apart by what moves in front of it (the picture matched no better).
 """
 
@@ -31,6 +32,8 @@ STORED_CROPPED = "crop of query"
 CENTRE = "centre"
 WINDOW = "window"
 SURROUND = "surround"
+STORED_WINDOW = "in a window of the stored video"  # the names `monitor.jobs.matching` turns WINDOW, SURROUND into
+STORED_SURROUND = "under an overlay in the stored video"
 MOVING = "moving parts"
 PLAINER_MARGIN = 2  # bits by which a less plain explanation must match better to be given
 
@@ -59,10 +62,15 @@ def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[Stor
         sh = s.hashes
         whole, centre, window, surround = (qh.get(v) for v in ("picture", "centre", "window", "surround"))
         stored_whole, stored_centre = sh.get("picture"), sh.get("centre")
+        stored_window, stored_surround = sh.get("window"), sh.get("surround")
         options = [(_distance(whole, stored_whole), 0, WHOLE), (_distance(whole, stored_centre), 1, QUERY_CROPPED),
                    (_distance(centre, stored_whole), 1, STORED_CROPPED), (_distance(centre, stored_centre), 2, CENTRE),
-                   (min(_distance(window, stored_whole), _distance(window, stored_centre)), 3, WINDOW),
-                   (min(_distance(surround, stored_whole), _distance(surround, stored_centre)), 3, SURROUND),
+                   (min(_distance(window, stored_whole), _distance(window, stored_centre),
+                        _distance(window, stored_window)), 3, WINDOW),
+                   (min(_distance(surround, stored_whole), _distance(surround, stored_centre),
+                        _distance(surround, stored_surround)), 3, SURROUND),
+                   (min(_distance(whole, stored_window), _distance(centre, stored_window)), 3, STORED_WINDOW),
+                   (min(_distance(whole, stored_surround), _distance(centre, stored_surround)), 3, STORED_SURROUND),
                    (_distance(qh.get("motion"), sh.get("motion")), 4, MOVING)]
         nearest = min(d for d, _, _ in options)
         # near-ties go to the plainer explanation: a bit or two is noise between two hashes of one frame

@@ -249,12 +249,149 @@ def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lengths, starts
 
 
-def detect_inner_window(frames: Sequence[np.ndarray]) -> CropBox | None:
+# One video inside another, told apart by time: the pixels of one video change together, so neighbouring
+# pixels' changes over a shot are correlated; across the border of a window, a split screen or a player, the two
+# sides belong to different videos and their changes are unrelated (no edge needed: the sides may be alike).
+CHANGING_STD = 3.0  # grey levels of change over the shot (standard deviation) that make a pixel moving
+LINKED = 0.6  # correlation of two neighbours' changes that ties them to one video
+UNLINKED = 0.3  # ... below which, between two moving pixels, a border runs
+MIN_TIME_FRAMES = 8  # frames needed for the correlations to mean anything
+BORDER_CONTRAST = 0.3  # a border's neighbours two pixels away on either side are this much more correlated
+MAX_BORDER_SHARE = 0.02  # of all neighbour pairs, those on borders: more is a texture of cells, not a composite
+SPLIT_SPAN = 0.8  # a split's border runs across at least this share of the moving pixels beside it
+MIN_SPLIT_SHARE = 0.2  # each side of a split is at least this share of the frame
+MIN_REGION_FILL = 0.85  # a region changing on its own must fill its bounding box this much (a rectangle) ...
+MIN_REGION_SIDE = 0.8  # ... and reach each side of it along this share of the side
+MAX_REGION_AREA = 0.9  # a region this big is the footage itself
+
+
+_Changes = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _changes(frames: Sequence[np.ndarray]) -> _Changes | None:
+    """(moving pixels, correlation of vertical neighbours' changes (h-1, w), of horizontal ones (h, w-1))."""
+    if len(frames) < MIN_TIME_FRAMES:
+        return None
+    x = np.stack(frames).astype(np.float32)
+    x -= x.mean(axis=0)
+    energy = np.einsum("thw,thw->hw", x, x)
+    moving = energy > CHANGING_STD ** 2 * len(frames)
+    down = np.einsum("thw,thw->hw", x[:, :-1], x[:, 1:]) / np.sqrt(np.maximum(energy[:-1] * energy[1:], 1e-6))
+    right = np.einsum("thw,thw->hw", x[:, :, :-1], x[:, :, 1:]) / np.sqrt(
+        np.maximum(energy[:, :-1] * energy[:, 1:], 1e-6))
+    # a link holds where its neighbours along the border agree: one chance correlation neither joins nor cuts
+    return moving, cv2.blur(down, (3, 1)), cv2.blur(right, (1, 3))
+
+
+def _borders(moving: np.ndarray, links: np.ndarray) -> np.ndarray:
+    """Where a border runs between rows y and y+1 (`links`: correlation of vertical neighbours, (h-1, w)): both
+    pixels move, their changes are unrelated, and two rows away on either side neighbours change together more.
+    Footage whose pixels never change together (noise, cellular patterns) has no borders, only unrelated pixels."""
+    cut = (links < UNLINKED) & moving[:-1] & moving[1:]
+    linked = np.zeros_like(cut)
+    linked[2:-2] = np.minimum(links[:-4], links[4:]) > links[2:-2] + BORDER_CONTRAST
+    borders = cut & linked
+    # a window's or a split's borders are a few lines; a grid of them is texture (blocky cells, tiles)
+    return borders if borders.mean() <= MAX_BORDER_SHARE else np.zeros_like(borders)
+
+
+def detect_split(frames: Sequence[np.ndarray], changes: _Changes | None = None) -> tuple[CropBox, CropBox] | None:
+    """The two sides of a split screen (side by side or stacked), larger first, or None.
+
+    The border runs straight across the frame where, on most of its length,
+    the pixels above and below (or left and right) both move and their
+    changes are unrelated, while everywhere else neighbours change together.
+    """
+    changes = changes or _changes(frames)
+    if changes is None:
+        return None
+    moving, down, right = changes
+    height, width = moving.shape
+    best: tuple[float, CropBox, CropBox] | None = None
+    for links, both, size in ((down, moving[:-1] & moving[1:], height),
+                              (right.T, (moving[:, :-1] & moving[:, 1:]).T, width)):
+        counted = both.sum(axis=1)
+        cut_share = np.where(counted > 0, ((links < UNLINKED) & both).sum(axis=1) / np.maximum(counted, 1), 0.0)
+        typical = np.median(links, axis=1)  # of each row of links, moving or not
+        span = counted / both.shape[1]
+        for k in np.flatnonzero((cut_share >= SPLIT_SPAN) & (span >= 0.5)):
+            cut = int(k) + 1
+            if not MIN_SPLIT_SHARE * size <= cut <= (1 - MIN_SPLIT_SHARE) * size or not 2 <= k < len(typical) - 2:
+                continue
+            if min(typical[k - 2], typical[k + 2]) < typical[k] + BORDER_CONTRAST:
+                continue  # unrelated beside it too: texture, not a border
+            if np.count_nonzero(cut_share >= SPLIT_SPAN / 2) > 3:
+                continue  # many such lines: cells or tiles, not two videos
+            if best is not None and cut_share[k] <= best[0]:
+                continue
+            if size == height:
+                a, b = CropBox(0, 0, width, cut, width, height), CropBox(0, cut, width, height - cut, width, height)
+            else:
+                a, b = CropBox(0, 0, cut, height, width, height), CropBox(cut, 0, width - cut, height, width, height)
+            best = (float(cut_share[k]), *(sorted((a, b), key=lambda box: -box.width * box.height)))
+    return None if best is None else (best[1], best[2])
+
+
+def detect_changing_region(frames: Sequence[np.ndarray], changes: _Changes | None = None) -> CropBox | None:
+    """A rectangle whose pixels change together, apart from everything around it, or None.
+
+    What a screen recording shows: the player's picture changes while the
+    interface around it stands still (or moves on its own: a cursor, a
+    progress marker).  Neighbouring moving pixels whose changes are
+    correlated are joined into regions; the largest that fills a rectangle
+    (not the whole frame) is the window.
+    """
+    changes = changes or _changes(frames)
+    if changes is None:
+        return None
+    moving, down, right = changes
+    height, width = moving.shape
+    grid = np.zeros((2 * height - 1, 2 * width - 1), dtype=np.uint8)  # pixels on even cells, links between them
+    grid[::2, ::2] = moving
+    grid[1::2, ::2] = (down > LINKED) & moving[:-1] & moving[1:]
+    grid[::2, 1::2] = (right > LINKED) & moving[:, :-1] & moving[:, 1:]
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grid, connectivity=4)
+    best: CropBox | None = None
+    for k in range(1, count):
+        x, y, w, h = (int(v) for v in stats[k, :4])
+        x0, y0, x1, y1 = x // 2, y // 2, (x + w + 1) // 2, (y + h + 1) // 2
+        bw, bh = x1 - x0, y1 - y0
+        if not MIN_WINDOW_AREA * width * height <= bw * bh <= MAX_REGION_AREA * width * height:
+            continue
+        if bw < MIN_WINDOW_SHARE * width or bh < MIN_WINDOW_SHARE * height:
+            continue
+        region = labels[2 * y0:2 * y1 - 1:2, 2 * x0:2 * x1 - 1:2] == k
+        if region.mean() < MIN_REGION_FILL:
+            continue
+        reach = 2  # pixels in from each side
+        sides = (region[:reach].any(axis=0).mean(), region[-reach:].any(axis=0).mean(),
+                 region[:, :reach].any(axis=1).mean(), region[:, -reach:].any(axis=1).mean())
+        if min(sides) < MIN_REGION_SIDE:
+            continue
+        if best is None or bw * bh > best.width * best.height:
+            best = CropBox(x0, y0, bw, bh, width, height)
+    return best
+
+
+def find_window(frames: Sequence[np.ndarray]) -> tuple[CropBox | None, CropBox | None]:
+    """(window, other side) of a composite frame: the two sides of a split screen, larger first; or a
+    picture-in-picture window (by its borders) or a region that changes on its own (a screen recording's
+    player), with no other side (what is around it is the picture less the window); or (None, None)."""
+    changes = _changes(frames)
+    split = detect_split(frames, changes)
+    if split is not None:
+        return split
+    return detect_inner_window(frames, changes) or detect_changing_region(frames, changes), None
+
+
+def detect_inner_window(frames: Sequence[np.ndarray], changes: _Changes | None = None) -> CropBox | None:
     """A rectangle of footage shown inside other footage (picture-in-picture), or None.
 
     The border of such a window is an edge that stays put while the
     footage on both sides of it moves: in the median over time of the
-    gradient, only borders like it survive.  Two horizontal borders of the
+    gradient, only borders like it survive.  Where the two sides are too
+    alike for an edge, the border still shows in time: the changes on its
+    two sides are unrelated (`_changes`).  Two horizontal borders of the
     much the same extent, with vertical borders between them, make a window.
     """
     if len(frames) < 4:
@@ -263,6 +400,11 @@ def detect_inner_window(frames: Sequence[np.ndarray]) -> CropBox | None:
     _, height, width = stack.shape
     across_rows = np.median(np.abs(np.diff(stack, axis=1)), axis=0) > EDGE_STRENGTH  # horizontal borders
     across_cols = np.median(np.abs(np.diff(stack, axis=2)), axis=0) > EDGE_STRENGTH  # vertical borders
+    changes = changes or _changes(frames)
+    if changes is not None:
+        moving, down, right = changes
+        across_rows |= _borders(moving, down)
+        across_cols |= _borders(moving.T, right.T).T
     row_len, row_start = _runs(across_rows)
     col_len, col_start = _runs(across_cols.T)
     lines = [r for r in np.flatnonzero((row_len >= MIN_WINDOW_SHARE * width) & (row_len <= MAX_LINE_SHARE * width))]

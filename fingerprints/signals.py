@@ -125,7 +125,10 @@ class CentreView(FrameView):
 
 class WindowView(FrameView):
     name = "window"
-    description = "a picture-in-picture window (queries only: a stored window may be a shared sticker)"
+    description = ("a window of footage inside the frame: picture-in-picture, a screen recording's player, the larger "
+                   "side of a split screen (stored too since 0010: posts that are composites are found by the footage "
+                   "in them; a window shared by many posts, a sticker, is no evidence by the store tests)")
+    column = "window_hash"
 
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.window
@@ -133,7 +136,9 @@ class WindowView(FrameView):
 
 class SurroundView(FrameView):
     name = "surround"
-    description = "the picture with its window blanked: footage under a large sticker (queries only)"
+    description = ("the picture around a window: the other side of a split screen, else the picture with its window "
+                   "blanked (footage under a large sticker, a picture-in-picture's background)")
+    column = "surround_hash"
 
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.surround

@@ -8,9 +8,10 @@ CHUNK_FRAMES): per chunk the active area is estimated (bars and blurred pads
 cut off), still overlays are masked (account banners and badges), and a
 picture-in-picture window is looked for, so memory stays flat whatever the
 video's length.  Each frame gets a hash of its active area and of that
-area's centre, and, where a window was found, of the window and of the
-picture around it; in front of a still camera, what moves gets a hash of its
-own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
+area's centre, and, where a window was found (a picture-in-picture window, a
+screen recording's player, the sides of a split screen), of the window and of
+the picture around it (the other side of a split); in front of a still
+camera, what moves gets a hash of its own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
 """
 
 from __future__ import annotations
@@ -23,14 +24,18 @@ import numpy as np
 
 from .decode import NO_LIMITS, DecodeLimits, VideoStreamInfo, iter_gray_frames
 from .model import CropBox, FingerprintSettings, FrameHash, FrameViews, VideoFingerprint
-from .normalize import (crop, detect_active_area, detect_inner_window, fill_masked, mask_at,
-                        moving_parts, static_overlay_mask, still_background)
+from .normalize import (crop, detect_active_area, fill_masked, find_window, mask_at, moving_parts,
+                        static_overlay_mask, still_background)
 from .phash import PHashFingerprinter
 from .signals import MediaSignal, frame_views, media_signals
 
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
 AREA_SAMPLE = 16  # frames of a chunk used for the estimate
+# A stored post's window is kept (stored, indexed) only from this share of the picture: a smaller one is as likely
+# an animated sticker (a GIF from a shared library) as footage, and two unrelated posts with one sticker would match
+# through it.  Queries look up windows from `normalize.MIN_WINDOW_AREA` (6%): a query is one post, not a crowd.
+STORED_WINDOW_AREA = 0.15
 
 
 def _tiny(frame: np.ndarray) -> np.ndarray:
@@ -98,15 +103,16 @@ def fingerprint_video(
         cells = static_overlay_mask(sample, overlay.get("cells") if overlay.get("box") == box else None)
         overlay.update(box=box, cells=cells)
         mask = None if cells is None else mask_at(cells, sample[0].shape)
-        window = detect_inner_window(sample)
-        if window is not None:  # the footage in the window may have bars of its own
-            inner = detect_active_area([crop(f, window) for f in sample], settings.border_threshold)
-            window = CropBox(window.x + inner.x, window.y + inner.y, inner.width, inner.height,
-                             box.width, box.height)
+        window, side = find_window(sample)
+        if window is not None and not query and window.width * window.height < STORED_WINDOW_AREA * box.width * box.height:
+            window = side = None  # stored: a small window is as likely an animated sticker as footage
+        if window is not None:  # the footage in the window (or on either side of a split) may have bars of its own
+            window = _inner(sample, window, box, settings)
+            side = None if side is None else _inner(sample, side, box, settings)
         # a still camera: what moves in front of it tells its moments apart (and captions do not move)
         background = still_background(sample)
         blank = None
-        if window is not None:
+        if window is not None and side is None:
             blank = np.zeros(sample[0].shape, dtype=bool)
             blank[window.y:window.y + window.height, window.x:window.x + window.width] = True
             if mask is not None:
@@ -116,9 +122,9 @@ def fingerprint_video(
             picture = active if mask is None else fill_masked(active, mask)
             for collector in collectors.values():
                 collector.feed(t, picture, cut)
+            around = crop(active, side) if side is not None else None if blank is None else fill_masked(active, blank)
             _hash_one(result, hasher, settings, t, picture, cut,
-                      mask is not None, None if window is None else crop(active, window),
-                      None if blank is None else fill_masked(active, blank),
+                      mask is not None, None if window is None else crop(active, window), around,
                       None if background is None else moving_parts(active, background))
         chunk.clear()
 
@@ -143,6 +149,12 @@ def fingerprint_video(
     if not result.duration:
         result.duration = last_t + 1.0 / settings.analysis_fps
     return result
+
+
+def _inner(sample: list[np.ndarray], window: CropBox, box: CropBox, settings: FingerprintSettings) -> CropBox:
+    """`window` less the bars of the footage inside it, in the active picture's coordinates."""
+    inner = detect_active_area([crop(f, window) for f in sample], settings.border_threshold)
+    return CropBox(window.x + inner.x, window.y + inner.y, inner.width, inner.height, box.width, box.height)
 
 
 def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,

@@ -26,7 +26,7 @@ from storage.errors import StorageError  # noqa: F401 (re-exported)
 _CHECKOUT_ALEMBIC = Path(__file__).resolve().parent.parent / "alembic"
 ALEMBIC_DIR = _CHECKOUT_ALEMBIC if (_CHECKOUT_ALEMBIC / "env.py").is_file() else Path(__file__).resolve().parent / "migrations"
 # The newest migration; a test checks it against alembic/versions, so a new migration must update it.
-HEAD_REVISION = "0009_watch_keys"
+HEAD_REVISION = "0010_window_hashes"
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
 # Any constant works; it only has to be the same for every process of this service.
 PG_MIGRATION_LOCK_ID = 0x70726F76  # "prov"

@@ -156,7 +156,7 @@ class PostModel(Base):
 
 
 # The `frames` columns that hold a 64-bit hash of one view of the frame (`fingerprints.signals.FrameView.column`).
-HASH_COLUMNS = ("hash", "centre_hash", "motion_hash")
+HASH_COLUMNS = ("hash", "centre_hash", "motion_hash", "window_hash", "surround_hash")
 
 
 class FrameModel(Base):
@@ -174,6 +174,9 @@ class FrameModel(Base):
     centre_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v3 on; same encoding
     overlay_masked: Mapped[bool] = mapped_column(server_default=sa.false(), default=False)
     motion_hash: Mapped[int | None] = mapped_column(sa.BigInteger)  # settings v4 on, still shots only; same encoding
+    # frames of composites (a window, a player, a split screen; 0010 on): the window and what is around it
+    window_hash: Mapped[int | None] = mapped_column(sa.BigInteger)
+    surround_hash: Mapped[int | None] = mapped_column(sa.BigInteger)
 
 
 class MediaSignalModel(Base):

@@ -84,7 +84,8 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
 
 # `fingerprints.explain` regions as seen from the other video of a match
 _TURNED_ROUND = {"cropped": "crop of query", "crop of query": "cropped", "window": "in a window of the stored video",
-                 "surround": "under an overlay in the stored video"}
+                 "surround": "under an overlay in the stored video", "in a window of the stored video": "window",
+                 "under an overlay in the stored video": "surround"}
 
 
 def _from_record(r: MatchRecord) -> VideoMatch:

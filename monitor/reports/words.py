@@ -36,11 +36,13 @@ REGION_EDITS = {
     "cropped": "cropped (the stored video shows more around the picture)",
     "crop of query": "the stored video is a crop of this one",
     "centre": "framed differently at the edges (banners, badges, borders)",
-    "window": "shown in a picture-in-picture window",
-    "surround": "under a large overlay or sticker",
+    "window": "shown in a window: picture-in-picture, a screen recording's player or a split screen",
+    "surround": "beside a window: the other side of a split screen, or under a large overlay or sticker",
     "moving parts": "a still camera: told apart from other takes by what moves in front of it",
-    "in a window of the stored video": "the stored video shows this one in a picture-in-picture window",
-    "under an overlay in the stored video": "the stored video shows this one under a large overlay",
+    "in a window of the stored video": ("the stored video shows this one in a window: picture-in-picture, a screen "
+                                        "recording's player or a split screen"),
+    "under an overlay in the stored video": ("the stored video shows this one beside a window (the other side of a "
+                                             "split screen) or under a large overlay"),
 }
 
 # A URL people may follow from a report: http(s), a host, and nothing that could end or break out of a link.

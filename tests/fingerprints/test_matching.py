@@ -160,6 +160,31 @@ def test_reupload_edits_find_the_source_only(generated, edit):
         assert regions.get("cropped", 0) >= 0.5 * sum(regions.values()), regions
 
 
+# A composite stored as a post: the footage at 45% in a window over another clip (a reaction).
+STORED_PIP = ("movie={other},scale=320:180,setsar=1[bg];[0:v]scale=144:80,setsar=1[fg];"
+              "[bg][fg]overlay=160:84:shortest=1")
+
+
+def test_a_stored_composite_is_found_by_the_footage_in_it(sample_clips, tmp_path):
+    """The stored post is the composite and the query the clean footage: the window and what is around it are
+    stored views too (0010), so the footage is found in the post, and the match says where; the clip behind the
+    window finds the post too.  Before, windows were looked for in queries only."""
+    other = sample_clips.unrelated[2]
+    composite = fingerprint_video(make_edit(sample_clips.source, tmp_path / "composite.mp4",
+                                            STORED_PIP.format(other=other), duration=8.0))
+    assert sum("window" in f.hashes for f in composite.frames) >= 0.5 * len(composite.frames)
+    fps = {"composite": composite, "unrelated-0": fingerprint_video(sample_clips.unrelated[0])}
+    index, ids, durations = _index(fps)
+    source = fingerprint_video(sample_clips.source)
+    matches = match_fingerprint(source, index, durations)
+    assert [m.media_id for m in matches] == [ids["composite"]]
+    regions = pair_regions(source.frames, composite.frames, matches[0].pairs, matches[0].mirrored)
+    # the centre view alone finds 15 frames here (none as a window); the window 27, 13 of them in the window
+    assert regions.get("in a window of the stored video", 0) >= 0.4 * sum(regions.values()), regions
+    behind = match_fingerprint(fingerprint_video(other), index, durations)
+    assert ids["composite"] in [m.media_id for m in behind]
+
+
 def test_template_is_masked_and_does_not_make_unrelated_posts_match(generated):
     fps, edits, index, ids, durations = generated
     assert sum(f.template for f in fps["unrelated-0-template"].frames) >= 0.6 * len(fps["unrelated-0-template"].frames)

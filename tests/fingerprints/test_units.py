@@ -14,7 +14,7 @@ from fingerprints.align import MatchParams, _line, speed_grid
 from fingerprints.decode import VideoDecodeError, stream_info
 from fingerprints.index import BruteForceIndex
 from fingerprints.model import FingerprintSettings
-from fingerprints.normalize import (detect_active_area, detect_inner_window, mask_at, moving_parts, static_overlay_mask,
+from fingerprints.normalize import (detect_active_area, detect_changing_region, detect_inner_window, detect_split, mask_at, moving_parts, static_overlay_mask,
                                     still_background)
 from fingerprints.phash import PHashFingerprinter, bits_to_int, hamming
 from fingerprints.video import fingerprint_video
@@ -198,6 +198,56 @@ def test_no_window_in_plain_footage_or_behind_full_width_bands():
     for frame in banded:
         frame[:30] = 40  # a banner across the whole width is framing, not a window
     assert detect_inner_window(banded) is None
+
+
+def _alike(frames: list[np.ndarray], mean: float = 128.0, spread: float = 30.0) -> list[np.ndarray]:
+    """The frames with one brightness and contrast (over the whole shot), so no edge tells two of them apart."""
+    stack = np.stack(frames).astype(np.float32)
+    return list(np.clip((stack - stack.mean()) / stack.std() * spread + mean, 0, 255).astype(np.uint8))
+
+
+def test_split_screen_sides_are_told_apart_by_time_where_no_edge_shows():
+    """Two videos stacked 40/60 with the same brightness and contrast: no border in the picture, but the changes on
+    either side of it are unrelated; the larger side comes first."""
+    top, bottom = _alike(_moving(12, 72, 320, 11)), _alike(_moving(12, 108, 320, 12))
+    frames = [np.vstack([a, b]) for a, b in zip(top, bottom)]
+    assert detect_inner_window(frames) is None  # no window, and the median gradient shows no border
+    split = detect_split(frames)
+    assert split is not None
+    larger, smaller = split
+    assert (larger.x, larger.width, smaller.x, smaller.width) == (0, 320, 0, 320)
+    assert abs(larger.y - 72) <= 2 and abs(larger.height - 108) <= 2 and smaller.y == 0 and abs(smaller.height - 72) <= 2
+    side_by_side = [np.hstack([a, b]) for a, b in zip(_alike(_moving(12, 180, 200, 13)), _alike(_moving(12, 180, 120, 14)))]
+    larger, smaller = detect_split(side_by_side)
+    assert larger.x == 0 and abs(larger.width - 200) <= 2 and abs(smaller.x - 200) <= 2
+
+
+def test_a_screen_recordings_player_is_the_region_that_changes_on_its_own():
+    """A still interface (title bar, buttons, caption) around a player whose picture changes; a cursor wanders."""
+    frames = []
+    video = _moving(12, 90, 160, 15)
+    for k, picture in enumerate(video):
+        frame = np.full((200, 320), 235, dtype=np.uint8)
+        frame[:20] = 60  # title bar
+        frame[170:180, 40:60] = 30  # a button
+        frame[40:130, 100:260] = picture
+        frame[150 + k % 3:160 + k % 3, 20 + 9 * k:29 + 9 * k] = 255 - 200 * (k % 2)  # the cursor
+        frames.append(frame)
+    box = detect_changing_region(frames)
+    assert box is not None
+    assert abs(box.x - 100) <= 2 and abs(box.y - 40) <= 2 and abs(box.width - 160) <= 3 and abs(box.height - 90) <= 3
+    assert detect_split(frames) is None
+
+
+def test_footage_whose_pixels_never_change_together_has_no_split_or_region():
+    """Cellular patterns and noise: neighbours' changes are unrelated everywhere, so no line is a border; plain
+    footage is one region, too big to be a window."""
+    rng = np.random.default_rng(16)
+    cells = [np.repeat(np.repeat(rng.integers(0, 2, (45, 80), dtype=np.uint8) * 255, 4, axis=0), 4, axis=1)
+             for _ in range(12)]
+    assert detect_split(cells) is None and detect_changing_region(cells) is None
+    plain = _moving(12, 180, 320, 17)
+    assert detect_split(plain) is None and detect_changing_region(plain) is None
 
 
 def test_still_overlay_is_masked_only_over_moving_footage():

@@ -44,8 +44,13 @@ def test_upgrade_then_downgrade_round_trip(database_url):
     try:
         assert database.current_revision() is None
         database.upgrade()
-        assert database.current_revision() == "0009_watch_keys" == database.head_revision()
+        assert database.current_revision() == "0010_window_hashes" == database.head_revision()
         assert table_names(database) == ALL_TABLES | {"alembic_version"}
+        assert "url_key" in columns(database, "watches")
+        assert {"window_hash", "surround_hash"} <= frame_columns(database)
+
+        database.downgrade("0009_watch_keys")
+        assert not {"window_hash", "surround_hash"} & frame_columns(database)
         assert "url_key" in columns(database, "watches")
 
         database.downgrade("0008_media_signals")
@@ -151,7 +156,7 @@ def test_posts_constraints_survive_batch_migration(database):
 def test_open_database_is_idempotent(database_url):
     first = open_database(database_url)
     second = open_database(database_url)
-    assert first.current_revision() == second.current_revision() == "0009_watch_keys"
+    assert first.current_revision() == second.current_revision() == "0010_window_hashes"
     first.dispose()
     second.dispose()
 
@@ -172,7 +177,7 @@ def test_concurrent_first_open_of_one_sqlite_file(tmp_path):
     for thread in threads:
         thread.join()
     assert errors == []
-    assert Database(url).current_revision() == "0009_watch_keys"
+    assert Database(url).current_revision() == "0010_window_hashes"
 
 
 def test_default_database_url_lives_in_the_data_dir(tmp_path):
