@@ -106,10 +106,10 @@ def first_pass(corpus: Corpus, fps: dict, radius: int) -> dict:
     docs/benchmarks.md, "Frame index"), so a store that grows can look candidates up at `radius` and
     align only those.
     """
-    def picture_hashes(fp, views, mirrored=False):
-        return np.concatenate([v.hashes_of(fp.frames, mirrored)[1] for v in views if v.space == PICTURE_SPACE])
+    def picture_hashes(fp, views, mirrored=False, stored=False):
+        return np.concatenate([v.hashes_of(fp.frames, mirrored, stored)[1] for v in views if v.space == PICTURE_SPACE])
 
-    stored = {name: picture_hashes(fp, stored_views()) for name, fp in fps.items()}
+    stored = {name: picture_hashes(fp, stored_views(), stored=True) for name, fp in fps.items()}
     counts = []
     for q in (i for i in corpus.items if i.is_query):
         hashes = np.concatenate([picture_hashes(fps[q.name], frame_views(), m) for m in (False, True)])

@@ -291,7 +291,7 @@ def segmented_indexes(fingerprints: dict[int, object], directory: Path) -> dict:
         media, times, hashes = [], [], []
         for media_id in sorted(fingerprints):
             frames = fingerprints[media_id].frames
-            positions, values = view.hashes_of(frames)
+            positions, values = view.hashes_of(frames, stored=True)
             media.append(np.full(len(positions), media_id, dtype=np.int64))
             times.append(np.array([frames[p].timestamp for p in positions], dtype=np.float64))
             hashes.append(np.asarray(values, dtype=np.uint64))

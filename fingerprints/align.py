@@ -486,14 +486,22 @@ def _lookup_views(query: VideoFingerprint, indexes: Mapping[str, FrameIndex], mi
     whether each hit is outside the picture space)."""
     parts: list[tuple[IndexHits, np.ndarray, bool]] = []
     for space in spaces():
-        stored = [indexes[v.name] for v in stored_views() if v.space == space and v.name in indexes]
-        looked_up = [v.hashes_of(query.frames, mirrored) for v in frame_views() if v.space == space]
-        frame_of = np.concatenate([p for p, _ in looked_up]) if looked_up else np.zeros(0, dtype=np.int64)
-        hashes = np.concatenate([h for _, h in looked_up]) if looked_up else np.zeros(0, dtype=np.uint64)
-        if not stored or not len(hashes):
-            continue
-        for hits in _lookup(stored, hashes, params, exclude):
-            parts.append((hits, frame_of[hits.query_positions], space != PICTURE_SPACE))
+        views = [v for v in frame_views() if v.space == space]
+        # the stored indexes, grouped by the query views looked up in them (a view with `against_own` False, a
+        # window, is not looked up in the index of its own kind: two posts with one sticker are not one footage)
+        groups: dict[tuple[str, ...], list[FrameIndex]] = {}
+        for stored_view in stored_views():
+            if stored_view.space == space and stored_view.name in indexes:
+                allowed = tuple(v.name for v in views if v.against_own or v.name != stored_view.name)
+                groups.setdefault(allowed, []).append(indexes[stored_view.name])
+        for allowed, stored in groups.items():
+            looked_up = [v.hashes_of(query.frames, mirrored) for v in views if v.name in allowed]
+            frame_of = np.concatenate([p for p, _ in looked_up]) if looked_up else np.zeros(0, dtype=np.int64)
+            hashes = np.concatenate([h for _, h in looked_up]) if looked_up else np.zeros(0, dtype=np.uint64)
+            if not len(hashes):
+                continue
+            for hits in _lookup(stored, hashes, params, exclude):
+                parts.append((hits, frame_of[hits.query_positions], space != PICTURE_SPACE))
     if not parts:
         empty = np.zeros(0, dtype=np.int64)
         return IndexHits(empty, empty, np.zeros(0), np.zeros(0, dtype=np.int16)), empty, np.zeros(0, dtype=bool)

@@ -65,10 +65,8 @@ def pair_regions(query_frames: Sequence[FrameHash], stored_frames: Sequence[Stor
         stored_window, stored_surround = sh.get("window"), sh.get("surround")
         options = [(_distance(whole, stored_whole), 0, WHOLE), (_distance(whole, stored_centre), 1, QUERY_CROPPED),
                    (_distance(centre, stored_whole), 1, STORED_CROPPED), (_distance(centre, stored_centre), 2, CENTRE),
-                   (min(_distance(window, stored_whole), _distance(window, stored_centre),
-                        _distance(window, stored_window)), 3, WINDOW),
-                   (min(_distance(surround, stored_whole), _distance(surround, stored_centre),
-                        _distance(surround, stored_surround)), 3, SURROUND),
+                   (min(_distance(window, stored_whole), _distance(window, stored_centre)), 3, WINDOW),
+                   (min(_distance(surround, stored_whole), _distance(surround, stored_centre)), 3, SURROUND),
                    (min(_distance(whole, stored_window), _distance(centre, stored_window)), 3, STORED_WINDOW),
                    (min(_distance(whole, stored_surround), _distance(centre, stored_surround)), 3, STORED_SURROUND),
                    (_distance(qh.get("motion"), sh.get("motion")), 4, MOVING)]

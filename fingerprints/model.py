@@ -77,6 +77,7 @@ class FrameHash:
     is_scene_cut: bool = False
     quality: float = 0.0  # grey-level standard deviation of the normalised frame
     template: bool = False  # a still overlay (banner, badge) was masked out before hashing
+    window_share: float = 0.0  # share of the picture a window covers (`window` view), 0 without one
 
     @property
     def hash(self) -> int:

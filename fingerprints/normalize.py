@@ -368,6 +368,8 @@ def detect_changing_region(frames: Sequence[np.ndarray], changes: _Changes | Non
                  region[:, :reach].any(axis=1).mean(), region[:, -reach:].any(axis=1).mean())
         if min(sides) < MIN_REGION_SIDE:
             continue
+        if (x0 <= 2) + (y0 <= 2) + (x1 >= width - 2) + (y1 >= height - 2) >= 3:
+            continue  # the picture less a band along one edge: footage under a banner (masked as an overlay)
         if best is None or bw * bh > best.width * best.height:
             best = CropBox(x0, y0, bw, bh, width, height)
     return best

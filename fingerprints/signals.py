@@ -88,6 +88,7 @@ class FrameView(SignalKind):
 
     space: ClassVar[str] = PICTURE_SPACE
     column: ClassVar[str | None] = None  # the `frames` column that stores it; None: queries only
+    against_own: ClassVar[bool] = True  # a query's view is looked up in the stored index of the same view too
     examples: ClassVar[tuple[ViewExample, ...]] = ()
 
     @property
@@ -98,9 +99,15 @@ class FrameView(SignalKind):
         """The grey image this view hashes, or None when the frame has no such view."""
         raise NotImplementedError
 
-    def hashes_of(self, frames: Sequence[FrameHash], mirrored: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """(frame positions, hashes) of the frames that have this view, or of their mirror images."""
-        positions = [k for k, f in enumerate(frames) if self.name in f.hashes]
+    def storable(self, frame: FrameHash) -> bool:
+        """Whether this view of `frame` is stored (and indexed) with the frame, when the view is a stored one."""
+        return True
+
+    def hashes_of(self, frames: Sequence[FrameHash], mirrored: bool = False,
+                  stored: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(frame positions, hashes) of the frames that have this view, or of their mirror images; with
+        `stored`, of those whose view is stored (`storable`)."""
+        positions = [k for k, f in enumerate(frames) if self.name in f.hashes and (not stored or self.storable(f))]
         values = [(frames[k].mirrored if mirrored else frames[k].hashes)[self.name] for k in positions]
         return np.array(positions, dtype=np.int64), np.array(values, dtype=np.uint64)
 
@@ -123,12 +130,23 @@ class CentreView(FrameView):
         return centre(views.picture, CENTRE_SHARE)
 
 
+# A window is stored with its frame (and what is around it) only from this share of the picture: a smaller one is as
+# likely an animated sticker (a GIF from a shared library) as footage, and two unrelated posts with one sticker would
+# match through it.  Every fingerprint still has its smaller windows, looked up as a query's views (ingest too).
+STORED_WINDOW_AREA = 0.15
+
+
 class WindowView(FrameView):
     name = "window"
     description = ("a window of footage inside the frame: picture-in-picture, a screen recording's player, the larger "
                    "side of a split screen (stored too since 0010: posts that are composites are found by the footage "
                    "in them; a window shared by many posts, a sticker, is no evidence by the store tests)")
     column = "window_hash"
+    # a window against a window: two posts with one large sticker, or one player interface, are not one footage
+    against_own = False
+
+    def storable(self, frame: FrameHash) -> bool:
+        return frame.window_share >= STORED_WINDOW_AREA
 
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.window
@@ -139,6 +157,10 @@ class SurroundView(FrameView):
     description = ("the picture around a window: the other side of a split screen, else the picture with its window "
                    "blanked (footage under a large sticker, a picture-in-picture's background)")
     column = "surround_hash"
+    against_own = False  # what is around two windows: one account's interface or template, not one footage
+
+    def storable(self, frame: FrameHash) -> bool:
+        return frame.window_share >= STORED_WINDOW_AREA
 
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.surround
@@ -174,7 +196,7 @@ def index_fingerprints(fingerprints: Mapping[int, VideoFingerprint],
     for media_id, fp in fingerprints.items():
         times = np.array([f.timestamp for f in fp.frames], dtype=np.float64)
         for view in stored_views():
-            positions, hashes = view.hashes_of(fp.frames)
+            positions, hashes = view.hashes_of(fp.frames, stored=True)
             if len(positions):
                 indexes[view.name].add(media_id, times[positions], hashes)
     return indexes

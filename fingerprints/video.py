@@ -32,10 +32,6 @@ from .signals import MediaSignal, frame_views, media_signals
 CHUNK_FRAMES = 48  # sampled frames per active-area estimate (~12 s at 4 per second)
 SHOT_FRAMES = 4  # a scene cut starts a new estimate once the chunk has this many frames
 AREA_SAMPLE = 16  # frames of a chunk used for the estimate
-# A stored post's window is kept (stored, indexed) only from this share of the picture: a smaller one is as likely
-# an animated sticker (a GIF from a shared library) as footage, and two unrelated posts with one sticker would match
-# through it.  Queries look up windows from `normalize.MIN_WINDOW_AREA` (6%): a query is one post, not a crowd.
-STORED_WINDOW_AREA = 0.15
 
 
 def _tiny(frame: np.ndarray) -> np.ndarray:
@@ -104,8 +100,6 @@ def fingerprint_video(
         overlay.update(box=box, cells=cells)
         mask = None if cells is None else mask_at(cells, sample[0].shape)
         window, side = find_window(sample)
-        if window is not None and not query and window.width * window.height < STORED_WINDOW_AREA * box.width * box.height:
-            window = side = None  # stored: a small window is as likely an animated sticker as footage
         if window is not None:  # the footage in the window (or on either side of a split) may have bars of its own
             window = _inner(sample, window, box, settings)
             side = None if side is None else _inner(sample, side, box, settings)
@@ -117,6 +111,7 @@ def fingerprint_video(
             blank[window.y:window.y + window.height, window.x:window.x + window.width] = True
             if mask is not None:
                 blank |= mask
+        share = 0.0 if window is None else window.width * window.height / (box.width * box.height)
         for t, frame, cut in chunk:
             active = crop(frame, box)
             picture = active if mask is None else fill_masked(active, mask)
@@ -125,7 +120,7 @@ def fingerprint_video(
             around = crop(active, side) if side is not None else None if blank is None else fill_masked(active, blank)
             _hash_one(result, hasher, settings, t, picture, cut,
                       mask is not None, None if window is None else crop(active, window), around,
-                      None if background is None else moving_parts(active, background))
+                      None if background is None else moving_parts(active, background), share)
         chunk.clear()
 
     for t, frame in iter_gray_frames(path, settings.analysis_fps, settings.analysis_size, info,
@@ -159,7 +154,7 @@ def _inner(sample: list[np.ndarray], window: CropBox, box: CropBox, settings: Fi
 
 def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: FingerprintSettings,
               t: float, active: np.ndarray, cut: bool, template: bool, window: np.ndarray | None,
-              surround: np.ndarray | None, motion: np.ndarray | None) -> None:
+              surround: np.ndarray | None, motion: np.ndarray | None, window_share: float = 0.0) -> None:
     quality = float(active.std())
     if quality < settings.min_frame_std or min(active.shape) < 8:
         result.frames_skipped_flat += 1
@@ -175,7 +170,7 @@ def _hash_one(result: VideoFingerprint, hasher: PHashFingerprinter, settings: Fi
             hashes[view.name], mirrored[view.name] = hasher.hash_frame_and_mirror(image)
     result.frames.append(FrameHash(index=len(result.frames), timestamp=round(t, 4), hashes=hashes,
                                    mirrored=mirrored, is_scene_cut=cut, quality=round(quality, 2),
-                                   template=template))
+                                   template=template, window_share=round(window_share, 4) if has_window else 0.0))
 
 
 def crops_summary(boxes: list[tuple[float, CropBox]]) -> list[dict]:

@@ -128,8 +128,9 @@ def _store_fingerprint(ws: Workspace, repo: SqlRepository, media: MediaRecord,
 
 def frame_rows(fp: VideoFingerprint) -> list[FrameRow]:
     """The stored views of each frame, by the `frames` column each is kept in."""
-    views = [(v.name, v.column) for v in stored_views()]
-    return [FrameRow(f.index, f.timestamp, {column: f.hashes[name] for name, column in views if name in f.hashes},
+    views = [(v, v.column) for v in stored_views()]
+    return [FrameRow(f.index, f.timestamp,
+                     {column: f.hashes[v.name] for v, column in views if v.name in f.hashes and v.storable(f)},
                      f.is_scene_cut, f.quality, f.template) for f in fp.frames]
 
 

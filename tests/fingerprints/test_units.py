@@ -248,6 +248,24 @@ def test_footage_whose_pixels_never_change_together_has_no_split_or_region():
     assert detect_split(cells) is None and detect_changing_region(cells) is None
     plain = _moving(12, 180, 320, 17)
     assert detect_split(plain) is None and detect_changing_region(plain) is None
+    for frame in plain:
+        frame[150:] = 220  # a still caption band: the picture less a band is no window
+    assert detect_changing_region(plain) is None
+
+
+def test_small_windows_are_looked_up_but_not_stored():
+    """A window under 15% of the picture may be an animated sticker: every fingerprint keeps it (a query, or an
+    ingest matching a new post, looks it up), but it is not stored, nor what is around it."""
+    from fingerprints.model import FrameHash
+    from fingerprints.signals import STORED_WINDOW_AREA, kind
+    frames = [FrameHash(index=k, timestamp=k * 0.25, hashes={"picture": 1 + k, "window": 10 + k, "surround": 20 + k},
+                        window_share=share) for k, share in enumerate((0.08, STORED_WINDOW_AREA, 0.4))]
+    for name in ("window", "surround"):
+        view = kind(name)
+        assert view.stored and not view.against_own
+        assert view.hashes_of(frames)[0].tolist() == [0, 1, 2]
+        assert view.hashes_of(frames, stored=True)[0].tolist() == [1, 2]
+    assert kind("picture").hashes_of(frames, stored=True)[0].tolist() == [0, 1, 2]
 
 
 def test_still_overlay_is_masked_only_over_moving_footage():
