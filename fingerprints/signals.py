@@ -139,8 +139,8 @@ STORED_WINDOW_AREA = 0.15
 class WindowView(FrameView):
     name = "window"
     description = ("a window of footage inside the frame: picture-in-picture, a screen recording's player, the larger "
-                   "side of a split screen (stored too since 0010: posts that are composites are found by the footage "
-                   "in them; a window shared by many posts, a sticker, is no evidence by the store tests)")
+                   "side of a split screen (stored since 0010 from 15% of the picture, so posts that are composites "
+                   "are found by the footage in them; never matched against a stored window: stickers)")
     column = "window_hash"
     # a window against a window: two posts with one large sticker, or one player interface, are not one footage
     against_own = False

@@ -11,7 +11,8 @@ video's length.  Each frame gets a hash of its active area and of that
 area's centre, and, where a window was found (a picture-in-picture window, a
 screen recording's player, the sides of a split screen), of the window and of
 the picture around it (the other side of a split); in front of a still
-camera, what moves gets a hash of its own.  Which views are hashed, and what each is for, is `fingerprints.signals`.
+camera, what moves gets a hash of its own.  Which views are hashed, which are
+stored, and what each is for, is `fingerprints.signals`.
 """
 
 from __future__ import annotations
