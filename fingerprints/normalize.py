@@ -256,6 +256,7 @@ CHANGING_STD = 3.0  # grey levels of change over the shot (standard deviation) t
 LINKED = 0.6  # correlation of two neighbours' changes that ties them to one video
 UNLINKED = 0.3  # ... below which, between two moving pixels, a border runs
 MIN_TIME_FRAMES = 8  # frames needed for the correlations to mean anything
+MIN_TIME_SIDE = 16  # pixels a frame's sides need for borders between regions to be told (a thin video has none)
 BORDER_CONTRAST = 0.3  # a border's neighbours two pixels away on either side are this much more correlated
 MAX_BORDER_SHARE = 0.02  # of all neighbour pairs, those on borders: more is a texture of cells, not a composite
 SPLIT_SPAN = 0.8  # a split's border runs across at least this share of the moving pixels beside it
@@ -270,7 +271,7 @@ _Changes = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _changes(frames: Sequence[np.ndarray]) -> _Changes | None:
     """(moving pixels, correlation of vertical neighbours' changes (h-1, w), of horizontal ones (h, w-1))."""
-    if len(frames) < MIN_TIME_FRAMES:
+    if len(frames) < MIN_TIME_FRAMES or min(frames[0].shape[:2]) < MIN_TIME_SIDE:
         return None
     x = np.stack(frames).astype(np.float32)
     x -= x.mean(axis=0)

@@ -253,6 +253,13 @@ def test_footage_whose_pixels_never_change_together_has_no_split_or_region():
     assert detect_changing_region(plain) is None
 
 
+@pytest.mark.parametrize("shape", [(1, 64), (64, 1), (4, 4), (15, 320)])
+def test_frames_too_thin_for_borders_have_no_window(shape):
+    """A hostile 2x600 video comes out of decoding one pixel high: no window, and no crash in the filters."""
+    frames = [np.random.default_rng(k).integers(0, 255, shape, dtype=np.uint8) for k in range(12)]
+    assert detect_split(frames) is None and detect_changing_region(frames) is None
+
+
 def test_small_windows_are_looked_up_but_not_stored():
     """A window under 15% of the picture may be an animated sticker: every fingerprint keeps it (a query, or an
     ingest matching a new post, looks it up), but it is not stored, nor what is around it."""
