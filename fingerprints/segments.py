@@ -841,9 +841,10 @@ class SegmentedHashIndex:
         or another process while others read and append."""
         with self._writing() as manifest:
             retired = self._merge_runs(manifest, None, full)
-            if max_segments is not None and len(manifest["segments"]) > max(max_segments, 1):
+            keep = None if max_segments is None else max(max_segments, 1)
+            if keep is not None and len(manifest["segments"]) > keep:
                 live = self._live_rows(manifest)
-                start = max(max_segments, 1) - 1
+                start = keep - 1
                 while start < len(live) - 1 and sum(live[start:]) > self.max_segment_rows:
                     start += 1
                 if start < len(live) - 1:

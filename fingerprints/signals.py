@@ -136,31 +136,33 @@ class CentreView(FrameView):
 STORED_WINDOW_AREA = 0.15
 
 
-class WindowView(FrameView):
-    name = "window"
-    description = ("a window of footage inside the frame: picture-in-picture, a screen recording's player, the larger "
-                   "side of a split screen (stored since 0010 from 15% of the picture, so posts that are composites "
-                   "are found by the footage in them; never matched against a stored window: stickers)")
-    column = "window_hash"
-    # a window against a window: two posts with one large sticker, or one player interface, are not one footage
+class _WindowPart(FrameView):
+    """The views of a composite's window and of what is around it: stored only from `STORED_WINDOW_AREA`, and
+    never looked up in the stored index of their own kind (two posts with one sticker, or one player interface,
+    are not one footage)."""
+
     against_own = False
 
     def storable(self, frame: FrameHash) -> bool:
         return frame.window_share >= STORED_WINDOW_AREA
 
+
+class WindowView(_WindowPart):
+    name = "window"
+    description = ("a window of footage inside the frame: picture-in-picture, a screen recording's player, the larger "
+                   "side of a split screen (stored since 0010 from 15% of the picture, so posts that are composites "
+                   "are found by the footage in them; never matched against a stored window: stickers)")
+    column = "window_hash"
+
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.window
 
 
-class SurroundView(FrameView):
+class SurroundView(_WindowPart):
     name = "surround"
     description = ("the picture around a window: the other side of a split screen, else the picture with its window "
                    "blanked (footage under a large sticker, a picture-in-picture's background)")
     column = "surround_hash"
-    against_own = False  # what is around two windows: one account's interface or template, not one footage
-
-    def storable(self, frame: FrameHash) -> bool:
-        return frame.window_share >= STORED_WINDOW_AREA
 
     def image(self, views: FrameViews) -> np.ndarray | None:
         return views.surround

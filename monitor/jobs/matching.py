@@ -12,7 +12,8 @@ and back, seen from whichever video asks.
 from __future__ import annotations
 
 from fingerprints.align import FramePair, Segment, VideoMatch, extend_over_flat, match_fingerprint
-from fingerprints.explain import framing, pair_regions
+from fingerprints.explain import (QUERY_CROPPED, STORED_CROPPED, STORED_SURROUND, STORED_WINDOW, SURROUND, WINDOW, framing,
+                                  pair_regions)
 from fingerprints.fusion import fuse_matches, invert_transform
 from fingerprints.model import VideoFingerprint
 from fingerprints.signals import MediaSignal, media_signals
@@ -83,9 +84,8 @@ def to_new_match(query_media_id: int, settings_id: int, m: VideoMatch) -> NewMat
 
 
 # `fingerprints.explain` regions as seen from the other video of a match
-_TURNED_ROUND = {"cropped": "crop of query", "crop of query": "cropped", "window": "in a window of the stored video",
-                 "surround": "under an overlay in the stored video", "in a window of the stored video": "window",
-                 "under an overlay in the stored video": "surround"}
+_ONE_WAY = {QUERY_CROPPED: STORED_CROPPED, WINDOW: STORED_WINDOW, SURROUND: STORED_SURROUND}
+_TURNED_ROUND = {**_ONE_WAY, **{seen: turned for turned, seen in _ONE_WAY.items()}}
 
 
 def _from_record(r: MatchRecord) -> VideoMatch:
