@@ -37,7 +37,11 @@ Fingerprints are cached in benchmarks/.cache/unrelated/ (git-ignored).
 
     python benchmarks/unrelated_store.py --videos 10000 --queries 200 [--sizes 100,1000,10000] \
         [--baseline-params crowd_ratio=0,min_surprise=0] [--baseline-params store_specificity=false] [--json] \
-        [--index segmented] [--query-set K] [--stored-matches --baseline-params known_copies=0]
+        [--index segmented] [--query-set K[,K...]] [--stored-matches --baseline-params known_copies=0] \
+        [--state DIR]
+
+`--state DIR` keeps each store's on-disk indexes and stored matches (8 minutes of matching at 10^4 clips) for the
+next run with other `--baseline-params` or query sets; they are built again when the matcher's code changes.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -301,6 +306,43 @@ def segmented_indexes(fingerprints: dict[int, object], directory: Path) -> dict:
     return out
 
 
+def state_key(seed: int, size: int, index: str) -> str:
+    """A kept store's directory name: its clips (`--seed`, size, the fingerprint cache), the index kind and the
+    matcher's code (every module under fingerprints/ and MatchParams' defaults), which the stored matches
+    depend on."""
+    digest = hashlib.sha256(f"{seed} {size} {index} {CACHE.resolve()} {MatchParams()!r}".encode())
+    for path in sorted((REPO / "fingerprints").glob("*.py")):
+        digest.update(path.read_bytes())
+    return f"store-{seed}-{size}-{digest.hexdigest()[:12]}"
+
+
+def kept_indexes(fingerprints: dict[int, object], directory: Path, log=print) -> dict:
+    """`segmented_indexes` kept in `directory`: opened when a finished build is there, else built there."""
+    done = directory / "complete"
+    if done.exists():
+        log(f"  indexes from {directory}")
+        return {view.name: SegmentedHashIndex.open(directory / view.name) for view in stored_views()}
+    if directory.exists():
+        shutil.rmtree(directory)  # an interrupted build
+    directory.mkdir(parents=True)
+    out = segmented_indexes(fingerprints, directory)
+    done.write_text("")
+    return out
+
+
+def kept_links(path: Path, log=print) -> dict[int, set[int]] | None:
+    if not path.exists():
+        return None
+    log(f"  stored matches from {path}")
+    return pickle.loads(path.read_bytes())
+
+
+def save_links(path: Path, links: dict[int, set[int]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".tmp").write_bytes(pickle.dumps(links))
+    os.replace(path.with_suffix(".tmp"), path)
+
+
 def false_matches(store: dict[int, tuple[str, object]], queries: dict[int, tuple[str, object]],
                   params: MatchParams, indexes: dict | None = None, chairs: dict[int, object] | None = None,
                   links: dict[int, set[int]] | None = None) -> dict:
@@ -346,9 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=200, help="unrelated query clips (other seeds)")
     parser.add_argument("--sizes", default=None, help="store sizes, e.g. 100,1000,10000 (default: 1%%, 10%%, all)")
     parser.add_argument("--seed", type=int, default=1, help="which clips: stores use seeds from seed*10^6 up")
-    parser.add_argument("--query-set", type=int, default=0,
+    parser.add_argument("--query-set", default="0",
                         help="which queries: set k is the k-th run of --queries seeds after the first (set 0); "
-                             "tune on one set, report another")
+                             "tune on one set, report another; several (e.g. 0,2,3) are each matched against the "
+                             "same store, built once")
     parser.add_argument("--baseline-params", metavar="KEY=VALUE,...", action="append", default=[],
                         help="also measure the matcher with these MatchParams changed, e.g. store_specificity=false "
                              "(repeatable: one baseline each)")
@@ -362,6 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None,
                         help=f"where rendered clips' fingerprints are kept (default {CACHE.relative_to(REPO)}); the key "
                              "is the clip's recipe, not the code: a new directory fingerprints again with this code")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="keep each store's on-disk indexes (--index segmented) and stored matches "
+                             "(--stored-matches) in this directory, so that a later run with other --baseline-params "
+                             "or query sets only matches the queries; kept per store and per matcher code (a change "
+                             "under fingerprints/ or to MatchParams' defaults builds them again)")
     parser.add_argument("--list", action="store_true", help="also list every false appearance (--json always has them)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -370,12 +418,13 @@ def main(argv: list[str] | None = None) -> int:
     baselines = [(text, parse_params(text, "--baseline-params")) for text in args.baseline_params]
     base = args.seed * 1_000_000
     store_seeds = list(range(base, base + args.videos))
-    first_query = base + 900_000 + args.query_set * args.queries
-    query_seeds = list(range(first_query, first_query + args.queries))
+    query_sets = [int(k) for k in str(args.query_set).split(",")]
+    query_seeds = {k: list(range(base + 900_000 + k * args.queries, base + 900_000 + (k + 1) * args.queries))
+                   for k in query_sets}
     log = (lambda m: print(m, file=sys.stderr, flush=True))
-    log(f"rendering and fingerprinting {args.videos} stored and {args.queries} query clips (cached)")
+    log(f"rendering and fingerprinting {args.videos} stored and {args.queries} query clips per set (cached)")
     store = fingerprints_for(store_seeds, log)
-    queries = fingerprints_for(query_seeds, log)
+    query_fps = {k: fingerprints_for(seeds, log) for k, seeds in query_seeds.items()}
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else sorted({max(1, args.videos // 100),
                                                                                max(1, args.videos // 10), args.videos})
     chairs = chair_family()
@@ -383,10 +432,20 @@ def main(argv: list[str] | None = None) -> int:
     for size in sizes:
         subset = {s: store[s] for s in store_seeds[:size]}
         stored = {**{seed: fp for seed, (_, fp) in subset.items()}, **chairs}
+        kept = None if args.state is None else args.state / state_key(args.seed, size, args.index)
         scratch = tempfile.TemporaryDirectory(prefix="unrelated-index-")
-        indexes = (segmented_indexes(stored, Path(scratch.name)) if args.index == "segmented"
-                   else index_fingerprints(stored))
-        links = stored_matches(stored, indexes, MatchParams(), log) if args.stored_matches else None
+        if args.index == "segmented":
+            indexes = kept_indexes(stored, kept / "index", log) if kept else segmented_indexes(stored,
+                                                                                             Path(scratch.name))
+        else:
+            indexes = index_fingerprints(stored)
+        links = None
+        if args.stored_matches:
+            links = kept_links(kept / "stored-matches.pkl", log) if kept else None
+            if links is None:
+                links = stored_matches(stored, indexes, MatchParams(), log)
+                if kept:
+                    save_links(kept / "stored-matches.pkl", links)
         if links is not None:
             unrelated = sum(len(v - set(chairs)) for k, v in links.items() if k not in chairs) // 2
             log(f"  store {size}: {unrelated} stored matches between unrelated clips, "
@@ -394,34 +453,40 @@ def main(argv: list[str] | None = None) -> int:
         runs = [("ours", "", MatchParams())] + [(f"baseline{k + 1}" if len(baselines) > 1 else "baseline", text,
                                                  params) for k, (text, params) in enumerate(baselines)]
         rows = {}
-        for name, changed, params in runs:
-            row = rows[name] = false_matches(subset, queries, params, indexes, chairs, links)
-            row["matcher"] = name
-            row["changed_params"] = changed
-            row["low_detail_share"] = round(sum(k in LOW_DETAIL for k, _ in subset.values()) / len(subset), 3)
-            results.append(row)
-            if args.json:
-                print(json.dumps(row), flush=True)
-            else:
-                print(f"store {row['stored']:>6} {name:>8}: {row['per_100_queries']:6.2f} false appearances per 100 "
-                      f"queries ({row['queries_with_a_false_match']} of {row['queries']} queries); "
-                      f"{row['query_cpu_ms']} ms CPU per query; chair pairs found {row['chair_pairs_found']}/"
-                      f"{row['chair_pairs']}; by stored generator {row['by_stored_generator']}, "
-                      f"by query generator {row['by_query_generator']}", flush=True)
-                if args.list:
-                    for m in row["false"]:
-                        print("  false: " + " ".join(f"{k}={v}" for k, v in m.items()), flush=True)
+        for k in query_sets:
+            label = f" set {k}" if len(query_sets) > 1 else ""
+            for name, changed, params in runs:
+                row = rows[k, name] = false_matches(subset, query_fps[k], params, indexes, chairs, links)
+                row["matcher"] = name
+                row["query_set"] = k
+                row["changed_params"] = changed
+                row["low_detail_share"] = round(sum(g in LOW_DETAIL for g, _ in subset.values()) / len(subset), 3)
+                results.append(row)
+                if args.json:
+                    print(json.dumps(row), flush=True)
+                else:
+                    print(f"store {row['stored']:>6}{label} {name:>8}: {row['per_100_queries']:6.2f} false "
+                          f"appearances per 100 queries ({row['queries_with_a_false_match']} of {row['queries']} "
+                          f"queries); {row['query_cpu_ms']} ms CPU per query; chair pairs found "
+                          f"{row['chair_pairs_found']}/{row['chair_pairs']}; by stored generator "
+                          f"{row['by_stored_generator']}, by query generator {row['by_query_generator']}", flush=True)
+                    if args.list:
+                        for m in row["false"]:
+                            print("  false: " + " ".join(f"{key}={v}" for key, v in m.items()), flush=True)
         for index in indexes.values():
             getattr(index, "close", lambda: None)()
         scratch.cleanup()
-        for name, changed, _ in runs[1:]:
-            if args.json:
-                continue
-            ours, base = rows["ours"], rows[name]
-            ratio = (f"{ours['false_appearances'] / base['false_appearances']:.2f}" if base["false_appearances"]
-                     else "n/a (baseline had none)")
-            print(f"store {size:>6} {name:>9} ratio ({changed}): false appearances ours/baseline {ratio}; "
-                  f"CPU per query {ours['query_cpu_ms'] / max(0.1, base['query_cpu_ms']):.2f}x", flush=True)
+        for k in query_sets:
+            for name, changed, _ in runs[1:]:
+                if args.json:
+                    continue
+                ours, base = rows[k, "ours"], rows[k, name]
+                ratio = (f"{ours['false_appearances'] / base['false_appearances']:.2f}" if base["false_appearances"]
+                         else "n/a (baseline had none)")
+                label = f" set {k}" if len(query_sets) > 1 else ""
+                print(f"store {size:>6}{label} {name:>9} ratio ({changed}): false appearances ours/baseline "
+                      f"{ratio}; CPU per query {ours['query_cpu_ms'] / max(0.1, base['query_cpu_ms']):.2f}x",
+                      flush=True)
     return 0
 
 
