@@ -77,7 +77,7 @@ WORDS = ("breaking news live update report city council weather storm river brid
 CHAIR_DIR = REPO / "tests" / "data" / "threatexchange-chair"
 CHAIR_IDS = 10**8  # media ids of the chair files, apart from every seed
 
-GENERATORS = ("textured", "cellular", "gradient", "night", "slides", "talking_head", "noise_field", "fractal",
+GENERATORS = ("textured", "cellular", "gradient", "night", "slides", "talking_head", "noise_field", "plasma",
               "still_room")
 LOW_DETAIL = {"gradient", "night", "slides", "talking_head", "still_room"}
 
@@ -138,9 +138,14 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
                 f"{_noise(rng, int(rng.integers(20, 90)), str(rng.choice(['t', 't+u', 'p'])))},"
                 f"gblur=sigma={rng.uniform(0, 4):.1f}")
-    if kind == "fractal":
-        return (f"sierpinski=size={size}:rate={fps}:seed={int(rng.integers(1, 1e9))}:jump={int(rng.integers(1, 40))}"
-                f":type={rng.choice(['carpet', 'triangle'])},hue=h={rng.uniform(0, 360):.0f}:s={rng.uniform(0, 2):.2f}")
+    if kind == "plasma":  # smooth colour waves, sums of sines drawn per clip: no two clips share a picture
+        def wave() -> str:  # computed at half size (geq is slow) in full-size units, then scaled up
+            return (f"128+110*sin(2*X/{rng.uniform(8, 40):.1f}+2*Y/{rng.uniform(8, 40):.1f}*{rng.choice([-1, 1])}"
+                    f"+T*{rng.uniform(0.3, 2.5):.2f}+{rng.uniform(0, 6.3):.2f})"
+                    f"*cos(hypot(2*X-{rng.uniform(0, w):.0f},2*Y-{rng.uniform(0, h):.0f})/{rng.uniform(6, 30):.1f}"
+                    f"-T*{rng.uniform(0.3, 2.5):.2f})")
+        return (f"nullsrc=size={w // 2}x{h // 2}:rate={fps},geq=r='{wave()}':g='{wave()}':b='{wave()}',"
+                f"scale={w}:{h}:flags=bicubic")
     if kind == "still_room":  # a still camera on a plain room: almost nothing moves
         return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
                 f"drawbox=x={int(rng.integers(0, w // 2))}:y={int(rng.integers(0, h // 2))}:w={int(rng.integers(20, w // 2))}"
