@@ -108,8 +108,14 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
                 f":mold={int(rng.integers(0, 50))}:life_color={_colour(rng)}:death_color={_colour(rng)}")
     if kind == "gradient":
         colours = ":".join(f"c{i}={_colour(rng)}" for i in range(int(rng.integers(2, 5))))
+        # ffmpeg turns its gradients at one steady rate, so any two of a type were one picture retimed (session 26);
+        # the clip's own clock is warped instead: the turn speeds up and slows down, at a period drawn per clip
+        period, swing, phase = rng.uniform(1.5, 4.0), rng.uniform(0.5, 0.9), rng.uniform(0, 2 * np.pi)
+        lag = swing * period / (2 * np.pi)  # below period / 2 pi: time never runs backwards
         return (f"gradients=size={size}:rate={fps}:{colours}:speed={rng.uniform(0.001, 0.05):.4f}"
-                f":type={rng.choice(['linear', 'radial', 'circular', 'spiral'])}:seed={int(rng.integers(1, 1e9))}")
+                f":type={rng.choice(['linear', 'radial', 'circular', 'spiral'])}:seed={int(rng.integers(1, 1e9))},"
+                f"setpts='(T+{lag:.3f}*sin({2 * np.pi / period:.3f}*T+{phase:.2f}){-lag * np.sin(phase):+.3f})/TB',"
+                f"fps={fps}")
     if kind == "night":
         x, y = rng.uniform(-2.0, 0.5), rng.uniform(-1.2, 1.2)
         return (f"mandelbrot=size={size}:rate={fps}:start_x={x}:start_y={y}:start_scale={rng.uniform(0.5, 3)}"
@@ -128,12 +134,17 @@ def source_graph(kind: str, rng: np.random.Generator, seconds: float, size: str 
         text = ",".join(parts) if os.path.exists(FONT) else "null"
         return f"color=c={_colour(rng)}:size={size}:rate={fps},{text}"
     if kind == "talking_head":
+        # a head sways and nods as people do, not along one sine: with one sine at one rate, every clip's head
+        # moved along the same path as every other's, retimed (session 26); the shading moves at a rate of its own
         cx, cy, r = rng.uniform(0.3, 0.7) * w, rng.uniform(0.35, 0.6) * h, rng.uniform(0.15, 0.3) * h
-        sway, speed = rng.uniform(2, 8), rng.uniform(0.5, 2.0)
         wall = _colour(rng)
+        sway = (f"{rng.uniform(2, 8):.1f}*sin({rng.uniform(0.5, 2.0):.2f}*T+{rng.uniform(0, 6.3):.2f})"
+                f"+{rng.uniform(1, 4):.1f}*sin({rng.uniform(1.3, 3.5):.2f}*T+{rng.uniform(0, 6.3):.2f})")
+        nod = f"{rng.uniform(1, 4):.1f}*sin({rng.uniform(0.4, 2.5):.2f}*T+{rng.uniform(0, 6.3):.2f})"
         return (f"color=c={wall}:size={size}:rate={fps},{_noise(rng, int(rng.integers(2, 8)))},"
-                f"geq=lum='if(lt(hypot(X-({cx:.1f}+{sway:.1f}*sin({speed:.2f}*T)),(Y-{cy:.1f})*0.8),{r:.1f}),"
-                f"{int(rng.integers(120, 220))}+10*sin(Y/3+T*{speed * 3:.2f}),lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'")
+                f"geq=lum='if(lt(hypot(X-({cx:.1f}+{sway}),(Y-({cy:.1f}+{nod}))*0.8),{r:.1f}),"
+                f"{int(rng.integers(120, 220))}+10*sin(Y/3+T*{rng.uniform(1.5, 6.0):.2f}),lum(X,Y))'"
+                f":cb='cb(X,Y)':cr='cr(X,Y)'")
     if kind == "noise_field":
         return (f"color=c={_colour(rng)}:size={size}:rate={fps},"
                 f"{_noise(rng, int(rng.integers(20, 90)), str(rng.choice(['t', 't+u', 'p'])))},"
