@@ -26,7 +26,7 @@ import numpy as np
 from .index import FrameIndex, IndexHits
 from .model import VideoFingerprint
 from .signals import PICTURE_SPACE, frame_views, spaces, stored_views
-from .chance import is_surprising
+from .chance import is_surprising, moments
 from .specificity import (Crowd, StoreResemblance, could_be_specific, crowd_radius, is_store_specific,
                           nearest_by_frame, sample_frames)
 
@@ -77,6 +77,9 @@ class MatchParams:
     # off (0) by default: 4 takes false appearances on 1,000 unrelated videos from 22 to 19.5 per 100 queries, but
     # loses short copies of footage that barely changes (the old re-upload suite: recall 0.98 -> 0.88)
     moment_bits: int = 8  # consecutive query frames within this of a moment's first count once for `min_surprise`
+    still_moments: int = 1  # a match whose query frames show no more moments than this (`fingerprints.chance.moments`)
+    # must also hold as a still, against every stored video within `still_crowd_floor` (0: off; on 10^4 unrelated
+    # videos 1 took false appearances from 0.75 to 0.5 per 100 queries, both re-upload suites unchanged)
 
 
 @dataclass(frozen=True)
@@ -395,14 +398,18 @@ def match_fingerprint(
                 # up with (and holds beside, in rounds): its crowd is every stored video within
                 # `still_crowd_floor` bits but those as near as the match itself (its copies)
                 still = params.still_crowd_floor > 0 and not is_specific(match, params)
-                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, still))
-                weighed.append((match, rows, pictured, sampled, still))
+                # a match whose query side shows one picture throughout (a slide) is that picture's evidence too,
+                # however its frames pin the moment down: it must hold against the still crowd as well
+                one_picture = (params.still_crowd_floor > 0 and params.still_moments > 0 and not still
+                               and moments(match, query, times, params.moment_bits).max() < params.still_moments)
+                radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, still or one_picture))
+                weighed.append((match, rows, pictured, sampled, (still, True) if one_picture else (still,)))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))
             known = copies([m.media_id for m, _ in found]) if copies is not None and params.known_copies > 0 else {}
-            found = [(m, rows) for m, rows, pictured, sampled, still in weighed if is_store_specific(
+            found = [(m, rows) for m, rows, pictured, sampled, ways in weighed if all(is_store_specific(
                 m, crowd.weights(positions[pictured], hits.distances[pictured], m.media_id, aligned, params, still,
                                  known.get(m.media_id, ())),
-                times, params, sampled)]
+                times, params, sampled) for still in ways)]
         candidates.extend(m for m, _ in found)
     best: dict[int, VideoMatch] = {}
     for match in _specific_or_nearest(candidates, params):
