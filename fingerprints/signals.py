@@ -210,8 +210,11 @@ def index_fingerprints(fingerprints: Mapping[int, VideoFingerprint],
 class SignalCollector(Protocol):
     """Builds one video's value of a `MediaSignal` from the frames `fingerprint_video` samples."""
 
-    def feed(self, t: float, picture: np.ndarray, cut: bool) -> None:
-        """One sampled frame: `picture` is the grey active area (analysis size, still overlays masked)."""
+    def feed(self, t: float, picture: np.ndarray, cut: bool,
+             windows: Sequence[tuple[int, int, int, int]] = ()) -> None:
+        """One sampled frame: `picture` is the grey active area (analysis size, still overlays masked);
+        `windows` (x, y, width, height in the picture) are where other footage shows inside it (a
+        picture-in-picture window, a screen recording's player, the sides of a split screen)."""
 
     def finish(self) -> Any:
         """The video's value (what `MediaSignal.to_bytes` stores)."""

@@ -113,11 +113,12 @@ def fingerprint_video(
             if mask is not None:
                 blank |= mask
         share = 0.0 if window is None else window.width * window.height / (box.width * box.height)
+        windows = [(b.x, b.y, b.width, b.height) for b in (window, side) if b is not None]
         for t, frame, cut in chunk:
             active = crop(frame, box)
             picture = active if mask is None else fill_masked(active, mask)
             for collector in collectors.values():
-                collector.feed(t, picture, cut)
+                collector.feed(t, picture, cut, windows)
             around = crop(active, side) if side is not None else None if blank is None else fill_masked(active, blank)
             _hash_one(result, hasher, settings, t, picture, cut,
                       mask is not None, None if window is None else crop(active, window), around,

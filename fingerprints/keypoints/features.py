@@ -19,6 +19,11 @@ Still footage (slides, a still camera where nothing moves) therefore has no
 keypoints: keeping them was measured (docs/benchmarks.md, session 17) and
 matched account templates over flat footage; the frame hashes cover it.
 
+Where `fingerprint_video` found a window in the picture (a picture-in-picture
+window, a screen recording's player, the sides of a split screen), the window
+is also enlarged to about the picture's size and gets a keypoint budget of its
+own; its keypoints are kept with the picture's, in the picture's coordinates.
+
 Queries get extra views (`query=True`), never stored: the mirrored picture,
 and its halves enlarged twice, which give a small picture-in-picture window,
 a screen recording's player or one side of a split screen a keypoint budget
@@ -28,6 +33,7 @@ of its own at about the stored scale.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -60,6 +66,8 @@ class KeypointParams:
     still_gap: float = 0.9  # seconds to the frames it is compared with (each side)
     still_reach: float = 3.0  # ... at most
     min_moving: float = 0.02  # detection is confined to what moves when at least this share of the picture does
+    window_zoom: float = 3.0  # a window inside the picture is enlarged up to this much for keypoints of its own
+    min_window_zoom: float = 1.4  # ... and gets none when it would be enlarged less (it has the picture's budget)
 
 
 @dataclass(eq=False)
@@ -229,7 +237,8 @@ class KeypointCollector:
         self.recent: list[tuple[float, np.ndarray]] = []  # sampled frames of the last few seconds
         self.last = self.last_parts = -1e9
 
-    def feed(self, t: float, picture: np.ndarray, cut: bool) -> None:
+    def feed(self, t: float, picture: np.ndarray, cut: bool,
+             windows: Sequence[tuple[int, int, int, int]] = ()) -> None:
         p = self.params
         for f in [f for f in self.pending if t - f.t >= p.still_gap]:
             if t - f.t <= p.still_reach:
@@ -245,7 +254,7 @@ class KeypointCollector:
         before = [rp for rt, rp in self.recent if t - rt >= p.still_gap]
         still = [_still_map(picture, before[-1], p)] if before else []
         moving = _moving_mask(still[0], p) if still else None
-        views = {"": self.extract(picture, moving)}
+        views = {"": _with_windows(self.extract, picture, moving, windows, p)}
         if self.query:
             parts = t - self.last_parts >= p.parts_interval - 1e-6
             views.update(_query_views(self.extract, picture, parts, moving))
@@ -329,6 +338,40 @@ def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
 
 
 _NONE = (np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
+
+
+def _with_windows(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray | None,
+                  windows: Sequence[tuple[int, int, int, int]],
+                  p: KeypointParams) -> tuple[np.ndarray, np.ndarray]:
+    """The picture's keypoints, and those of each window in it enlarged (in whole-picture coordinates).
+
+    Footage in a picture-in-picture window or a screen recording's player is a fraction of the picture, and
+    the picture's keypoint budget goes mostly to what surrounds it (moving footage too); a copy of the
+    footage shows it at full size.  Enlarged to about the picture's size, the window gets a budget of its
+    own at about that scale: stored posts get what a query's enlarged halves give queries.
+    """
+    pts, desc = extract(picture, moving)
+    h, w = picture.shape
+    parts_pts, parts_desc = [pts], [desc]
+    for x, y, ww, wh in windows:
+        x, y = max(0, int(x)), max(0, int(y))
+        ww, wh = min(int(ww), w - x), min(int(wh), h - y)
+        zoom = min(p.window_zoom, max(w, h) / max(1, ww, wh))
+        if zoom < p.min_window_zoom or min(ww, wh) < p.min_side // 2:
+            continue
+        size = (int(round(ww * zoom)), int(round(wh * zoom)))
+        part = cv2.resize(picture[y:y + wh, x:x + ww], size, interpolation=cv2.INTER_LINEAR)
+        part_moving = None if moving is None else cv2.resize(moving[y:y + wh, x:x + ww], size,
+                                                             interpolation=cv2.INTER_NEAREST)
+        if part_moving is not None and not part_moving.any():
+            continue  # nothing moves in it: its keypoints would be dropped as still
+        wp, wd = extract(part, part_moving)
+        parts_pts.append(wp / np.float32(zoom) + np.array([x, y], np.float32))
+        parts_desc.append(wd)
+    if len(parts_pts) == 1:
+        return pts, desc
+    return (np.ascontiguousarray(np.concatenate(parts_pts)).astype(np.float32),
+            np.ascontiguousarray(np.concatenate(parts_desc)))
 
 
 def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,

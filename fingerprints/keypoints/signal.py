@@ -27,7 +27,9 @@ class KeypointSignal(MediaSignal):
     name = "keypoints"
     description = ("ORB keypoints of keyframes (cuts and about one per 1.2 s) on content that moves: "
                    "rotations, stretches, off-centre crops, windows and screen recordings")
-    version = 2  # 2: detection confined to what moves (version 1 spent most of the budget on still content)
+    # 2: detection confined to what moves (version 1 spent most of the budget on still content);
+    # 3: windows in the picture (picture-in-picture, a player, a split's sides) get keypoints of their own
+    version = 3
 
     def __init__(self, params: KeypointParams | None = None, match_params: KeypointMatchParams | None = None):
         self.params = params or KeypointParams()

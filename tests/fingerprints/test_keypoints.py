@@ -221,3 +221,45 @@ def test_footage_stored_many_times_is_found_in_every_copy():
     query = _collect(shots, query=True)[1]
     found = SIGNAL.match(query, index, stored.__getitem__, {k: 8.0 for k in stored}, 8.0)
     assert sorted(m.media_id for m in found) == list(range(1, 9))
+
+
+def _in_a_window(fore, back, fraction: float, at: tuple[float, float]):
+    """`fore`'s frames shrunk into a window of `back`'s (a picture-in-picture), with the window's rectangle."""
+    import cv2
+    out = []
+    for (t, f, cut), (_, b, _) in zip(fore, back):
+        h, w = b.shape
+        ww, wh = int(w * fraction), int(h * fraction)
+        x, y = int((w - ww) * at[0]), int((h - wh) * at[1])
+        b = b.copy()
+        b[y:y + wh, x:x + ww] = cv2.resize(f, (ww, wh), interpolation=cv2.INTER_AREA)
+        out.append((t, b, cut, (x, y, ww, wh)))
+    return out
+
+
+def test_a_stored_window_gets_keypoints_of_its_own_and_its_footage_is_found():
+    """Footage in a small picture-in-picture window over other moving footage: the picture's budget goes to the
+    surround and the window's footage is not found; enlarged, the window gets a budget of its own at about the
+    scale of a full-size copy, and the copy is found at every keyframe."""
+    stored = _in_a_window(_shots(14), _shots(15), 0.3, (0.9, 0.8))
+    query = _collect(_shots(14), query=True)[1]
+    results = {}
+    for told in (False, True):
+        c = KeypointCollector()
+        for t, picture, cut, window in stored:
+            c.feed(t, picture, cut, [window] if told else [])
+        value = c.finish()
+        index = LshKeypointIndex()
+        index.add(1, value)
+        results[told] = (value, SIGNAL.match(query, index, lambda _: value, {1: 8.0}, 8.0))
+    (plain, missed), (windowed, found) = results[False], results[True]
+    assert missed == []
+    assert [m.media_id for m in found] == [1] and found[0].specific_frames >= 8, found
+    assert abs(found[0].speed - 1.0) <= 0.05 and not found[0].mirrored
+    # the window's keypoints are in whole-picture coordinates, inside the window
+    x, y, w, h = stored[0][3]
+    inside = ((windowed.points[:, 0] >= x - 1) & (windowed.points[:, 0] <= x + w + 1)
+              & (windowed.points[:, 1] >= y - 1) & (windowed.points[:, 1] <= y + h + 1))
+    plain_inside = ((plain.points[:, 0] >= x - 1) & (plain.points[:, 0] <= x + w + 1)
+                    & (plain.points[:, 1] >= y - 1) & (plain.points[:, 1] <= y + h + 1))
+    assert inside.sum() >= plain_inside.sum() + 8 * len(windowed), (inside.sum(), plain_inside.sum())

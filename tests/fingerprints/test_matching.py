@@ -10,6 +10,7 @@ from fingerprints.explain import pair_regions
 from fingerprints.fusion import fuse_matches
 from fingerprints.signals import index_fingerprints, media_signals
 from fingerprints.video import fingerprint_video
+from fingerprints.keypoints import KeypointParams
 from monitor.synth.samples import make_edit
 from tests.video_fixtures import EXCERPT_START
 
@@ -173,6 +174,12 @@ def test_a_stored_composite_is_found_by_the_footage_in_it(sample_clips, tmp_path
     composite = fingerprint_video(make_edit(sample_clips.source, tmp_path / "composite.mp4",
                                             STORED_PIP.format(other=other), duration=8.0))
     assert sum("window" in f.hashes for f in composite.frames) >= 0.5 * len(composite.frames)
+    # the window gets keypoints of its own besides the picture's budget (keypoint signal version 3): none of the
+    # keyframes had more than the budget before, 6 of 16 here (where the window was found and something in it moved)
+    keyframes = composite.signals["keypoints"]
+    budget = KeypointParams().keypoints
+    assert sum(len(keyframes.frame(k)[0]) > budget for k in range(len(keyframes))) >= len(keyframes) // 4, \
+        [len(keyframes.frame(k)[0]) for k in range(len(keyframes))]
     fps = {"composite": composite, "unrelated-0": fingerprint_video(sample_clips.unrelated[0])}
     index, ids, durations = _index(fps)
     source = fingerprint_video(sample_clips.source)
