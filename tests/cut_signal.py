@@ -29,7 +29,7 @@ class _CutCollector:
     def __init__(self) -> None:
         self.times: list[float] = []
 
-    def feed(self, t: float, picture: np.ndarray, cut: bool) -> None:
+    def feed(self, t: float, picture: np.ndarray, cut: bool, windows=()) -> None:
         if cut:
             self.times.append(round(t, 4))
 
