@@ -257,7 +257,7 @@ class KeypointCollector:
         views = {"": _with_windows(self.extract, picture, moving, windows, p)}
         if self.query:
             parts = t - self.last_parts >= p.parts_interval - 1e-6
-            views.update(_query_views(self.extract, picture, parts, moving))
+            views.update(_query_views(self.extract, picture, parts, moving, windows))
             self.last_parts = t if parts else self.last_parts
         frame = _Frame(float(t), bool(cut), (picture.shape[1], picture.shape[0]), picture, views, still)
         self.frames.append(frame)
@@ -375,8 +375,10 @@ def _with_windows(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray
 
 
 def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,
-                 moving: np.ndarray | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The mirrored picture, and (with `parts`) its halves enlarged twice (in whole-picture coordinates).
+                 moving: np.ndarray | None = None, windows: Sequence[tuple[int, int, int, int]] = ()
+                 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The mirrored picture (with its windows' keypoints, see `_with_windows`), and (with `parts`) its halves
+    enlarged twice (in whole-picture coordinates).
 
     A window or one side of a split screen shows the footage at a fraction of
     its stored size and gets a fraction of the keypoint budget; enlarged, a
@@ -384,7 +386,9 @@ def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,
     """
     h, w = picture.shape
     flipped = None if moving is None else np.ascontiguousarray(moving[:, ::-1])
-    out = {"mirrored": extract(np.ascontiguousarray(picture[:, ::-1]), flipped)}
+    mirrored_windows = [(w - x - ww, y, ww, wh) for x, y, ww, wh in windows]  # the windows, mirrored too
+    out = {"mirrored": _with_windows(extract, np.ascontiguousarray(picture[:, ::-1]), flipped, mirrored_windows,
+                                     extract.params)}
     if not parts:
         return out
     halves = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),

@@ -263,3 +263,21 @@ def test_a_stored_window_gets_keypoints_of_its_own_and_its_footage_is_found():
     plain_inside = ((plain.points[:, 0] >= x - 1) & (plain.points[:, 0] <= x + w + 1)
                     & (plain.points[:, 1] >= y - 1) & (plain.points[:, 1] <= y + h + 1))
     assert inside.sum() >= plain_inside.sum() + 8 * len(windowed), (inside.sum(), plain_inside.sum())
+
+
+def test_a_mirrored_window_in_a_query_is_found_through_the_mirrored_view():
+    """A query showing mirrored footage in a small window over other moving footage: the mirrored view gets the
+    window's keypoints too (the windows mirrored with it), so the stored footage is found, mirrored."""
+    stored = _collect(_shots(14))[1]
+    index = LshKeypointIndex()
+    index.add(1, stored)
+    mirrored = [(t, np.ascontiguousarray(f[:, ::-1]), cut) for t, f, cut in _shots(14)]
+    frames = _in_a_window(mirrored, _shots(15), 0.3, (0.1, 0.8))
+    found = {}
+    for told in (False, True):
+        c = KeypointCollector(query=True)
+        for t, picture, cut, window in frames:
+            c.feed(t, picture, cut, [window] if told else [])
+        found[told] = SIGNAL.match(c.finish(), index, lambda _: stored, {1: 8.0}, 8.0)
+    assert found[False] == []
+    assert [(m.media_id, m.mirrored) for m in found[True]] == [(1, True)] and found[True][0].specific_frames >= 8
