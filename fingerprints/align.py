@@ -401,7 +401,8 @@ def match_fingerprint(
                 # a match whose query side shows one picture throughout (a slide) is that picture's evidence too,
                 # however its frames pin the moment down: it must hold against the still crowd as well
                 one_picture = (params.still_crowd_floor > 0 and params.still_moments > 0 and not still
-                               and bool(match.pairs) and moments(match, query, times, params.moment_bits).max() < params.still_moments)
+                               and bool(match.pairs)
+                               and moments(match, query, times, params.moment_bits).max() < params.still_moments)
                 radius[hit] = np.maximum(radius[hit], crowd_radius(own[hit], params, still or one_picture))
                 weighed.append((match, rows, pictured, sampled, (still, True) if one_picture else (still,)))
             crowd = Crowd(len(query.frames), *_crowd_lookup(query, indexes, mirrored, radius, params))

@@ -254,7 +254,7 @@ class KeypointCollector:
         before = [rp for rt, rp in self.recent if t - rt >= p.still_gap]
         still = [_still_map(picture, before[-1], p)] if before else []
         moving = _moving_mask(still[0], p) if still else None
-        views = {"": _with_windows(self.extract, picture, moving, windows, p)}
+        views = {"": _with_windows(self.extract, picture, moving, windows)}
         if self.query:
             parts = t - self.last_parts >= p.parts_interval - 1e-6
             views.update(_query_views(self.extract, picture, parts, moving, windows))
@@ -340,9 +340,21 @@ def _still_map(a: np.ndarray, b: np.ndarray, p: KeypointParams) -> np.ndarray:
 _NONE = (np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8))
 
 
+def _enlarged(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray | None,
+              rect: tuple[int, int, int, int], zoom: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keypoints of the part `rect` (x, y, width, height) of `picture` enlarged `zoom` times, in the picture's
+    coordinates: the part gets a keypoint budget of its own, at about the scale a full-size copy shows it."""
+    x, y, pw, ph = rect
+    size = (int(round(pw * zoom)), int(round(ph * zoom)))
+    part = cv2.resize(picture[y:y + ph, x:x + pw], size, interpolation=cv2.INTER_LINEAR)
+    part_moving = None if moving is None else cv2.resize(moving[y:y + ph, x:x + pw], size,
+                                                         interpolation=cv2.INTER_NEAREST)
+    pts, desc = extract(part, part_moving)
+    return pts / np.float32(zoom) + np.array([x, y], np.float32), desc
+
+
 def _with_windows(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray | None,
-                  windows: Sequence[tuple[int, int, int, int]],
-                  p: KeypointParams) -> tuple[np.ndarray, np.ndarray]:
+                  windows: Sequence[tuple[int, int, int, int]]) -> tuple[np.ndarray, np.ndarray]:
     """The picture's keypoints, and those of each window in it enlarged (in whole-picture coordinates).
 
     Footage in a picture-in-picture window or a screen recording's player is a fraction of the picture, and
@@ -350,6 +362,7 @@ def _with_windows(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray
     footage shows it at full size.  Enlarged to about the picture's size, the window gets a budget of its
     own at about that scale: stored posts get what a query's enlarged halves give queries.
     """
+    p = extract.params
     pts, desc = extract(picture, moving)
     h, w = picture.shape
     parts_pts, parts_desc = [pts], [desc]
@@ -359,19 +372,14 @@ def _with_windows(extract: OrbExtractor, picture: np.ndarray, moving: np.ndarray
         zoom = min(p.window_zoom, max(w, h) / max(1, ww, wh))
         if zoom < p.min_window_zoom or min(ww, wh) < p.min_side // 2:
             continue
-        size = (int(round(ww * zoom)), int(round(wh * zoom)))
-        part = cv2.resize(picture[y:y + wh, x:x + ww], size, interpolation=cv2.INTER_LINEAR)
-        part_moving = None if moving is None else cv2.resize(moving[y:y + wh, x:x + ww], size,
-                                                             interpolation=cv2.INTER_NEAREST)
-        if part_moving is not None and not part_moving.any():
+        if moving is not None and not moving[y:y + wh, x:x + ww].any():
             continue  # nothing moves in it: its keypoints would be dropped as still
-        wp, wd = extract(part, part_moving)
-        parts_pts.append(wp / np.float32(zoom) + np.array([x, y], np.float32))
+        wp, wd = _enlarged(extract, picture, moving, (x, y, ww, wh), zoom)
+        parts_pts.append(wp)
         parts_desc.append(wd)
     if len(parts_pts) == 1:
         return pts, desc
-    return (np.ascontiguousarray(np.concatenate(parts_pts)).astype(np.float32),
-            np.ascontiguousarray(np.concatenate(parts_desc)))
+    return np.concatenate(parts_pts), np.concatenate(parts_desc)
 
 
 def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,
@@ -387,16 +395,11 @@ def _query_views(extract: OrbExtractor, picture: np.ndarray, parts: bool,
     h, w = picture.shape
     flipped = None if moving is None else np.ascontiguousarray(moving[:, ::-1])
     mirrored_windows = [(w - x - ww, y, ww, wh) for x, y, ww, wh in windows]  # the windows, mirrored too
-    out = {"mirrored": _with_windows(extract, np.ascontiguousarray(picture[:, ::-1]), flipped, mirrored_windows,
-                                     extract.params)}
+    out = {"mirrored": _with_windows(extract, np.ascontiguousarray(picture[:, ::-1]), flipped, mirrored_windows)}
     if not parts:
         return out
     halves = {"left": (0, 0, w * 3 // 5, h), "right": (w * 2 // 5, 0, w - w * 2 // 5, h),
              "top": (0, 0, w, h * 3 // 5), "bottom": (0, h * 2 // 5, w, h - h * 2 // 5)}
-    for name, (x, y, pw, ph) in halves.items():
-        part = cv2.resize(picture[y:y + ph, x:x + pw], (2 * pw, 2 * ph), interpolation=cv2.INTER_LINEAR)
-        part_moving = None if moving is None else cv2.resize(moving[y:y + ph, x:x + pw], (2 * pw, 2 * ph),
-                                                              interpolation=cv2.INTER_NEAREST)
-        pts, desc = extract(part, part_moving)
-        out[name] = (pts / 2 + np.array([x, y], np.float32), desc)
+    for name, rect in halves.items():
+        out[name] = _enlarged(extract, picture, moving, rect, 2.0)
     return out
